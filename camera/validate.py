@@ -1,0 +1,50 @@
+"""Input checks shared by the camera type and every reader: each error names the field and the fix."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_finite(x: Tensor, name: str) -> None:
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or inf values; fix or drop those frames")
+
+
+def check_size(height: int, width: int) -> None:
+    if int(height) != height or int(width) != width or height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive integers, got height={height}, width={width}")
+
+
+def check_intrinsics(K: Tensor, name: str) -> None:
+    check_finite(K, name)
+    if not torch.all(K[:, 0, 0] > 0) or not torch.all(K[:, 1, 1] > 0):
+        raise ValueError(f"{name}: focal lengths must be positive, got fx={K[:, 0, 0].tolist()[:4]}..., "
+                         f"fy={K[:, 1, 1].tolist()[:4]}...")
+
+
+def check_rotation(R: Tensor, name: str, atol: float = 1e-4) -> None:
+    """R [..., 3, 3] must be orthonormal with determinant +1 (no reflection)."""
+    check_finite(R, name)
+    eye = torch.eye(3, dtype=R.dtype, device=R.device)
+    err = (R.transpose(-1, -2) @ R - eye).abs().amax() if R.numel() else torch.tensor(0.0)
+    tol = max(atol, 100 * torch.finfo(R.dtype).eps) if R.dtype.is_floating_point else atol
+    if err > tol:
+        raise ValueError(
+            f"{name}: rotation is not orthonormal (max |RᵀR - I| = {float(err):.2e}); "
+            "re-orthonormalise it (e.g. camera.convert.orthonormalize) or check the matrix layout"
+        )
+    if torch.any(torch.linalg.det(R) < 0):
+        raise ValueError(
+            f"{name}: rotation is a reflection (determinant -1); the axes convention is probably "
+            "wrong: convert with camera.convert (e.g. opengl_to_opencv)"
+        )
+
+
+def check_rigid(m: Tensor, name: str) -> None:
+    """m [..., 4, 4] must be a rigid transform with last row [0, 0, 0, 1]."""
+    check_finite(m, name)
+    bottom = torch.tensor([0, 0, 0, 1], dtype=m.dtype, device=m.device)
+    if not torch.allclose(m[..., 3, :], bottom.expand_as(m[..., 3, :]), atol=1e-6):
+        raise ValueError(f"{name}: last row of a 4x4 pose must be [0, 0, 0, 1]")
+    check_rotation(m[..., :3, :3], name)

@@ -1,0 +1,1 @@
+"""Command-line front ends; each module exposes ``main(argv) -> int``."""
