@@ -48,3 +48,53 @@ def check_rigid(m: Tensor, name: str) -> None:
     if not torch.allclose(m[..., 3, :], bottom.expand_as(m[..., 3, :]), atol=1e-6):
         raise ValueError(f"{name}: last row of a 4x4 pose must be [0, 0, 0, 1]")
     check_rotation(m[..., :3, :3], name)
+
+
+def check_frames(where: str, c2w: Tensor, K: Tensor | None = None, pose_field: str = "pose",
+                 intrinsics_field: str = "intrinsics", atol: float = 1e-4) -> None:
+    """Checks of N poses c2w [N, 4, 4] (and K [N, 3, 3]) read from a file, naming the first bad frame.
+
+    ``where`` names the file; the fields name where the numbers come from in that file.
+    """
+    if c2w.shape[0] == 0:
+        raise ValueError(f"{where}: the file holds zero frames; it needs at least one camera")
+    frames = c2w.flatten(1)
+    bad = ~torch.isfinite(frames).all(1)
+    if K is not None:
+        bad |= ~torch.isfinite(K.flatten(1)).all(1)
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"{where}: frame {i}: NaN or inf in {pose_field} or {intrinsics_field}; fix or drop that frame"
+        )
+    bottom = torch.tensor([0, 0, 0, 1], dtype=c2w.dtype, device=c2w.device)
+    bad = (c2w[:, 3] - bottom).abs().amax(1) > 1e-6
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(f"{where}: frame {i}: {pose_field} is not a rigid 4x4 (last row {c2w[i, 3].tolist()}, "
+                         "expected [0, 0, 0, 1]); check the matrix layout (row- vs column-major)")
+    R = c2w[:, :3, :3]
+    err = (R.transpose(1, 2) @ R - torch.eye(3, dtype=R.dtype, device=R.device)).abs().amax((1, 2))
+    bad = err > max(atol, 100 * torch.finfo(R.dtype).eps)
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"{where}: frame {i}: the rotation in {pose_field} is not orthonormal (max |RᵀR - I| = "
+            f"{float(err[i]):.2e}); check the matrix layout, or re-orthonormalise the file's rotations "
+            "(camera.convert.orthonormalize)"
+        )
+    bad = torch.linalg.det(R) < 0
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"{where}: frame {i}: the rotation in {pose_field} is a reflection (determinant -1); the file's "
+            "axis convention differs from its format's: convert it (camera.convert) before writing the file"
+        )
+    if K is not None:
+        bad = (K[:, 0, 0] <= 0) | (K[:, 1, 1] <= 0)
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise ValueError(
+                f"{where}: frame {i}: focal lengths in {intrinsics_field} must be positive, got "
+                f"fx={float(K[i, 0, 0])}, fy={float(K[i, 1, 1])}; fix the intrinsics in the file"
+            )

@@ -7,6 +7,7 @@ import sys
 
 COMMANDS = {
     "path": ("nvs.commands.path", "build, interpolate, convert and plot camera paths"),
+    "data": ("nvs.commands.data", "synthetic CO3D-layout world and protocol manifests"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: metrics, aggregation and the scripts run as ``python -m benchmarks.<name> --out DIR``."""

@@ -1,0 +1,90 @@
+"""Helpers shared by the format modules: atomic writes, exact number reuse, number parsing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def prefer_original(new: Tensor, original: Tensor | None, rtol: float = 1e-12) -> Tensor:
+    """``new`` with each entry replaced by ``original``'s where they agree to ``rtol``.
+
+    Writers call this with the numbers a reader found in the file, so that reading and writing an
+    unchanged file reproduces its numbers exactly instead of their re-derived, last-bit-different
+    values (e.g. a world-to-camera matrix inverted twice).
+    """
+    if original is None or tuple(original.shape) != tuple(new.shape):
+        return new
+    original = original.to(new)
+    close = (new - original).abs() <= rtol * (1 + original.abs())
+    return torch.where(close, original, new)
+
+
+def reuse_unchanged(new: Tensor, original: Tensor | None, unchanged: Tensor | None) -> Tensor:
+    """Rows [N, M] of ``new``, replaced by ``original``'s rows where ``unchanged`` [N] is True.
+
+    Writers of formats whose numbers the reader transforms (e.g. a world-to-camera matrix that is
+    inverted) re-derive the cameras from the file's numbers exactly as the reader did; frames whose
+    cameras still equal those bit for bit are written with the file's own numbers, so reading and
+    writing an unchanged file reproduces it number for number.
+    """
+    if original is None or unchanged is None or original.shape != new.shape:
+        return new
+    return torch.where(unchanged[:, None], original.to(new), new)
+
+
+def number(x: float) -> int | float:
+    """A float as JSON should hold it: integers stay integers (``1`` not ``1.0``) like the source files."""
+    x = float(x)
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
+
+
+def format_number(x: float) -> str:
+    """Shortest text that reads back as the same float (``repr``), integers without a dot."""
+    return repr(number(x))
+
+
+def parse_floats(tokens: list[str], where: str) -> list[float]:
+    try:
+        return [float(t) for t in tokens]
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}; the line holds a value that is not a number") from None
+
+
+def as_tensor64(values, where: str, shape: tuple[int, ...]) -> Tensor:
+    """A list of per-frame nested number lists -> float64 tensor of ``shape`` (first entry -1),
+    with an error naming the first malformed frame."""
+    if not isinstance(values, list):
+        raise ValueError(f"{where}: expected a list of frames, got {type(values).__name__}")
+    for i, row in enumerate(values):
+        try:
+            got = np.asarray(row, dtype=np.float64).shape
+        except (TypeError, ValueError):
+            got = None
+        if got != tuple(shape[1:]):
+            raise ValueError(f"{where}: frame {i}: expected numbers of shape {list(shape[1:])}, got {row!r:.80}; "
+                             "the file is truncated or malformed")
+    return torch.tensor(np.asarray(values, dtype=np.float64).reshape(-1, *shape[1:]))

@@ -1,0 +1,101 @@
+"""Paths longer than the model's frame count: anchors first, then the frames between them.
+
+Stable Virtual Camera's two-pass scheme as pure index planning plus a small loop:
+
+1. anchors: ``num_frames`` targets spread evenly along the path, generated in one pass
+   conditioned on the input views;
+2. in-between: the targets between two consecutive anchors, in chunks of at most
+   ``num_frames``, each conditioned on the input views plus the two anchors around it
+   (as extra input views), keeping within ``max_input_views``.
+
+Every target is generated exactly once. The first input view always stays first (its latent
+is the one concatenated to the U-Net input); anchors displace the other inputs when needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One model pass: generate ``targets`` (indices into the path) conditioned on ``inputs``
+    (indices into the input views) and ``anchors`` (indices of already generated targets)."""
+
+    targets: tuple[int, ...]
+    inputs: tuple[int, ...]
+    anchors: tuple[int, ...] = ()
+
+
+def anchor_indices(num_targets: int, num_anchors: int) -> list[int]:
+    """``num_anchors`` distinct target indices spread evenly from the first to the last target."""
+    if num_anchors >= num_targets:
+        return list(range(num_targets))
+    picks = torch.linspace(0, num_targets - 1, num_anchors, dtype=torch.float64).round().long().tolist()
+    return sorted(set(picks))
+
+
+def _views_for(num_inputs: int, max_input_views: int, anchors: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    anchors = anchors[: max(max_input_views - 1, 0)]
+    keep_inputs = max(max_input_views - len(anchors), 1)
+    return tuple(range(min(num_inputs, keep_inputs))), tuple(anchors)
+
+
+def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_views: int) -> list[Chunk]:
+    """The passes that generate ``num_targets`` path frames with a model of ``num_frames`` frames.
+
+    Raises ValueError for a count out of range (checked before any work).
+    """
+    if num_targets < 1:
+        raise ValueError(f"the path needs at least one camera, got {num_targets}")
+    if num_frames < 1 or max_input_views < 1:
+        raise ValueError(f"num_frames and max_input_views must be >= 1, got {num_frames}, {max_input_views}")
+    if not 1 <= num_inputs <= max_input_views:
+        raise ValueError(
+            f"{num_inputs} input views given; the model takes 1 to {max_input_views}: pass fewer input frames"
+        )
+    everything = tuple(range(num_inputs))
+    if num_targets <= num_frames:
+        return [Chunk(tuple(range(num_targets)), everything)]
+    anchors = anchor_indices(num_targets, num_frames)
+    plan = [Chunk(tuple(anchors), everything)]
+    for left, right in zip(anchors[:-1], anchors[1:]):
+        between = list(range(left + 1, right))
+        for start in range(0, len(between), num_frames):
+            part = between[start : start + num_frames]
+            inputs, chunk_anchors = _views_for(num_inputs, max_input_views, [left, right])
+            plan.append(Chunk(tuple(part), inputs, chunk_anchors))
+    return plan
+
+
+def run_chunks(
+    plan: list[Chunk],
+    generate: Callable[[Chunk, Tensor | None], Tensor],
+    num_targets: int,
+    progress: bool = False,
+) -> Tensor:
+    """Run ``plan``; ``generate(chunk, anchor_frames)`` returns frames [len(chunk.targets), 3, H, W]
+    given the already generated anchor frames [len(chunk.anchors), 3, H, W] (None when it has none).
+
+    Returns all frames [num_targets, 3, H, W] in path order.
+    """
+    frames: list[Tensor | None] = [None] * num_targets
+    for chunk in tqdm(plan, desc="chunks", disable=not progress or len(plan) == 1):
+        missing = [a for a in chunk.anchors if frames[a] is None]
+        if missing:
+            raise ValueError(f"chunk {chunk} is conditioned on targets {missing} that no earlier chunk generated")
+        anchor_frames = torch.stack([frames[a] for a in chunk.anchors]) if chunk.anchors else None
+        out = generate(chunk, anchor_frames)
+        if out.shape[0] != len(chunk.targets):
+            raise ValueError(f"generate returned {out.shape[0]} frames for {len(chunk.targets)} targets")
+        for index, frame in zip(chunk.targets, out):
+            frames[index] = frame
+    left = [i for i, f in enumerate(frames) if f is None]
+    if left:
+        raise ValueError(f"the plan leaves targets {left[:5]} ungenerated")
+    return torch.stack(frames)

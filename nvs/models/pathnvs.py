@@ -1,0 +1,407 @@
+"""The NVS model: SVD's U-Net, VAE and CLIP image encoder, plus a camera conditioner (V3D).
+
+Conditioning (V3D): one CLIP token per input view through cross-attention; the first input
+view's latent concatenated on channels after the noisy latent; the conditioner's maps after
+that; fps / motion-bucket / noise-augmentation inputs held at fixed values.
+
+Latents: ``encode_images`` returns VAE latents multiplied by ``latent_scaling_factor`` (the
+diffusion space). The condition latent is unscaled (the VAE mode of the noise-augmented first
+view), as SVD's pipeline feeds it, so real SVD weights keep their meaning.
+
+Folder layout (``save_pretrained`` / ``from_pretrained``): ``unet/``, ``vae/``,
+``image_encoder/`` (diffusers / transformers folders with config + safetensors),
+``feature_extractor/preprocessor_config.json`` (CLIP normalisation), ``conditioner/``
+(``config.json`` + ``model.safetensors``) and ``pathnvs.json`` (:class:`ModelSettings`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
+from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
+from nvs.models import edm
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+SETTINGS_FILE = "pathnvs.json"
+CONDITION_LATENT_CHANNELS = 4
+
+
+@dataclass
+class ModelSettings:
+    """What the model needs besides its weights (saved as ``pathnvs.json``).
+
+    num_frames: frames per pass (SVD img2vid 14, xt 25; V3D objects 18).
+    max_input_views: most input views one pass conditions on (CLIP tokens).
+    image_size: (H, W) the model generates; inputs are resized to it.
+    fps_id, motion_bucket_id, noise_aug_strength: SVD's added time ids, fixed (V3D).
+    latent_scaling_factor: VAE latent scale (0.18215 for SVD's VAE).
+    decode_chunk_size: frames the VAE decodes at once.
+    clip_mean, clip_std: CLIP input normalisation.
+    """
+
+    num_frames: int = 14
+    max_input_views: int = 6
+    image_size: tuple[int, int] = (576, 576)
+    fps_id: int = 6
+    motion_bucket_id: int = 127
+    noise_aug_strength: float = 0.02
+    latent_scaling_factor: float = 0.18215
+    decode_chunk_size: int = 14
+    clip_mean: tuple[float, float, float] = OPENAI_CLIP_MEAN
+    clip_std: tuple[float, float, float] = OPENAI_CLIP_STD
+
+    def __post_init__(self) -> None:
+        self.image_size = tuple(int(s) for s in self.image_size)
+        self.clip_mean, self.clip_std = tuple(self.clip_mean), tuple(self.clip_std)
+        if len(self.image_size) != 2 or any(s <= 0 or s % 8 for s in self.image_size):
+            raise ValueError(f"image_size must be (H, W), positive multiples of 8, got {self.image_size}")
+        if self.num_frames < 1 or self.max_input_views < 1:
+            raise ValueError("num_frames and max_input_views must be >= 1")
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        return self.image_size[0] // 8, self.image_size[1] // 8
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "ModelSettings":
+        known = {f.name for f in fields(ModelSettings)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model settings {sorted(unknown)}; known: {sorted(known)}")
+        return ModelSettings(**data)
+
+
+@dataclass
+class Condition:
+    """What one pass of the U-Net is conditioned on, for B scenes.
+
+    clip: [B, V, D] one CLIP token per input view (zeros where dropped).
+    latent: [B, 4, h, w] unscaled VAE latent of the first input view (zeros where dropped).
+    conditioning: the conditioner's output (maps [B, F, C, h, w], frame_embedding, tokens).
+    """
+
+    clip: Tensor
+    latent: Tensor
+    conditioning: ConditioningOutput = field(default_factory=ConditioningOutput)
+
+    def drop(self, drop_latent: Tensor, drop_clip: Tensor) -> "Condition":
+        """Zero the latent / CLIP tokens of the scenes where the bool masks [B] are True."""
+        keep_latent = (~drop_latent.bool()).to(self.latent)[:, None, None, None]
+        keep_clip = (~drop_clip.bool()).to(self.clip)[:, None, None]
+        return replace(self, clip=self.clip * keep_clip, latent=self.latent * keep_latent)
+
+    def unconditional(self) -> "Condition":
+        """Both image conditions zeroed; the camera conditioning stays (classifier-free guidance)."""
+        return replace(self, clip=torch.zeros_like(self.clip), latent=torch.zeros_like(self.latent))
+
+    @staticmethod
+    def cat(conditions: list["Condition"]) -> "Condition":
+        """Join along the batch."""
+        def join(name: str) -> Tensor | None:
+            parts = [getattr(c.conditioning, name) for c in conditions]
+            return None if parts[0] is None else torch.cat(parts)
+
+        out = ConditioningOutput(maps=join("maps"), frame_embedding=join("frame_embedding"), tokens=join("tokens"))
+        return Condition(torch.cat([c.clip for c in conditions]), torch.cat([c.latent for c in conditions]), out)
+
+
+def _unet_class():
+    from conditioning.unet import PathUNet
+
+    return PathUNet
+
+
+def check_channels(unet_in_channels: int, conditioner: Conditioner, where: str) -> None:
+    expected = 4 + CONDITION_LATENT_CHANNELS + conditioner.map_channels
+    if unet_in_channels != expected:
+        raise ValueError(
+            f"{where}: the U-Net takes {unet_in_channels} input channels but the conditioner "
+            f"{type(conditioner).__name__} needs {expected} (4 noisy + 4 condition latent + "
+            f"{conditioner.map_channels} map channels); use the conditioner the model was trained with, "
+            "or build the model for this conditioner (PathNVSModel.from_preset / from_svd)"
+        )
+
+
+class PathNVSModel(nn.Module):
+    """U-Net + VAE + CLIP image encoder + conditioner, with the EDM denoiser ``denoise``."""
+
+    def __init__(self, unet: nn.Module, vae: nn.Module, image_encoder: nn.Module, conditioner: Conditioner,
+                 settings: ModelSettings, conditioner_config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        check_channels(unet.config.in_channels, conditioner, "PathNVSModel")
+        self.unet = unet
+        self.vae = vae
+        self.image_encoder = image_encoder
+        self.conditioner = conditioner
+        self.settings = settings
+        self.conditioner_config = dict(conditioner_config or {})
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    def from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> "PathNVSModel":
+        """Random weights at a size preset (``configs/model/<name>.yaml`` or its dict)."""
+        from nvs.models.presets import build_from_preset
+
+        return build_from_preset(name_or_cfg, conditioner_cfg)
+
+    @staticmethod
+    def from_svd(folder_or_hub_id: str | os.PathLike, conditioner_cfg: Any, **settings: Any) -> "PathNVSModel":
+        """SVD img2vid / img2vid-xt weights (diffusers layout); conv_in grows zero-initialised
+        channels for the conditioner's maps, so the model starts as SVD. ``settings`` override
+        :class:`ModelSettings` fields (num_frames defaults to the U-Net's)."""
+        from diffusers import AutoencoderKLTemporalDecoder
+        from transformers import CLIPVisionModelWithProjection
+
+        from conditioning import build_conditioner
+        from conditioning.unet import expand_conv_in
+
+        source = str(folder_or_hub_id)
+        local = Path(source).exists()
+        if local:
+            missing = [p for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json")
+                       if not (Path(source) / p).is_file()]
+            if missing:
+                raise ValueError(
+                    f"{source}: not a diffusers SVD folder (missing {', '.join(missing)}); expected the layout of "
+                    "stabilityai/stable-video-diffusion-img2vid(-xt): unet/, vae/, image_encoder/ each with a config"
+                )
+        offline = not local and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
+        kw = {"local_files_only": offline} if not local else {}
+        conditioner = build_conditioner(conditioner_cfg)
+        unet = _unet_class().from_pretrained(source, subfolder="unet", **kw)
+        if unet.config.in_channels != 8:
+            raise ValueError(f"{source}: the U-Net has {unet.config.in_channels} input channels, SVD has 8; "
+                             "load a model saved by pathnvs with PathNVSModel.from_pretrained instead")
+        unet = expand_conv_in(unet, conditioner.map_channels)
+        vae = AutoencoderKLTemporalDecoder.from_pretrained(source, subfolder="vae", **kw)
+        image_encoder = CLIPVisionModelWithProjection.from_pretrained(source, subfolder="image_encoder", **kw)
+        values = {"num_frames": unet.config.num_frames, "latent_scaling_factor": vae.config.scaling_factor}
+        processor = Path(source) / "feature_extractor" / "preprocessor_config.json"
+        if local and processor.is_file():
+            values.update(_clip_normalisation(json.loads(processor.read_text())))
+        values.update(settings)
+        return PathNVSModel(unet, vae, image_encoder, conditioner, ModelSettings.from_dict(values),
+                            _plain(conditioner_cfg))
+
+    @staticmethod
+    def from_pretrained(folder: str | os.PathLike, device: str | torch.device | None = None,
+                        dtype: torch.dtype | None = None) -> "PathNVSModel":
+        """A folder written by :meth:`save_pretrained`."""
+        from diffusers import AutoencoderKLTemporalDecoder
+        from safetensors.torch import load_model
+        from transformers import CLIPVisionModelWithProjection
+
+        from conditioning import build_conditioner
+
+        folder = Path(folder)
+        check_model_folder(folder)
+        settings = ModelSettings.from_dict(json.loads((folder / SETTINGS_FILE).read_text()))
+        conditioner_config = json.loads((folder / "conditioner" / "config.json").read_text())
+        conditioner = build_conditioner(conditioner_config)
+        unet_config = json.loads((folder / "unet" / "config.json").read_text())
+        check_channels(unet_config.get("in_channels", 8), conditioner, str(folder))
+        load_model(conditioner, str(folder / "conditioner" / "model.safetensors"))
+        unet = _unet_class().from_pretrained(folder / "unet")
+        vae = AutoencoderKLTemporalDecoder.from_pretrained(folder / "vae")
+        image_encoder = CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder")
+        model = PathNVSModel(unet, vae, image_encoder, conditioner, settings, conditioner_config)
+        return model.to(device=device, dtype=dtype).eval()
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write the folder atomically: into a temporary sibling, then renamed over ``folder``."""
+        from safetensors.torch import save_model
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            self.unet.save_pretrained(tmp / "unet", safe_serialization=True)
+            self.vae.save_pretrained(tmp / "vae", safe_serialization=True)
+            self.image_encoder.save_pretrained(tmp / "image_encoder", safe_serialization=True)
+            (tmp / "conditioner").mkdir()
+            (tmp / "conditioner" / "config.json").write_text(json.dumps(self.conditioner_config, indent=2))
+            save_model(self.conditioner, str(tmp / "conditioner" / "model.safetensors"))
+            (tmp / "feature_extractor").mkdir()
+            size = int(self.image_encoder.config.image_size)
+            processor = {"image_mean": list(self.settings.clip_mean), "image_std": list(self.settings.clip_std),
+                         "crop_size": {"height": size, "width": size}, "size": {"shortest_edge": size},
+                         "image_processor_type": "CLIPImageProcessor"}
+            (tmp / "feature_extractor" / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+            (tmp / SETTINGS_FILE).write_text(json.dumps(asdict(self.settings), indent=2))
+            if folder.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+                os.replace(folder, old / folder.name)
+                os.replace(tmp, folder)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, folder)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    def encode_images(self, images: Tensor) -> Tensor:
+        """images [N, 3, H, W] in [0, 1] -> scaled latents [N, 4, H/8, W/8] (VAE mode)."""
+        _check_images(images, "encode_images", 4)
+        chunks = images.split(self.settings.decode_chunk_size)
+        vae_dtype = next(self.vae.parameters()).dtype
+        latents = [self.vae.encode((c * 2 - 1).to(self.device, vae_dtype)).latent_dist.mode() for c in chunks]
+        return torch.cat(latents) * self.settings.latent_scaling_factor
+
+    def decode_latents(self, latents: Tensor) -> Tensor:
+        """scaled latents [B, F, 4, h, w] -> images [B, F, 3, 8h, 8w] in [0, 1], ``decode_chunk_size``
+        frames of a video at a time (the temporal decoder sees the frames of one chunk together)."""
+        if latents.ndim != 5:
+            raise ValueError(f"decode_latents expects [B, F, 4, h, w], got {tuple(latents.shape)}")
+        vae_dtype = next(self.vae.parameters()).dtype
+        videos = []
+        for video in latents:
+            frames = [self.vae.decode(c.to(vae_dtype) / self.settings.latent_scaling_factor, num_frames=len(c)).sample
+                      for c in video.split(self.settings.decode_chunk_size)]
+            videos.append(torch.cat(frames))
+        return ((torch.stack(videos).float() + 1) / 2).clamp(0, 1)
+
+    def clip_tokens(self, images: Tensor) -> Tensor:
+        """images [B, V, 3, H, W] in [0, 1] -> one CLIP image embedding per view [B, V, D].
+
+        Resized to the encoder's input size (bicubic, antialiased), normalised with CLIP's mean/std.
+        """
+        _check_images(images, "clip_tokens", 5)
+        b, v = images.shape[:2]
+        size = int(self.image_encoder.config.image_size)
+        x = F.interpolate(images.flatten(0, 1).float(), size=(size, size), mode="bicubic", antialias=True,
+                          align_corners=False)
+        mean = torch.tensor(self.settings.clip_mean, device=x.device)[None, :, None, None]
+        std = torch.tensor(self.settings.clip_std, device=x.device)[None, :, None, None]
+        x = ((x.clamp(0, 1) - mean) / std).to(self.device, next(self.image_encoder.parameters()).dtype)
+        return self.image_encoder(pixel_values=x).image_embeds.reshape(b, v, -1)
+
+    def condition(self, inputs: ConditioningInputs, drop_latent: Tensor | None = None,
+                  drop_clip: Tensor | None = None, generator: torch.Generator | None = None) -> Condition:
+        """Encode the input views and run the conditioner. drop_* [B] bool zero that condition per scene.
+
+        The first view gets SVD's noise augmentation (``noise_aug_strength``·ε in [-1, 1] space,
+        ε from ``generator``) before encoding.
+        """
+        images = inputs.input_images
+        b = images.shape[0]
+        if inputs.num_inputs > self.settings.max_input_views:
+            raise ValueError(f"{inputs.num_inputs} input views given; this model takes at most "
+                             f"{self.settings.max_input_views}: pass fewer input frames")
+        if self.conditioner.uses_input_latents and inputs.input_latents is None:
+            latents = self.encode_images(images.flatten(0, 1))
+            inputs = replace(inputs, input_latents=latents.unflatten(0, images.shape[:2]))
+        first = images[:, 0].to(self.device, torch.float32) * 2 - 1
+        if self.settings.noise_aug_strength > 0:
+            noise = torch.randn(first.shape, generator=generator,
+                                device=generator.device if generator is not None else None).to(first)
+            first = first + self.settings.noise_aug_strength * noise
+        vae_dtype = next(self.vae.parameters()).dtype
+        latent = self.vae.encode(first.to(vae_dtype)).latent_dist.mode()
+        cond = Condition(self.clip_tokens(images), latent, self.conditioner(inputs))
+        no = torch.zeros(b, dtype=torch.bool, device=latent.device)
+        return cond.drop(no if drop_latent is None else drop_latent.to(latent.device),
+                         no if drop_clip is None else drop_clip.to(latent.device))
+
+    def added_time_ids(self, batch: int) -> Tensor:
+        """[B, 3] SVD's (fps_id, motion_bucket_id, noise_aug_strength), fixed."""
+        s = self.settings
+        ids = torch.tensor([s.fps_id, s.motion_bucket_id, s.noise_aug_strength], device=self.device, dtype=self.dtype)
+        return ids.expand(batch, 3)
+
+    def denoise(self, noisy: Tensor, sigma: Tensor, cond: Condition) -> Tensor:
+        """EDM-preconditioned D(x; σ): noisy [B, F, 4, h, w], sigma [B] (or [B, F] equal across
+        frames) -> denoised [B, F, 4, h, w] in the dtype of ``noisy``.
+
+        U-Net input: cat(c_in·x, condition latent per frame, conditioner maps) on channels.
+        """
+        if noisy.ndim != 5:
+            raise ValueError(f"denoise expects noisy latents [B, F, C, h, w], got {tuple(noisy.shape)}")
+        b, f = noisy.shape[:2]
+        sigma = sigma.to(noisy.device, torch.float32)
+        if sigma.ndim == 2:
+            if not torch.all(sigma == sigma[:, :1]):
+                raise ValueError("denoise: per-frame sigmas must be equal within a scene (one U-Net timestep "
+                                 "per scene); pass sigma [B]")
+            sigma = sigma[:, 0]
+        if sigma.shape != (b,):
+            raise ValueError(f"denoise: sigma must be [B] = [{b}] or [B, F], got {tuple(sigma.shape)}")
+        s = sigma[:, None, None, None, None]
+        dtype = self.dtype
+        parts = [edm.c_in(s) * noisy.float(), cond.latent.float()[:, None].expand(b, f, -1, -1, -1)]
+        out = cond.conditioning
+        if out.maps is not None:
+            parts.append(out.maps.float())
+        x = torch.cat(parts, dim=2).to(dtype)
+        extra = {}
+        if out.frame_embedding is not None:
+            extra["frame_embedding"] = out.frame_embedding.to(dtype)
+        if out.tokens is not None:
+            extra["frame_tokens"] = out.tokens.to(dtype)[:, None].expand(b, f, -1, -1)
+        v = self.unet(x, edm.c_noise(sigma).to(dtype), encoder_hidden_states=cond.clip.to(dtype),
+                      added_time_ids=self.added_time_ids(b), return_dict=False, **extra)[0]
+        return (edm.c_skip(s) * noisy.float() + edm.c_out(s) * v.float()).to(noisy.dtype)
+
+
+def check_model_folder(folder: Path) -> None:
+    """Clear errors for a folder that is not a saved pathnvs model, before anything loads."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such model folder")
+    if not (folder / SETTINGS_FILE).is_file():
+        if (folder / "model_index.json").is_file() or (folder / "unet" / "config.json").is_file():
+            raise ValueError(f"{folder}: a diffusers SVD folder, not a pathnvs model; load it with "
+                             "PathNVSModel.from_svd(folder, conditioner_cfg) and save_pretrained it once")
+        raise ValueError(f"{folder}: not a pathnvs model folder (no {SETTINGS_FILE}); expected unet/, vae/, "
+                         "image_encoder/, conditioner/ and pathnvs.json as written by PathNVSModel.save_pretrained")
+    missing = [p for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json",
+                           "conditioner/config.json", "conditioner/model.safetensors") if not (folder / p).is_file()]
+    if missing:
+        raise ValueError(f"{folder}: incomplete pathnvs model folder, missing {', '.join(missing)}; "
+                         "save it again with PathNVSModel.save_pretrained")
+
+
+def _check_images(images: Tensor, where: str, ndim: int) -> None:
+    if images.ndim != ndim or images.shape[-3] != 3:
+        shape = "[N, 3, H, W]" if ndim == 4 else "[B, V, 3, H, W]"
+        raise ValueError(f"{where} expects images {shape} in [0, 1], got {tuple(images.shape)}")
+
+
+def _clip_normalisation(processor: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    if "image_mean" in processor:
+        out["clip_mean"] = tuple(processor["image_mean"])
+    if "image_std" in processor:
+        out["clip_std"] = tuple(processor["image_std"])
+    return out
+
+
+def _plain(cfg: Any) -> dict[str, Any]:
+    """A conditioner config as a JSON-ready dict (DictConfig or dict)."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    return dict(cfg)

@@ -1,0 +1,72 @@
+"""Models with random weights at a size preset (``configs/model/<name>.yaml``).
+
+A preset yaml has four parts: ``settings`` (:class:`ModelSettings` fields), ``unet`` (arguments of
+diffusers' ``UNetSpatioTemporalConditionModel``; its defaults are SVD's), ``vae`` (of
+``AutoencoderKLTemporalDecoder``, 4 encoder levels for the x8 downsampling) and ``clip`` (of
+transformers' ``CLIPVisionConfig``). Sizes that must agree are derived here, not repeated in
+the yaml: the U-Net's cross-attention width is CLIP's projection width, its added-time input is
+3 x ``addition_time_embed_dim``, its frame count the settings', and its input channels
+8 + the conditioner's map channels (grown by ``expand_conv_in`` as for real SVD weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
+from nvs.config import CONFIG_DIR
+from nvs.models.pathnvs import ModelSettings, PathNVSModel, _plain, _unet_class
+
+PRESETS = ("tiny", "small", "svd")
+PARTS = ("settings", "unet", "vae", "clip")
+
+
+def preset_config(name_or_cfg: str | dict) -> dict[str, Any]:
+    """The preset as a plain dict: a name in ``configs/model/`` or an already loaded config."""
+    if isinstance(name_or_cfg, str):
+        path = CONFIG_DIR / "model" / f"{name_or_cfg}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
+            raise ValueError(f"unknown model preset {name_or_cfg!r}; known presets: {', '.join(known)}")
+        from omegaconf import OmegaConf
+
+        cfg = _plain(OmegaConf.load(path))
+    else:
+        cfg = _plain(name_or_cfg)
+    unknown = set(cfg) - set(PARTS)
+    if unknown:
+        raise ValueError(f"model preset has unknown sections {sorted(unknown)}; expected {', '.join(PARTS)}")
+    return {part: dict(cfg.get(part) or {}) for part in PARTS}
+
+
+def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSModel:
+    from diffusers import AutoencoderKLTemporalDecoder
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from conditioning import build_conditioner
+    from conditioning.unet import expand_conv_in
+
+    cfg = preset_config(name_or_cfg)
+    settings = ModelSettings.from_dict(cfg["settings"])
+    clip_config = CLIPVisionConfig(**cfg["clip"])
+    image_encoder = CLIPVisionModelWithProjection(clip_config)
+    vae_args = dict(cfg["vae"])
+    levels = len(vae_args.get("block_out_channels", (128, 256, 512, 512)))
+    vae_args.setdefault("down_block_types", ["DownEncoderBlock2D"] * levels)
+    vae_args.setdefault("latent_channels", 4)
+    vae_args.setdefault("scaling_factor", settings.latent_scaling_factor)
+    if levels != 4:
+        raise ValueError(f"the VAE needs 4 block_out_channels levels for SVD's x8 downsampling, got {levels}")
+    vae = AutoencoderKLTemporalDecoder(**vae_args)
+    unet_args = dict(cfg["unet"])
+    time_dim = unet_args.get("addition_time_embed_dim", 256)
+    unet_args.update(in_channels=8, out_channels=4, cross_attention_dim=clip_config.projection_dim,
+                     projection_class_embeddings_input_dim=3 * time_dim, num_frames=settings.num_frames)
+    conditioner = build_conditioner(conditioner_cfg)
+    unet = expand_conv_in(_unet_class()(**unet_args), conditioner.map_channels)
+    return PathNVSModel(unet, vae, image_encoder, conditioner, settings, _plain(conditioner_cfg))
+
+
+def preset_path(name: str) -> Path:
+    return CONFIG_DIR / "model" / f"{name}.yaml"
