@@ -8,6 +8,8 @@ import sys
 COMMANDS = {
     "path": ("nvs.commands.path", "build, interpolate, convert and plot camera paths"),
     "data": ("nvs.commands.data", "synthetic CO3D-layout world and protocol manifests"),
+    "generate": ("nvs.commands.generate", "generate frames along a camera path (or an object orbit) with a model"),
+    "train": ("nvs.commands.train", "train the NVS model (EDM, hydra overrides, torchrun for DDP/FSDP)"),
 }
 
 

@@ -108,3 +108,22 @@ def test_scene_views_follow_the_manifest(root):
     views = load_scene_views(Co3dDataset(root), scene, size=16)
     assert views.frame_ids == scene["frame_numbers"] and len(set(views.frame_ids)) == 11
     assert views.images.shape == (32, 3, 16, 16) and views.valid_region is not None and views.depths is None
+
+
+def test_synthetic_world_manifest(tmp_path):
+    from nvs.data.synthetic.writer import write_co3d_world
+
+    root = write_co3d_world(tmp_path / "world", categories=2, sequences_per_category=2, frames=12, size=16,
+                            seed=0, supersample=1, num_points=10, show_progress=False)
+    m = make_sparsefusion_manifest(root)
+    categories = sorted(m["options"]["categories"])
+    assert len(categories) == 2 and len(m["scenes"]) == 2  # one dev sequence per category, 12 test frames
+    got = [(s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
+           for s in m["scenes"]]
+    assert got == direct_rule(root, categories, (2, 3, 6))
+
+
+def test_cli_reports_bad_root(tmp_path, capsys):
+    assert data_main(["manifest", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.json")]) == 2
+    assert "no such CO3D root" in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()

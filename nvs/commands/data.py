@@ -1,11 +1,13 @@
 """``nvs data``: data sets and evaluation protocols.
 
+    nvs data synth --out DIR --categories K --sequences M --frames F --size S [--seed N] [--overwrite]
     nvs data manifest CO3D_ROOT --protocol sparsefusion --out manifest.json [--categories a b] [--views 2,3,6] [--exclude-inputs]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _views(text: str) -> list[int]:
@@ -13,6 +15,39 @@ def _views(text: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--views takes comma-separated integers like 2,3,6, got {text!r}") from None
+
+
+def _categories(values: list[str]) -> int | list[str]:
+    """``--categories 3`` (the first three) or ``--categories snowman table``."""
+    return int(values[0]) if len(values) == 1 and values[0].isdigit() else values
+
+
+def add_synth_parser(subparsers) -> None:
+    p = subparsers.add_parser("synth", help="render a synthetic world in the CO3D v2 layout")
+    p.add_argument("--out", required=True, help="folder to create (must be absent or empty unless --overwrite)")
+    p.add_argument("--categories", nargs="+", default=["2"],
+                   help="a count K (the first K categories) or category names (default 2)")
+    p.add_argument("--sequences", type=int, default=2, help="sequences per category (default 2)")
+    p.add_argument("--frames", type=int, default=50, help="frames per sequence (default 50; CO3D has 50-200)")
+    p.add_argument("--size", type=int, default=256, help="square image size in pixels (default 256)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--supersample", type=int, default=2, help="antialiasing samples per pixel side (default 2)")
+    p.add_argument("--points", type=int, default=20000, help="points in each pointcloud.ply (default 20000)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(run=run_synth)
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from nvs.data.synthetic.writer import write_co3d_world
+
+    try:
+        root = write_co3d_world(args.out, _categories(args.categories), args.sequences, args.frames, args.size,
+                                args.seed, args.supersample, args.points, args.overwrite)
+    except (ValueError, FileExistsError) as e:
+        print(f"nvs data synth: {e}", file=sys.stderr)
+        return 2
+    print(f"{root}: CO3D v2 layout written; contact sheets in {root / 'contact_sheets'}")
+    return 0
 
 
 def add_manifest_parser(subparsers) -> None:
@@ -34,9 +69,13 @@ def add_manifest_parser(subparsers) -> None:
 def run_manifest(args: argparse.Namespace) -> int:
     from nvs.data.manifest import make_sparsefusion_manifest, save_manifest
 
-    manifest = make_sparsefusion_manifest(args.root, args.categories, args.views, args.exclude_inputs,
-                                          args.subset, args.seed_scope)
-    save_manifest(args.out, manifest)
+    try:
+        manifest = make_sparsefusion_manifest(args.root, args.categories, args.views, args.exclude_inputs,
+                                              args.subset, args.seed_scope)
+        save_manifest(args.out, manifest)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"nvs data manifest: {e}", file=sys.stderr)
+        return 2
     per_category: dict[str, int] = {}
     for scene in manifest["scenes"]:
         per_category[scene["category"]] = per_category.get(scene["category"], 0) + 1
@@ -49,6 +88,7 @@ def run_manifest(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nvs data", description="data sets and evaluation protocols")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    add_synth_parser(subparsers)
     add_manifest_parser(subparsers)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -133,7 +133,9 @@ def save_manifest(path: str | os.PathLike, manifest: dict) -> None:
     validate_manifest(manifest, str(path))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    head = json.dumps({k: v for k, v in manifest.items() if k != "scenes"}, indent=1)
+    scenes = ",\n".join("  " + json.dumps(scene) for scene in manifest["scenes"])  # one line per scene
+    tmp.write_text(f'{head[:-2]},\n "scenes": [\n{scenes}\n ]\n}}\n')
     os.replace(tmp, path)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
@@ -146,7 +147,7 @@ class PathNVSModel(nn.Module):
         self.image_encoder = image_encoder
         self.conditioner = conditioner
         self.settings = settings
-        self.conditioner_config = dict(conditioner_config or {})
+        self.conditioner_config = dict(getattr(conditioner, "config", None) or conditioner_config or {})
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -260,25 +261,31 @@ class PathNVSModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.unet.parameters()).dtype
 
-    def encode_images(self, images: Tensor) -> Tensor:
+    def encode_images(self, images: Tensor, progress: bool = False) -> Tensor:
         """images [N, 3, H, W] in [0, 1] -> scaled latents [N, 4, H/8, W/8] (VAE mode)."""
         _check_images(images, "encode_images", 4)
         chunks = images.split(self.settings.decode_chunk_size)
         vae_dtype = next(self.vae.parameters()).dtype
-        latents = [self.vae.encode((c * 2 - 1).to(self.device, vae_dtype)).latent_dist.mode() for c in chunks]
+        latents = [self.vae.encode((c * 2 - 1).to(self.device, vae_dtype)).latent_dist.mode()
+                   for c in tqdm(chunks, desc="encoding", disable=not progress, leave=False)]
         return torch.cat(latents) * self.settings.latent_scaling_factor
 
-    def decode_latents(self, latents: Tensor) -> Tensor:
+    def decode_latents(self, latents: Tensor, progress: bool = False) -> Tensor:
         """scaled latents [B, F, 4, h, w] -> images [B, F, 3, 8h, 8w] in [0, 1], ``decode_chunk_size``
         frames of a video at a time (the temporal decoder sees the frames of one chunk together)."""
         if latents.ndim != 5:
             raise ValueError(f"decode_latents expects [B, F, 4, h, w], got {tuple(latents.shape)}")
         vae_dtype = next(self.vae.parameters()).dtype
         videos = []
+        bar = tqdm(total=latents.shape[0] * latents.shape[1], desc="decoding", disable=not progress, leave=False)
         for video in latents:
-            frames = [self.vae.decode(c.to(vae_dtype) / self.settings.latent_scaling_factor, num_frames=len(c)).sample
-                      for c in video.split(self.settings.decode_chunk_size)]
+            frames = []
+            for chunk in video.split(self.settings.decode_chunk_size):
+                z = chunk.to(self.device, vae_dtype) / self.settings.latent_scaling_factor
+                frames.append(self.vae.decode(z, num_frames=len(chunk)).sample)
+                bar.update(len(chunk))
             videos.append(torch.cat(frames))
+        bar.close()
         return ((torch.stack(videos).float() + 1) / 2).clamp(0, 1)
 
     def clip_tokens(self, images: Tensor) -> Tensor:
@@ -357,7 +364,7 @@ class PathNVSModel(nn.Module):
         if out.frame_embedding is not None:
             extra["frame_embedding"] = out.frame_embedding.to(dtype)
         if out.tokens is not None:
-            extra["frame_tokens"] = out.tokens.to(dtype)[:, None].expand(b, f, -1, -1)
+            extra["frame_tokens"] = out.tokens.to(dtype)
         v = self.unet(x, edm.c_noise(sigma).to(dtype), encoder_hidden_states=cond.clip.to(dtype),
                       added_time_ids=self.added_time_ids(b), return_dict=False, **extra)[0]
         return (edm.c_skip(s) * noisy.float() + edm.c_out(s) * v.float()).to(noisy.dtype)

@@ -285,3 +285,20 @@ def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float
         tg_cams.append(cams[v:])
     return TrainBatch(torch.stack(inputs), Cameras.cat(in_cams), torch.stack(targets), Cameras.cat(tg_cams),
                       torch.tensor([s.sample_id for s in specs], dtype=torch.long))
+
+
+def build_scenes(source: str, image_size: tuple[int, int], min_frames: int, *, num_scenes: int = 16,
+                 frames_per_scene: int = 24, categories: Sequence[str] | None = None, seed: int = 0,
+                 cache_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> SceneSet:
+    """The scene set of ``data=synthetic`` (rendered at ``image_size``) or ``data=co3d`` (``root``)."""
+    h, w = image_size
+    if source == "synthetic":
+        if frames_per_scene < min_frames:
+            raise ValueError(f"data.frames_per_scene={frames_per_scene} is below the model's num_frames={min_frames}: "
+                             f"set data.frames_per_scene >= {min_frames}")
+        return MemoryScenes(synthetic_scenes(num_scenes, frames_per_scene, h, w, seed, categories, cache_dir))
+    if source == "co3d":
+        if root is None:
+            raise ValueError("data=co3d needs data.root=PATH (a CO3D v2 root)")
+        return Co3dScenes(root, (h, w), categories, min_frames=min_frames)
+    raise ValueError(f"data.source must be synthetic or co3d, got {source!r}")

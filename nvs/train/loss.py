@@ -93,7 +93,9 @@ class EDMObjective(nn.Module):
         device = clean.device
         sigma, noise = draws.sigma.to(device), draws.noise.to(device)
         inputs = batch.conditioning_inputs(tuple(clean.shape[-2:]))
-        cond = self.model.condition(inputs, draws.drop_latent.to(device), draws.drop_clip.to(device))
+        # SVD's noise augmentation of the first input view draws once per batch: seed it by the batch.
+        gen = torch.Generator(device).manual_seed(sample_seed(self.seed, -1 - int(batch.sample_ids[0])))
+        cond = self.model.condition(inputs, draws.drop_latent.to(device), draws.drop_clip.to(device), generator=gen)
         noisy = clean + sigma[:, None, None, None, None] * noise
         denoised = self.model.denoise(noisy, sigma, cond)
         denoising = weighted_denoising_loss(denoised, clean, sigma).mean()
@@ -112,5 +114,5 @@ class EDMObjective(nn.Module):
 
 
 def conditioner_losses(cond) -> dict[str, Tensor]:
-    """The auxiliary losses the conditioner attached to a condition (``cond.losses``)."""
-    return dict(cond.losses)
+    """The auxiliary losses the conditioner attached to a condition."""
+    return dict(cond.conditioning.losses)

@@ -138,7 +138,7 @@ def _to_scene(b: _Builder, category: str, seed: int) -> SyntheticScene:
 
 # ------------------------------------------------------------------ categories
 def _snowman(b: _Builder) -> None:
-    radii = [b.uniform(0.42, 0.5), b.uniform(0.3, 0.36), b.uniform(0.2, 0.25)]
+    radii = [b.uniform(0.36, 0.42), b.uniform(0.26, 0.3), b.uniform(0.17, 0.21)]
     z = 0.0
     centers = []
     for r in radii:
@@ -149,7 +149,7 @@ def _snowman(b: _Builder) -> None:
     head_z, head_r = centers[2], radii[2]
     facing = b.uniform(0, 2 * math.pi)
     look = torch.tensor([math.cos(facing), math.sin(facing), 0.0], dtype=torch.float64)
-    nose_rot = rotation("z", facing) @ rotation("y", -math.pi / 2)  # cone axis (local +z) along `look`
+    nose_rot = rotation("z", facing) @ rotation("y", math.pi / 2)  # cone axis (local +z) along `look`
     nose_len = b.uniform(0.12, 0.2)
     b.add(CONE, (look * (head_r + nose_len * 0.8) + torch.tensor([0, 0, head_z])).tolist(),
           [0.05, 0.05, nose_len], rot=nose_rot)
@@ -161,7 +161,7 @@ def _snowman(b: _Builder) -> None:
         direction = torch.tensor([math.cos(angle), math.sin(angle), 0.0], dtype=torch.float64)
         center = direction * (radii[1] + 0.25) + torch.tensor([0, 0, centers[1] + 0.1])
         b.add(CYLINDER, center.tolist(), [0.035, 0.035, 0.3],
-              rot=rotation("z", angle) @ rotation("y", math.pi / 2 - arm * 0.0 - 0.4))
+              rot=rotation("z", angle) @ rotation("y", math.pi / 2 - 0.4))
 
 
 def _table(b: _Builder) -> None:

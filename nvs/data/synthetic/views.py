@@ -1,0 +1,27 @@
+"""Synthetic scenes rendered straight into :class:`~nvs.data.sample.Views` (no files)."""
+
+from __future__ import annotations
+
+from camera.cameras import Cameras
+from nvs.data.sample import Views
+from nvs.data.synthetic.render import render
+from nvs.data.synthetic.scene import make_scene
+from nvs.data.synthetic.trajectories import capture_cameras
+
+
+def object_orbit_views(category: str, seed: int, cameras: Cameras, supersample: int = 2) -> Views:
+    """Scene ``(category, seed)`` rendered at the given cameras (e.g. a V3D orbit), on their device.
+
+    Cameras are in the scene's world (+z up, object on the floor around :attr:`SyntheticScene.center`).
+    """
+    scene = make_scene(category, seed)
+    out = render(scene, cameras, supersample)
+    return Views(images=out.rgb, cameras=cameras, masks=out.mask, depths=out.depth,
+                 scene=f"{category}_{seed:05d}", category=category)
+
+
+def synthetic_views(category: str, seed: int, num_frames: int, height: int, width: int,
+                    supersample: int = 2) -> Views:
+    """A hand-held capture of scene ``(category, seed)``: ``num_frames`` views of ``height x width``."""
+    cameras = capture_cameras(make_scene(category, seed), num_frames, height, width, seed)
+    return object_orbit_views(category, seed, cameras, supersample)

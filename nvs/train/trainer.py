@@ -1,0 +1,425 @@
+"""The training loop: AdamW + warm-up, grad clipping, EMA, bf16 on CUDA, checkpoints, exact resume.
+
+Trained: the U-Net (all of it, or only its temporal layers with ``freeze_spatial``, as IM-3D)
+and the conditioner; the VAE and the CLIP encoder are frozen and in eval mode.
+
+Output folder ``out``::
+
+    checkpoints/step_XXXXXXX/   trainable.safetensors  (U-Net + conditioner weights, "unet."/"conditioner.")
+                                ema.safetensors        (EMA of the trained parameters)
+                                training_state.pt      (optimizer, scheduler, RNG, step, data position;
+                                                        read with torch.load(weights_only=True))
+    tb/                         tensorboard events (loss terms, lr, grad norm)
+    samples/step_XXXXXXX.png    inputs / targets / samples of a fixed preview clip
+    model/                      the EMA model, PathNVSModel.save_pretrained
+
+Checkpoint folders are written into a temporary sibling and renamed. Resuming restores every
+piece, and the clip sampler and the noise draws are functions of (seed, step, sample index),
+so a resumed run repeats the losses of an uninterrupted one exactly (bitwise on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import re
+import shutil
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from nvs.train import distributed as D
+from nvs.train.data import ClipSampler, SceneSet, TrainBatch, load_batch
+from nvs.train.loss import EDMObjective
+
+CHECKPOINT = re.compile(r"^step_(\d{7})$")
+TEMPORAL_PARAMETER = re.compile(r"(^|\.)(temporal_transformer_blocks|temporal_res_block|time_mixer|time_pos_embed)\.")
+
+
+@dataclass
+class TrainerSettings:
+    """The ``trainer:`` block of configs/train.yaml (see configs/trainer/*.yaml for meanings)."""
+
+    out: str
+    steps: int = 1000
+    batch_size: int = 1  # global: split evenly over the processes
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    schedule: str = "constant"  # or "cosine" (to 0 at ``steps``)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or "bf16", "fp32"
+    gradient_checkpointing: bool = False
+    freeze_spatial: bool = False
+    parallel: str = "ddp"  # or "fsdp"
+    device: str = "auto"
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    sample_every: int = 500
+    sample_steps: int = 10
+    sample_guidance: float = 3.5
+    resume: str | None = "auto"  # auto = latest checkpoint in out/checkpoints, a folder, or null
+    export: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"trainer.steps and trainer.batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"trainer.schedule must be constant or cosine, got {self.schedule!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"trainer.precision must be auto, bf16 or fp32, got {self.precision!r}")
+        for name in ("checkpoint_every", "log_every", "sample_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"trainer.{name} must be >= 0 (0 = never), got {getattr(self, name)}")
+
+
+# ----------------------------------------------------------------------------- pieces
+def set_trainable(model: nn.Module, freeze_spatial: bool = False) -> list[str]:
+    """Freeze the VAE and CLIP (and put them in eval); train the conditioner and the U-Net, or with
+    ``freeze_spatial`` only the U-Net's temporal layers plus ``conv_in`` (its new, zero-initialised
+    conditioning channels must learn). Returns the trained parameter names."""
+    for part in (model.vae, model.image_encoder):
+        part.requires_grad_(False)
+        part.eval()
+    model.conditioner.requires_grad_(True)
+    for name, p in model.unet.named_parameters():
+        p.requires_grad_(not freeze_spatial or bool(TEMPORAL_PARAMETER.search(name)) or name.startswith("conv_in."))
+    return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
+    """Linear warm-up to 1 over ``warmup_steps``, then constant or cosine down to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class EMA:
+    """Exponential moving average of named parameters: ema ← d·ema + (1 − d)·p."""
+
+    def __init__(self, named: dict[str, Tensor], decay: float) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.shadow = {n: p.detach().clone() for n, p in named.items()}
+
+    @torch.no_grad()
+    def update(self, named: dict[str, Tensor]) -> None:
+        for n, p in named.items():
+            self.shadow[n].lerp_(p.detach(), 1.0 - self.decay)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    random.setstate(state["python"])
+
+
+def latest_checkpoint(out: str | os.PathLike) -> Path | None:
+    folder = Path(out) / "checkpoints"
+    found = sorted(p for p in folder.glob("step_*") if CHECKPOINT.match(p.name) and (p / "training_state.pt").is_file())
+    return found[-1] if found else None
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Holds the model, objective, optimizer, scheduler, EMA and sampler of one run.
+
+    ``model``: a :class:`~nvs.models.pathnvs.PathNVSModel`; ``scenes``: a scene set for
+    :func:`~nvs.train.data.load_batch`; ``objective`` options: see :class:`EDMObjective`.
+    """
+
+    def __init__(self, model: nn.Module, scenes: SceneSet, settings: TrainerSettings,
+                 sampler_options: dict | None = None, objective_options: dict | None = None,
+                 camera_radius: float | None = 1.5, seed: int = 0, info: D.DistInfo | None = None) -> None:
+        self.settings, self.scenes, self.camera_radius = settings, scenes, camera_radius
+        self.info = info or D.DistInfo()
+        self.out = Path(settings.out)
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        self.model = model.to(self.info.device)
+        self.trained_names = set_trainable(self.model, settings.freeze_spatial)
+        if settings.gradient_checkpointing:
+            self.model.unet.enable_gradient_checkpointing()
+        self.objective = EDMObjective(self.model, seed=seed, **(objective_options or {}))
+        self.wrapped = D.wrap(self.objective, self.info, settings.parallel, unet=self.model.unet)
+        self.sampler = ClipSampler(scenes.frame_counts, self.model.settings.num_frames, settings.batch_size,
+                                   seed=seed, rank=self.info.rank, world_size=self.info.world_size,
+                                   **(sampler_options or {}))
+        params = self.named_trained()
+        self.optimizer = torch.optim.AdamW(params.values(), lr=settings.lr, betas=settings.betas,
+                                           weight_decay=settings.weight_decay, fused=True)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, settings.warmup_steps, settings.steps, settings.schedule))
+        self.ema = EMA(params, settings.ema_decay)
+        self.step = 0
+        self.writer = None
+        use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.info.device.type == "cuda")
+        self.autocast = (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16)) if use_bf16 \
+            else nullcontext
+        self.preview: TrainBatch | None = None
+
+    def named_trained(self) -> dict[str, Tensor]:
+        return {n: p for n, p in self.model.named_parameters() if n in self.trained_names}
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self, batch: TrainBatch) -> dict[str, float]:
+        """Forward, backward, clip, AdamW, scheduler, EMA on this rank's part of a batch."""
+        self.model.unet.train()
+        self.model.conditioner.train()
+        with self.autocast():
+            loss, terms = self.wrapped(batch.to(self.info.device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.step}: lower trainer.lr or check the data")
+        loss.backward()
+        params = self.named_trained()
+        if self.info.enabled and self.settings.parallel == "fsdp":
+            self._all_reduce_replicated(params)
+        grad_norm = nn.utils.clip_grad_norm_(list(params.values()), self.settings.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(params)
+        self.step += 1
+        out = {k: float(D.all_mean(v, self.info)) for k, v in terms.items()}
+        out |= {"grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0]}
+        return out
+
+    def _all_reduce_replicated(self, params: dict[str, Tensor]) -> None:
+        """Under FSDP only the U-Net is sharded (and reduced); average the other trained grads."""
+        from torch.distributed.tensor import DTensor
+
+        for p in params.values():
+            if p.grad is not None and not isinstance(p, DTensor):
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= self.info.world_size
+
+    def next_batch(self) -> TrainBatch:
+        if self.sampler.step != self.step:
+            raise RuntimeError(f"data position {self.sampler.step} and step {self.step} disagree")
+        return load_batch(self.scenes, next(self.sampler), self.camera_radius)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict[str, float]:
+        """Train to ``settings.steps`` (resuming first if asked); returns the last step's terms."""
+        from tqdm.auto import tqdm
+
+        s = self.settings
+        if s.resume:
+            path = latest_checkpoint(self.out) if s.resume == "auto" else Path(s.resume)
+            if path is not None:
+                self.load_checkpoint(path)
+        if self.info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
+        self.preview = load_batch(self.scenes, [self.sampler.clip(0, 0)], self.camera_radius)
+        terms: dict[str, float] = {}
+        bar = tqdm(total=s.steps, initial=self.step, desc="train", disable=not (s.progress and self.info.is_main))
+        while self.step < s.steps:
+            terms = self.train_step(self.next_batch())
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.4f}")
+            if self.writer is not None and (self.step % max(1, s.log_every) == 0 or self.step == s.steps):
+                for k, v in terms.items():
+                    self.writer.add_scalar(f"train/{k}", v, self.step)
+            last = self.step == s.steps
+            if s.checkpoint_every and (self.step % s.checkpoint_every == 0 or last):
+                self.save_checkpoint()
+            if s.sample_every and (self.step % s.sample_every == 0 or last):
+                self.write_samples()
+        bar.close()
+        if s.export:
+            self.export(self.out / "model")
+        if self.writer is not None:
+            self.writer.close()
+        D.barrier(self.info)
+        return terms
+
+    # ------------------------------------------------------------------ state
+    def trainable_state(self) -> dict[str, Tensor]:
+        """Full (unsharded) U-Net and conditioner state, keys prefixed ``unet.`` / ``conditioner.``."""
+        state = {f"unet.{k}": v for k, v in D.full_state_dict(self.model.unet).items()}
+        return state | {f"conditioner.{k}": v for k, v in D.full_state_dict(self.model.conditioner).items()}
+
+    def ema_state(self) -> dict[str, Tensor]:
+        from torch.distributed.tensor import DTensor
+
+        return {n: (t.full_tensor() if isinstance(t, DTensor) else t).detach().to("cpu", copy=True).contiguous()
+                for n, t in self.ema.shadow.items()}
+
+    def _optimizer_state(self) -> dict:
+        if D.is_sharded(self.model.unet):
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            return get_optimizer_state_dict(self.objective, self.optimizer,
+                                            options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        return self.optimizer.state_dict()
+
+    def save_checkpoint(self) -> Path:
+        """Write ``out/checkpoints/step_XXXXXXX`` atomically (collective; rank 0 writes)."""
+        from safetensors.torch import save_file
+
+        trainable, ema, optim = self.trainable_state(), self.ema_state(), self._optimizer_state()
+        folder = self.out / "checkpoints" / f"step_{self.step:07d}"
+        if self.info.is_main:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+            try:
+                save_file(trainable, str(tmp / "trainable.safetensors"))
+                save_file(ema, str(tmp / "ema.safetensors"))
+                torch.save({"step": self.step, "data": self.sampler.state_dict(), "optimizer": optim,
+                            "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
+                            "trained_names": sorted(self.trained_names)}, tmp / "training_state.pt")
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp, folder)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp)
+            self._prune_checkpoints()
+        D.barrier(self.info)
+        return folder
+
+    def _prune_checkpoints(self) -> None:
+        keep = self.settings.keep_checkpoints
+        found = sorted(p for p in (self.out / "checkpoints").glob("step_*") if CHECKPOINT.match(p.name))
+        for old in found[:-keep] if keep > 0 else []:
+            shutil.rmtree(old)
+
+    def load_checkpoint(self, folder: str | os.PathLike) -> None:
+        """Restore everything :meth:`save_checkpoint` wrote (every rank reads the same files)."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        missing = [n for n in ("trainable.safetensors", "ema.safetensors", "training_state.pt")
+                   if not (folder / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder}: not a complete checkpoint (missing {', '.join(missing)})")
+        state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
+        if set(state["trained_names"]) != self.trained_names:
+            raise ValueError(f"{folder}: the checkpoint trained other parameters (freeze_spatial or the model "
+                             "differ); resume with the same model, conditioning and trainer.freeze_spatial")
+        trainable = load_file(str(folder / "trainable.safetensors"))
+        D.load_full_state_dict(self.model.unet, {k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
+        D.load_full_state_dict(self.model.conditioner,
+                               {k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
+        ema = load_file(str(folder / "ema.safetensors"))
+        with torch.no_grad():
+            for n, shadow in self.ema.shadow.items():
+                self.ema.shadow[n] = _like(ema[n], shadow)
+        if D.is_sharded(self.model.unet):
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(self.objective, self.optimizer, state["optimizer"],
+                                     options=StateDictOptions(full_state_dict=True))
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["data"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+
+    # ------------------------------------------------------------------ outputs
+    def export(self, folder: str | os.PathLike) -> None:
+        """The EMA weights as a PathNVSModel folder (collective; rank 0 writes)."""
+        from nvs.models.pathnvs import PathNVSModel
+
+        trainable, ema = self.trainable_state(), self.ema_state()
+        if self.info.is_main:
+            trainable |= ema
+            unet = type(self.model.unet).from_config(self.model.unet.config)
+            unet.load_state_dict({k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
+            conditioner = copy.deepcopy(self.model.conditioner).cpu()
+            conditioner.load_state_dict({k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
+            m = self.model
+            PathNVSModel(unet, copy.deepcopy(m.vae).cpu(), copy.deepcopy(m.image_encoder).cpu(), conditioner,
+                         m.settings, m.conditioner_config).save_pretrained(folder)
+        D.barrier(self.info)
+
+    @torch.no_grad()
+    def write_samples(self) -> Path:
+        """Sample the fixed preview clip with the current weights; rank 0 writes the grid PNG."""
+        from nvs.sampling import karras_sigmas, sample
+
+        s, m = self.settings, self.model
+        m.unet.eval()
+        m.conditioner.eval()
+        batch = self.preview.to(self.info.device)
+        with self.autocast():
+            cond = m.condition(batch.conditioning_inputs(m.settings.latent_size, with_targets=False),
+                               generator=torch.Generator(self.info.device).manual_seed(0))
+            shape = (1, m.settings.num_frames, 4, *m.settings.latent_size)
+            latents = sample(m, cond, shape, karras_sigmas(s.sample_steps), s.sample_guidance,
+                             generator=torch.Generator(self.info.device).manual_seed(0))
+            frames = m.decode_latents(latents)
+        path = self.out / "samples" / f"step_{self.step:07d}.png"
+        if self.info.is_main:
+            save_grid(path, batch.input_images[0].cpu(), batch.target_images[0].cpu(), frames[0].float().cpu(),
+                      f"step {self.step}")
+            if self.writer is not None:
+                self.writer.add_images("samples", frames[0].float().cpu(), self.step)
+        return path
+
+
+def _like(value: Tensor, template: Tensor) -> Tensor:
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if isinstance(template, DTensor):
+        return distribute_tensor(value.to(template.device, template.dtype), template.device_mesh, template.placements)
+    return value.to(template.device, template.dtype)
+
+
+def save_grid(path: Path, inputs: Tensor, targets: Tensor, samples: Tensor, title: str) -> None:
+    """Rows: input views, target frames, sampled frames. inputs [V, 3, H, W]; targets, samples [F, 3, H, W]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("input", inputs), ("target", targets), ("sample", samples)]
+    cols = max(len(x) for _, x in rows)
+    fig, axes = plt.subplots(3, cols, figsize=(1.6 * cols, 5.0), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(images):
+                ax.imshow(images[c].permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[r, 0].set_title(label, fontsize=8, loc="left")
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)

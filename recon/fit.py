@@ -1,0 +1,233 @@
+"""Fit 3D Gaussians to posed views (V3D and IM-3D presets).
+
+On CUDA the renderer is gsplat and gsplat's ``DefaultStrategy`` densifies and prunes (every
+``refine_every`` steps between ``refine_start`` and ``refine_stop``); on CPU the pure-torch
+rasterizer runs with a fixed set of Gaussians (no densification). Learning rates follow the 3DGS
+code, the position rate scaled by the scene size and decayed 100x over the run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from nvs.data.sample import Views
+from recon.carve import default_bounds, space_carve
+from recon.gaussians import Gaussians, gaussians_from_points, random_gaussians
+from recon.losses import LossWeights, image_loss, make_lpips
+from recon.rasterize import rasterize
+from recon.render_path import render_gaussians
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything a fit depends on besides the views.
+
+    init: "carve" (space carving of the masks) or "random" (uniform in a ball of
+    ``random_radius`` x the scene half size around the scene centre). background: an RGB triple, or
+    "auto" (median colour outside the masks, black without masks).
+    """
+
+    iterations: int = 4000
+    sh_degree: int = 0
+    loss: LossWeights = LossWeights("mse", ssim=1.0, lpips=2.0)
+    init: str = "carve"
+    init_points: int = 100_000
+    random_radius: float = 1.0
+    carve_resolution: int = 256
+    carve_level: float = 0.5
+    initial_opacity: float = 0.1
+    views_per_step: int = 4
+    background: tuple[float, float, float] | str = "auto"
+    lr_means: float = 1.6e-4
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    refine_every: int = 100
+    refine_start: int = 500
+    refine_stop: int = 3000
+    reset_every: int = 1_000_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.init not in ("carve", "random"):
+            raise ValueError(f"FitConfig.init must be 'carve' or 'random', got {self.init!r}")
+        if self.iterations < 1 or self.init_points < 1 or self.views_per_step < 1:
+            raise ValueError("FitConfig: iterations, init_points and views_per_step must be >= 1")
+        if self.sh_degree not in range(4):
+            raise ValueError(f"FitConfig.sh_degree must be 0..3, got {self.sh_degree}")
+
+
+PRESETS = {
+    # V3D public code: 4000 iterations, SH 0, λ_dssim 1, λ_lpips 2, carving 256³ at 0.5, 100k points.
+    "v3d": FitConfig(),
+    # IM-3D: LPIPS 10, SSIM 0.2, mask 1, 1200 iterations, 5000 points at the centre, refine every 50.
+    "im3d": FitConfig(iterations=1200, loss=LossWeights("mse", ssim=0.2, lpips=10.0, mask=1.0), init="random",
+                      init_points=5000, random_radius=0.25, refine_every=50, refine_start=100, refine_stop=1000),
+}
+
+
+@dataclass
+class FitResult:
+    """gaussians (CPU); history: one dict per logged step (iteration, loss terms, num_gaussians,
+    eval_psnr where evaluated); notes: what was switched off and why."""
+
+    gaussians: Gaussians
+    config: FitConfig
+    background: tuple[float, float, float]
+    history: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    num_initial: int = 0
+    backend: str = ""
+
+
+def resolve_config(preset: str | FitConfig, **overrides) -> FitConfig:
+    """A preset name or a config, with the non-None ``overrides`` applied."""
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown fit preset {preset!r}; choose one of {sorted(PRESETS)} or pass a FitConfig")
+        preset = PRESETS[preset]
+    return replace(preset, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def estimate_background(views: Views) -> tuple[float, float, float]:
+    """Median colour of the pixels outside the masks; black without masks."""
+    if views.masks is None:
+        return (0.0, 0.0, 0.0)
+    outside = (views.masks < 0.5).expand_as(views.images)
+    if not outside.any():
+        return (0.0, 0.0, 0.0)
+    pixels = views.images.permute(1, 0, 2, 3)[outside.permute(1, 0, 2, 3)].reshape(3, -1)
+    return tuple(float(x) for x in pixels.median(dim=1).values)
+
+
+def initial_gaussians(views: Views, config: FitConfig, progress: bool = False) -> Gaussians:
+    """The starting Gaussians of ``config.init`` for ``views``."""
+    if config.init == "carve":
+        carved = space_carve(views.images, views.masks, views.cameras, config.init_points, config.carve_resolution,
+                             config.carve_level, seed=config.seed, progress=progress)
+        return gaussians_from_points(carved.points, carved.colors, config.sh_degree, config.initial_opacity)
+    centre, half = default_bounds(views.cameras)
+    return random_gaussians(config.init_points, centre, config.random_radius * half, config.seed, config.sh_degree,
+                            config.initial_opacity)
+
+
+def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: float) -> dict:
+    rates = {"means": config.lr_means * scene_scale, "quats": config.lr_quats, "scales": config.lr_scales,
+             "opacities": config.lr_opacities, "sh0": config.lr_sh0, "shN": config.lr_sh0 / 20}
+    return {k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15) for k in params}
+
+
+def fit_gaussians(
+    views: Views, preset: str | FitConfig = "v3d", init: str | None = None, iterations: int | None = None,
+    device: str | torch.device = "cpu", progress: bool = True, lpips_weights: str | None = None,
+    eval_views: Views | None = None, eval_every: int = 0, log: Callable[[str], None] = print,
+    initial: Gaussians | None = None,
+) -> FitResult:
+    """Fit Gaussians to ``views`` -> :class:`FitResult`.
+
+    ``preset``: "v3d", "im3d" or a :class:`FitConfig`; ``init`` and ``iterations`` override it.
+    ``initial`` starts from given Gaussians instead (refinement rounds). ``eval_views`` are rendered
+    every ``eval_every`` steps and their PSNR logged in the history.
+    """
+    config = resolve_config(preset, init=init, iterations=iterations)
+    device = torch.device(device)
+    if config.init == "carve" and initial is None and views.masks is None:
+        raise ValueError("init='carve' needs foreground masks but the views have none: add masks/<stem>.png "
+                         "(or RGBA images) or use init='random'")
+    notes: list[str] = []
+    lpips_fn = None
+    if config.loss.lpips > 0:
+        lpips_fn, reason = make_lpips(lpips_weights, device)
+        if lpips_fn is None:
+            notes.append(f"LPIPS loss off: {reason}")
+    if config.loss.mask > 0 and views.masks is None:
+        notes.append("mask loss off: the views have no masks")
+    use_gsplat = device.type == "cuda"
+    if not use_gsplat:
+        notes.append("CPU: pure-torch rasterizer, no densification")
+    for note in notes:
+        log(note)
+    background = estimate_background(views) if config.background == "auto" else tuple(config.background)
+
+    start = time.perf_counter()
+    gaussians = initial if initial is not None else initial_gaussians(views, config, progress)
+    _, scene_scale = default_bounds(views.cameras)
+    params = gaussians.parameters_dict().to(device)
+    optimizers = _optimizers(params, config, scene_scale)
+    decay = torch.optim.lr_scheduler.ExponentialLR(optimizers["means"], gamma=0.01 ** (1 / config.iterations))
+    strategy = state = None
+    if use_gsplat:
+        from gsplat.strategy import DefaultStrategy
+
+        strategy = DefaultStrategy(refine_every=config.refine_every, refine_start_iter=config.refine_start,
+                                   refine_stop_iter=config.refine_stop, reset_every=config.reset_every,
+                                   verbose=False)
+        strategy.check_sanity(params, optimizers)
+        state = strategy.initialize_state(scene_scale=scene_scale)
+
+    images = views.images.float().to(device)
+    masks = views.masks.float().to(device) if views.masks is not None else None
+    w2c, K = views.cameras.w2c.float().to(device), views.cameras.K.float().to(device)
+    bg = torch.tensor(background, dtype=torch.float32, device=device)
+    gen = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(views), generator=gen)
+    per_step = min(config.views_per_step, len(views))
+    cursor, history = 0, []
+    log_every = max(1, config.iterations // 50)
+    bar = tqdm(range(1, config.iterations + 1), desc="fitting", disable=not progress)
+    for step in bar:
+        if cursor + per_step > len(order):
+            order, cursor = torch.randperm(len(views), generator=gen), 0
+        pick = order[cursor:cursor + per_step].to(device)
+        cursor += per_step
+        sh = torch.cat([params["sh0"], params["shN"]], 1)
+        render, alpha, info = rasterize(params["means"], params["quats"], torch.exp(params["scales"]),
+                                        torch.sigmoid(params["opacities"]), sh, w2c[pick], K[pick],
+                                        views.cameras.width, views.cameras.height, sh_degree=config.sh_degree,
+                                        backgrounds=bg.expand(len(pick), 3),
+                                        backend="gsplat" if use_gsplat else "torch")
+        if strategy is not None:
+            strategy.step_pre_backward(params, optimizers, state, step - 1, info)
+        loss, parts = image_loss(render.permute(0, 3, 1, 2), images[pick], config.loss,
+                                 alpha.permute(0, 3, 1, 2), masks[pick] if masks is not None else None, lpips_fn)
+        loss.backward()
+        if strategy is not None:
+            strategy.step_post_backward(params, optimizers, state, step - 1, info, packed=True)
+        for opt in optimizers.values():
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        decay.step()
+        if step % log_every == 0 or step == config.iterations:
+            entry = {"iteration": step, **parts, "num_gaussians": int(params["means"].shape[0])}
+            if eval_views is not None and eval_every and (step % eval_every == 0 or step == config.iterations):
+                entry["eval_psnr"] = evaluate_psnr(Gaussians.from_parameters(params), eval_views, background, device)
+            history.append(entry)
+            bar.set_postfix(loss=f"{parts['total']:.4f}", n=entry["num_gaussians"])
+    if eval_views is not None and eval_every and "eval_psnr" not in history[-1]:
+        history[-1]["eval_psnr"] = evaluate_psnr(Gaussians.from_parameters(params), eval_views, background, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return FitResult(Gaussians.from_parameters(params).to("cpu"), config, background, history, notes,
+                     time.perf_counter() - start, len(gaussians), "gsplat" if use_gsplat else "torch")
+
+
+def evaluate_psnr(gaussians: Gaussians, views: Views, background: tuple, device: str | torch.device) -> float:
+    """Mean PSNR (data range 1) of ``gaussians`` rendered at ``views``' cameras."""
+    frames, _ = render_gaussians(gaussians, views.cameras, background, device)
+    mse = ((frames - views.images.float()) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-12)
+    return float((-10 * torch.log10(mse)).mean())
+
+
+def psnr_curve(history: list[dict]) -> tuple[list[int], list[float]]:
+    """(iterations, eval PSNR) of the history entries that were evaluated."""
+    pts = [(h["iteration"], h["eval_psnr"]) for h in history if "eval_psnr" in h and math.isfinite(h["eval_psnr"])]
+    return [p[0] for p in pts], [p[1] for p in pts]

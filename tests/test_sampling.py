@@ -1,0 +1,129 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import nvs  # noqa: F401
+from nvs.sampling import Guidance, guided_denoise, karras_sigmas, sample
+
+
+def test_karras_schedule_matches_the_formula():
+    n, lo, hi, rho = 25, 0.002, 700.0, 7.0
+    i = np.arange(n)
+    expected = (hi ** (1 / rho) + i / (n - 1) * (lo ** (1 / rho) - hi ** (1 / rho))) ** rho
+    sigmas = karras_sigmas(n, lo, hi, rho).numpy()
+    np.testing.assert_allclose(sigmas[:-1], expected, rtol=1e-12)
+    assert sigmas[-1] == 0 and sigmas[0] == pytest.approx(hi) and sigmas[-2] == pytest.approx(lo)
+
+
+def test_karras_schedule_matches_diffusers_svd_scheduler():
+    from diffusers import EulerDiscreteScheduler
+
+    sched = EulerDiscreteScheduler(prediction_type="v_prediction", use_karras_sigmas=True, sigma_min=0.002,
+                                   sigma_max=700.0, timestep_type="continuous")
+    sched.set_timesteps(25)
+    np.testing.assert_allclose(sched.sigmas.numpy(), karras_sigmas(25).numpy(), rtol=1e-5)
+
+
+def test_schedule_errors():
+    with pytest.raises(ValueError, match="steps"):
+        karras_sigmas(0)
+    with pytest.raises(ValueError, match="sigma_min < sigma_max"):
+        karras_sigmas(5, sigma_min=1.0, sigma_max=0.5)
+
+
+def test_guidance_ramp_and_constant():
+    torch.testing.assert_close(Guidance(1.0, 3.0).scales(5), torch.tensor([1.0, 1.5, 2.0, 2.5, 3.0]))
+    torch.testing.assert_close(Guidance(1.0, 3.5, constant=True).scales(3), torch.full((3,), 3.5))
+    assert Guidance.of(2.0) == Guidance(2.0, 2.0, True)
+
+
+class GaussianData(nn.Module):
+    """Exact denoiser of data ~ N(mean, s² I): D(x; σ) = mean + (x - mean)·s²/(s² + σ²); with a
+    condition-dependent mean so that guidance has an effect."""
+
+    def __init__(self, s: float):
+        super().__init__()
+        self.s = s
+        self.dummy = nn.Parameter(torch.zeros(()))
+        self.calls = 0
+
+    def denoise(self, x, sigma, cond):
+        self.calls += 1
+        mean = cond.mean[:, None, None, None, None]
+        s2 = sigma[:, None, None, None, None].double() ** 2
+        return (mean + (x.double() - mean) * self.s**2 / (self.s**2 + s2)).to(x.dtype)
+
+
+class MeanCondition:
+    def __init__(self, mean):
+        self.mean = mean
+
+    def unconditional(self):
+        return MeanCondition(torch.zeros_like(self.mean))
+
+    @staticmethod
+    def cat(conds):
+        return MeanCondition(torch.cat([c.mean for c in conds]))
+
+
+@pytest.mark.parametrize("method,steps,tol", [("euler", 200, 2e-2), ("heun", 40, 2e-3)])
+def test_ode_solution_of_gaussian_data(method, steps, tol):
+    """The probability-flow ODE of N(0, s²) data maps x_T to x_T·s/sqrt(s² + σ_T²) at σ = 0."""
+    s, hi = 0.5, 80.0
+    model = GaussianData(s)
+    cond = MeanCondition(torch.zeros(1, dtype=torch.float64))
+    sigmas = karras_sigmas(steps, 0.002, hi)
+    g = torch.Generator().manual_seed(3)
+    x0 = sample(model, cond, (1, 2, 1, 2, 2), sigmas, 1.0, g, method=method)
+    x_T = torch.randn((1, 2, 1, 2, 2), generator=torch.Generator().manual_seed(3)) * math.sqrt(1 + hi**2)
+    expected = x_T * s / math.sqrt(s**2 + hi**2)
+    torch.testing.assert_close(x0, expected.float(), atol=tol * float(expected.abs().max()), rtol=0)
+
+
+def test_guidance_one_is_the_conditional_prediction_and_skips_the_uncond_pass():
+    model = GaussianData(1.0)
+    cond = MeanCondition(torch.tensor([2.0]))
+    x = torch.randn(1, 3, 1, 2, 2)
+    sigma = torch.tensor([1.5])
+    model.calls = 0
+    out = guided_denoise(model, x, sigma, cond, torch.ones(3))
+    assert model.calls == 1
+    assert torch.equal(out, model.denoise(x, sigma, cond))
+
+
+def test_guidance_combines_per_frame():
+    model = GaussianData(1.0)
+    cond = MeanCondition(torch.tensor([2.0]))
+    x = torch.randn(1, 3, 1, 2, 2)
+    sigma = torch.tensor([1.0])
+    scales = torch.tensor([1.0, 2.0, 3.0])
+    out = guided_denoise(model, x, sigma, cond, scales)
+    d_c, d_u = model.denoise(x, sigma, cond), model.denoise(x, sigma, cond.unconditional())
+    torch.testing.assert_close(out, d_u + scales[None, :, None, None, None] * (d_c - d_u))
+
+
+def test_sampling_is_seeded():
+    model = GaussianData(0.5)
+    cond = MeanCondition(torch.tensor([1.0]))
+    sigmas = karras_sigmas(4)
+    a = sample(model, cond, (1, 2, 1, 2, 2), sigmas, Guidance(1.0, 3.0), torch.Generator().manual_seed(7))
+    b = sample(model, cond, (1, 2, 1, 2, 2), sigmas, Guidance(1.0, 3.0), torch.Generator().manual_seed(7))
+    c = sample(model, cond, (1, 2, 1, 2, 2), sigmas, Guidance(1.0, 3.0), torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_sdedit_start_and_bad_inputs():
+    model = GaussianData(0.5)
+    cond = MeanCondition(torch.tensor([0.0]))
+    clean = torch.full((1, 2, 1, 2, 2), 0.3)
+    # with a tiny start sigma the frames barely move
+    out = sample(model, cond, clean.shape, karras_sigmas(3, 0.002, 0.01), 1.0, torch.Generator().manual_seed(0),
+                 x_start=clean)
+    torch.testing.assert_close(out, clean, atol=0.02, rtol=0)
+    with pytest.raises(ValueError, match="ending with 0"):
+        sample(model, cond, clean.shape, torch.tensor([1.0, 0.5]), 1.0)
+    with pytest.raises(ValueError, match="euler"):
+        sample(model, cond, clean.shape, karras_sigmas(2), 1.0, method="dpm")
