@@ -13,7 +13,11 @@ Methods:
   tangents taken in the log space at each keyframe (differences ``log(q_i⁻¹ q_j)``):
   ``a_i = q_i exp((out_i - log(q_i⁻¹ q_{i+1})) / 2)``, ``b_i = q_i exp(-(in_i + log(q_i⁻¹ q_{i-1})) / 2)``,
   ``squad(u) = slerp(slerp(q_i, q_{i+1}, s), slerp(a_i, b_{i+1}, s), 2 s (1 - s))``, which reduces
-  to the classic Catmull–Rom squad at t = c = b = 0.
+  to the classic Catmull–Rom squad at t = c = b = 0. For unevenly spaced keyframes every tangent
+  is scaled as Kochanek and Bartels propose for unequal key intervals: outgoing by
+  ``2 d_i / (d_{i-1} + d_i)``, incoming by ``2 d_{i-1} / (d_{i-1} + d_i)``, d being the steps
+  between keyframes (:func:`path_lengths`), so a short segment next to a long one does not
+  overshoot; evenly spaced keyframes get plain Catmull–Rom.
   Open ends use a phantom keyframe mirrored through the end one (p_{-1} = 2 p_0 - p_1, likewise
   on rotations), so an open path with two keyframes is a straight line.
 * ``"slerp"``: positions and intrinsics by the same spline, orientations by piecewise SLERP.
@@ -109,11 +113,27 @@ def _neighbour_differences(values: Tensor, closed: bool) -> tuple[Tensor, Tensor
     return backward, forward
 
 
-def _kb_tangents(values: Tensor, closed: bool, weights) -> tuple[Tensor, Tensor]:
-    """Outgoing and incoming KB tangents [K, D] of values [K, D]."""
+def _kb_tangents(values: Tensor, closed: bool, weights, timing: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Outgoing and incoming KB tangents [K, D] of values [K, D], scaled by the ``timing`` factors."""
     w_out_back, w_out_fwd, w_in_back, w_in_fwd = weights
     back, fwd = _neighbour_differences(values, closed)
-    return w_out_back * back + w_out_fwd * fwd, w_in_back * back + w_in_fwd * fwd
+    scale_out, scale_in = timing
+    return (scale_out[:, None] * (w_out_back * back + w_out_fwd * fwd),
+            scale_in[:, None] * (w_in_back * back + w_in_fwd * fwd))
+
+
+def _timing(keyframes: Cameras, closed: bool) -> tuple[Tensor, Tensor]:
+    """Tangent factors [K], [K] for unevenly spaced keyframes: ``2 d_i / (d_{i-1} + d_i)`` (outgoing)
+    and ``2 d_{i-1} / (d_{i-1} + d_i)`` (incoming), with d the steps between keyframes (:func:`path_lengths`)."""
+    steps = path_lengths(Cameras.cat([keyframes, keyframes[:1]]) if closed else keyframes)
+    if closed:
+        before, after = steps.roll(1), steps
+    else:
+        before, after = torch.cat([steps[:1], steps]), torch.cat([steps, steps[-1:]])
+    total = before + after
+    ones = torch.ones_like(total)
+    return (torch.where(total > 0, 2 * after / total.clamp_min(1e-300), ones),
+            torch.where(total > 0, 2 * before / total.clamp_min(1e-300), ones))
 
 
 def _segments(u: Tensor, num_keys: int, closed: bool) -> tuple[Tensor, Tensor, Tensor]:
@@ -124,12 +144,12 @@ def _segments(u: Tensor, num_keys: int, closed: bool) -> tuple[Tensor, Tensor, T
     return i, (i + 1) % num_keys, s
 
 
-def _spline(values: Tensor, u: Tensor, closed: bool, method: str, weights) -> Tensor:
+def _spline(values: Tensor, u: Tensor, closed: bool, method: str, weights, timing) -> Tensor:
     """values [K, D] at parameters u [N] -> [N, D]."""
     i, j, s = _segments(u, len(values), closed)
     if method == "linear":
         return values[i] + s[:, None] * (values[j] - values[i])
-    tan_out, tan_in = _kb_tangents(values, closed, weights)
+    tan_out, tan_in = _kb_tangents(values, closed, weights, timing)
     return _hermite(values[i], values[j], tan_out[i], tan_in[j], s)
 
 
@@ -139,7 +159,7 @@ def _relative_log(a: Tensor, b: Tensor) -> Tensor:
     return quat_log(rel * torch.where(rel[..., :1] < 0, -1.0, 1.0))
 
 
-def _squad(q: Tensor, u: Tensor, closed: bool, weights) -> Tensor:
+def _squad(q: Tensor, u: Tensor, closed: bool, weights, timing) -> Tensor:
     """Unit quaternions q [K, 4] (shortest-arc signs) at parameters u [N] -> [N, 4]."""
     n = len(q)
     prev = torch.arange(n).roll(1)
@@ -150,26 +170,30 @@ def _squad(q: Tensor, u: Tensor, closed: bool, weights) -> Tensor:
         log_next[-1] = -log_prev[-1]  # phantom keyframe mirrored through the last one
         log_prev[0] = -log_next[0]
     w_out_back, w_out_fwd, w_in_back, w_in_fwd = weights
-    tan_out = -w_out_back * log_prev + w_out_fwd * log_next
-    tan_in = -w_in_back * log_prev + w_in_fwd * log_next
+    scale_out, scale_in = timing
+    tan_out = scale_out[:, None] * (-w_out_back * log_prev + w_out_fwd * log_next)
+    tan_in = scale_in[:, None] * (-w_in_back * log_prev + w_in_fwd * log_next)
     a = quat_mul(q, quat_exp((tan_out - log_next) / 2))
     b = quat_mul(q, quat_exp(-(tan_in + log_prev) / 2))
     i, j, s = _segments(u, n, closed)
-    a_j = b[j] * torch.where((b[j] * a[i]).sum(-1, keepdim=True) < 0, -1.0, 1.0)
-    outer = quat_slerp(q[i], q[j], s)
-    inner = quat_slerp(a[i], a_j, s)
+    sign = torch.where((q[j] * q[i]).sum(-1, keepdim=True) < 0, -1.0, 1.0)  # the wrap of a closed path
+    outer = quat_slerp(q[i], sign * q[j], s)
+    inner = quat_slerp(a[i], sign * b[j], s)
     inner = inner * torch.where((inner * outer).sum(-1, keepdim=True) < 0, -1.0, 1.0)
     return quat_slerp(outer, inner, 2 * s * (1 - s))
 
 
 # ------------------------------------------------------------------------------ public API
-def _check(keyframes: Cameras, method: str, closed: bool) -> None:
+def _check(keyframes: Cameras, method: str, tension: float, continuity: float, bias: float) -> None:
     if not isinstance(keyframes, Cameras):
         raise TypeError(f"keyframes must be Cameras, got {type(keyframes).__name__}")
     if method not in METHODS:
         raise ValueError(f"unknown interpolation method {method!r}; choose one of {', '.join(METHODS)}")
     if len(keyframes) < 2:
         raise ValueError(f"interpolation needs at least 2 keyframes, got {len(keyframes)}")
+    for name, value in (("tension", tension), ("continuity", continuity), ("bias", bias)):
+        if not -1 <= value <= 1:
+            raise ValueError(f"{name} must lie in [-1, 1] (0 is Catmull–Rom), got {value}")
 
 
 def interpolate_at(keyframes: Cameras, u: Tensor, method: Method = "kb", tension: float = 0.0,
@@ -178,7 +202,7 @@ def interpolate_at(keyframes: Cameras, u: Tensor, method: Method = "kb", tension
 
     ``u`` must lie in [0, K-1] for an open path, [0, K] for a closed one.
     """
-    _check(keyframes, method, closed)
+    _check(keyframes, method, tension, continuity, bias)
     kf = keyframes.to(dtype=torch.float64)
     n = len(kf)
     u = torch.as_tensor(u, dtype=torch.float64).reshape(-1)
@@ -187,12 +211,13 @@ def interpolate_at(keyframes: Cameras, u: Tensor, method: Method = "kb", tension
         raise ValueError(f"spline parameters must lie in [0, {upper}] for {n} keyframes "
                          f"({'closed' if closed else 'open'}), got [{float(u.min())}, {float(u.max())}]")
     weights = _kb_weights(tension, continuity, bias)
-    centers = _spline(kf.centers, u, closed, method, weights)
+    timing = _timing(kf, closed)
+    centers = _spline(kf.centers, u, closed, method, weights, timing)
     intrinsics = torch.stack([kf.fx.log(), kf.fy.log(), kf.cx, kf.cy], -1)  # [K, 4]
-    fx_log, fy_log, cx, cy = _spline(intrinsics, u, closed, method, weights).unbind(-1)
+    fx_log, fy_log, cx, cy = _spline(intrinsics, u, closed, method, weights, timing).unbind(-1)
     q = shortest_arc(rotmat_to_qvec(kf.R))
     if method == "kb":
-        quats = _squad(q, u, closed, weights)
+        quats = _squad(q, u, closed, weights, timing)
     else:
         i, j, s = _segments(u, n, closed)
         qj = q[j] * torch.where((q[j] * q[i]).sum(-1, keepdim=True) < 0, -1.0, 1.0)
@@ -254,12 +279,9 @@ def interpolate(keyframes: Cameras, num_frames: int, method: Method = "kb", tens
     Example:
         >>> path = interpolate(keyframes, 60, method="kb", tension=0.0, closed=True)
     """
-    _check(keyframes, method, closed)
+    _check(keyframes, method, tension, continuity, bias)
     if isinstance(num_frames, bool) or int(num_frames) != num_frames or num_frames < 1:
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
-    for name, value in (("tension", tension), ("continuity", continuity), ("bias", bias)):
-        if not -1 <= value <= 1:
-            raise ValueError(f"{name} must lie in [-1, 1] (0 is Catmull–Rom), got {value}")
     n = len(keyframes)
     if constant_speed:
         u = constant_speed_parameters(keyframes, num_frames, method, tension, continuity, bias, closed)

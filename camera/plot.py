@@ -44,6 +44,7 @@ def plot_cameras(path: Cameras, inputs: Cameras | None = None, look_at: Sequence
                  title: str | None = None):
     """A figure of ``path`` (frusta coloured by frame index, trajectory line) and ``inputs`` (black),
     in a 3D view and a top-down view (looking down ``up``), with ``look_at`` marked by a star.
+    ``title`` prefixes the summary line (frames, size, FoV range) above the views.
 
     Frusta are 1/8 of the scene's extent deep; the top edge of each image is drawn thicker so the
     camera's roll is visible. Saved as PNG to ``out`` (atomically) when given.
@@ -129,7 +130,7 @@ def plot_cameras(path: Cameras, inputs: Cameras | None = None, look_at: Sequence
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax2, shrink=0.8)
     bar.set_label("frame")
     fov = path.fov_y_deg
-    fig.suptitle(title or f"{n} frames, {path.height}x{path.width} px, vertical FoV "
+    fig.suptitle((f"{title}: " if title else "") + f"{n} frames, {path.height}x{path.width} px, vertical FoV "
                  f"{float(fov.min()):.1f}-{float(fov.max()):.1f}°"
                  + (f" (frusta: every {stride}th frame)" if stride > 1 else ""))
     if out is not None:

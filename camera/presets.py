@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from camera.cameras import Cameras, intrinsics_matrix, look_at as look_at_c2w
+from camera.interpolate import interpolate
 
 Vector = Sequence[float] | Tensor
 DTYPE = torch.float64
@@ -416,8 +417,6 @@ def through_cameras(cameras: Cameras, num_frames: int, method: str = "kb", tensi
                     closed: bool = False) -> Cameras:
     """A smooth path through ``cameras`` themselves, in their order, at constant speed
     (see :func:`camera.interpolate.interpolate`)."""
-    from camera.interpolate import interpolate
-
     return interpolate(cameras, num_frames, method=method, tension=tension, closed=closed)
 
 

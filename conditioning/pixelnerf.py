@@ -78,6 +78,7 @@ class PixelNeRFConditioner(Conditioner):
         compositing: ``"alpha"`` (softplus density, NeRF compositing) or ``"softmax"`` (V3D).
         scene_radius: distance of the farthest camera after normalisation (V3D: 1.5).
         normalize_with: ``"all"`` cameras or the ``"inputs"`` only (see normalize_scene_cameras).
+        box_half_width: samples lie in the box [-box_half_width, box_half_width]^3 (V3D: 1).
         near_far_fallback: bounds of rays that miss the box [-1, 1]^3.
         chunk_size: rays rendered at once, over all scenes of the batch.
         gradient_checkpointing: recompute each chunk in the backward pass when training.
@@ -99,6 +100,7 @@ class PixelNeRFConditioner(Conditioner):
         compositing: Literal["alpha", "softmax"] = "alpha",
         scene_radius: float = 1.5,
         normalize_with: Literal["all", "inputs"] = "all",
+        box_half_width: float = 1.0,
         near_far_fallback: Sequence[float] = (0.1, 4.0),
         chunk_size: int = 8192,
         gradient_checkpointing: bool = True,
@@ -122,6 +124,7 @@ class PixelNeRFConditioner(Conditioner):
             "num_samples": num_samples, "hidden_channels": hidden_channels, "mlp_layers": mlp_layers,
             "pe_freqs": pe_freqs, "aggregation": aggregation, "compositing": compositing,
             "scene_radius": scene_radius, "normalize_with": normalize_with,
+            "box_half_width": box_half_width,
             "near_far_fallback": list(near_far_fallback), "chunk_size": chunk_size,
             "gradient_checkpointing": gradient_checkpointing, "rgb_loss": rgb_loss,
         }
@@ -132,13 +135,14 @@ class PixelNeRFConditioner(Conditioner):
         self.compositing = compositing
         self.scene_radius = scene_radius
         self.normalize_with = normalize_with
+        self.box_half_width = box_half_width
         self.near_far_fallback = (float(near_far_fallback[0]), float(near_far_fallback[1]))
         self.chunk_size = chunk_size
         self.gradient_checkpointing = gradient_checkpointing
         self.rgb_loss = rgb_loss
 
         self.encoder = ResNetEncoder(encoder_blocks, encoder_width, encoder_channels, pretrained_path)
-        c = encoder_channels
+        c = encoder_channels + 2  # + depth in the view and cosine to the target ray
         if aggregation == "attention":
             self.view_score = nn.Sequential(nn.Linear(2 * c, c), nn.ReLU(), nn.Linear(c, 1))
         in_dim = 2 * c + 3 * (1 + 2 * pe_freqs) + 1
@@ -176,8 +180,16 @@ class PixelNeRFConditioner(Conditioner):
         b, c, s = t.shape
         v = len(input_cameras) // b
         points = origins[:, :, None] + dirs[:, :, None] * t[..., None]  # [B, c, S, 3]
-        grid, visible, _ = project_points(input_cameras, points.reshape(b, c * s, 3))
-        values = lookup_features(features, grid).reshape(b, v, c * s, -1)
+        flat = points.reshape(b, c * s, 3)
+        grid, visible, depth_in = project_points(input_cameras, flat)
+        # per-view cues: the sample's depth in the view and the cosine between the target ray and
+        # the view's ray to the sample (how far the view is from the target direction)
+        to_point = flat[:, None] - input_cameras.centers.reshape(b, v, 1, 3)  # [B, V, P, 3]
+        cosine = (to_point / to_point.norm(dim=-1, keepdim=True).clamp(min=1e-8) * dirs.repeat_interleave(s, 1)[:, None]).sum(-1)
+        values = torch.cat([
+            lookup_features(features, grid).reshape(b, v, c * s, -1),
+            depth_in.reshape(b, v, c * s, 1) / self.scene_radius, cosine[..., None],
+        ], -1)
         pooled, var, count = self._aggregate(values, visible.reshape(b, v, c * s))
         pe = positional_encoding(points.reshape(b, c * s, 3), self.pe_freqs)
         x = torch.cat([pooled, var, pe, (count / v)[..., None]], -1)
@@ -203,7 +215,7 @@ class PixelNeRFConditioner(Conditioner):
         features = self.encoder(images.flatten(0, 1))
         origins, dirs = ray_bundle(target_cameras, height, width)  # [B*F, h, w, 3]
         origins, dirs = origins.reshape(b, -1, 3), dirs.reshape(b, -1, 3)
-        near, far, _ = ray_box_bounds(origins, dirs, fallback=self.near_far_fallback)
+        near, far, _ = ray_box_bounds(origins, dirs, -self.box_half_width, self.box_half_width, self.near_far_fallback)
         t = sample_along_rays(near, far, self.num_samples, stratified=self.training)
         per_scene = max(1, self.chunk_size // b)
         decoded, depth, opacity = [], [], []

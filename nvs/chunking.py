@@ -64,11 +64,14 @@ def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_vi
         return [Chunk(tuple(range(num_targets)), everything)]
     anchors = anchor_indices(num_targets, num_frames)
     plan = [Chunk(tuple(anchors), everything)]
-    for left, right in zip(anchors[:-1], anchors[1:]):
-        between = list(range(left + 1, right))
+    # gaps between consecutive anchors; with one anchor (num_frames 1) the tail after it
+    gaps = [([left, right], range(left + 1, right)) for left, right in zip(anchors[:-1], anchors[1:])]
+    gaps.append(([anchors[-1]], range(anchors[-1] + 1, num_targets)))
+    for around, between in gaps:
+        between = list(between)
         for start in range(0, len(between), num_frames):
             part = between[start : start + num_frames]
-            inputs, chunk_anchors = _views_for(num_inputs, max_input_views, [left, right])
+            inputs, chunk_anchors = _views_for(num_inputs, max_input_views, around)
             plan.append(Chunk(tuple(part), inputs, chunk_anchors))
     return plan
 

@@ -10,6 +10,7 @@ COMMANDS = {
     "data": ("nvs.commands.data", "synthetic CO3D-layout world and protocol manifests"),
     "generate": ("nvs.commands.generate", "generate frames along a camera path (or an object orbit) with a model"),
     "train": ("nvs.commands.train", "train the NVS model (EDM, hydra overrides, torchrun for DDP/FSDP)"),
+    "bench": ("nvs.commands.bench", "CO3D sparse-view benchmark and conditioning ablation (V3D Table 3)"),
 }
 
 

@@ -134,10 +134,10 @@ def space_carve(
                          "pose convention and that the object is inside every image) or the bounds miss the object")
     padded = np.pad(occupancy.numpy().astype(np.float32), 1)
     verts, faces, vert_normals, _ = marching_cubes(padded, level=level, gradient_direction="descent")
-    vertices = torch.from_numpy((verts - 1 + 0.5) * voxel).float() + origin
-    faces_t = torch.from_numpy(faces.astype(np.int64))
+    vertices = torch.from_numpy(np.ascontiguousarray((verts - 1 + 0.5) * voxel)).float() + origin
+    faces_t = torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64))
     points, face_index = sample_surface(vertices, faces_t, num_points, seed)
     # "descent": vertex normals point to lower occupancy, i.e. outward.
-    normals = F.normalize(torch.from_numpy(vert_normals).float()[faces_t[face_index]].sum(1), dim=-1)
+    normals = F.normalize(torch.from_numpy(vert_normals.copy()).float()[faces_t[face_index]].sum(1), dim=-1)
     colors = colors_from_views(points, normals, images, cameras)
     return CarveResult(points, colors, normals, vertices, faces_t, occupancy, origin, voxel)

@@ -29,9 +29,9 @@ def test_denoiser_matches_diffusers_v_prediction_scheduler():
     x, v = torch.randn(2, 4, 3, 3, generator=g), torch.randn(2, 4, 3, 3, generator=g)
     sigma = sched.sigmas[1]
     sched._step_index = 1
+    # the model input scaling and the timestep fed to the U-Net
+    torch.testing.assert_close(sched.scale_model_input(x, sched.timesteps[1]), edm.c_in(sigma) * x)
     step = sched.step(v, sched.timesteps[1], x)
     ours = edm.c_skip(sigma) * x + edm.c_out(sigma) * v
     torch.testing.assert_close(step.pred_original_sample, ours)
-    # the model input scaling and the timestep fed to the U-Net
-    torch.testing.assert_close(sched.scale_model_input(x, sched.timesteps[1]), edm.c_in(sigma) * x)
     np.testing.assert_allclose(float(sched.timesteps[1]), float(edm.c_noise(sigma)), rtol=1e-5)

@@ -22,7 +22,7 @@ def test_hits_match_a_brute_force_march_through_the_inside_test():
         entered = inside.any(-1)
         first = torch.where(entered, t_grid[inside.float().argmax(-1)], torch.full_like(t, float("inf")))
         both = entered & torch.isfinite(t)
-        assert torch.equal(entered, torch.isfinite(t) & (inside.any(-1))) or (torch.isfinite(t) == entered).float().mean() > 0.98
+        assert (torch.isfinite(t) == entered).float().mean() > 0.98  # grazing rays may fall between march steps
         assert ((t[both] - first[both]).abs() <= step + 1e-9).all(), KIND_NAMES[kind]
 
 

@@ -48,6 +48,11 @@ def _add_writing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, help="also write a PNG plot of the path here")
 
 
+def _first_sentence(doc: str) -> str:
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    return paragraph.split(". ")[0].rstrip(".").replace("``", "")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from camera.interpolate import METHODS
     from camera.presets import PRESETS
@@ -56,7 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                      epilog="Preset parameters: configs/path/<PRESET>.yaml; override as path.KEY=VALUE.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{PRESET,interpolate,convert,show}")
     for name, fn in PRESETS.items():
-        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
+        p = sub.add_parser(name, help=_first_sentence(fn.__doc__ or ""))
         p.add_argument("--frames", type=int, help="number of frames (path.num_frames)")
         p.add_argument("--radius", type=float, help="distance to the look-at point (path.radius)")
         p.add_argument("--elevation", type=float, help="start elevation in degrees (path.elevation_deg)")
@@ -173,7 +178,7 @@ def run_preset(args: argparse.Namespace, overrides: list[str]) -> int:
     cameras = PRESETS[args.preset](**params)
     look_at = resolve_look_at(anchor, params.get("look_at"), params.get("radius", 2.0))
     _write(cameras, args, look_at=look_at.tolist(), inputs=anchor, up=params.get("up", (0.0, 0.0, 1.0)),
-           title=f"{args.preset}: {len(cameras)} frames")
+           title=args.preset + (" (anchor in red)" if anchor is not None else ""))
     return 0
 
 
@@ -229,7 +234,7 @@ def run_show(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.plot:
         from camera.plot import plot_cameras
 
-        plot_cameras(cameras, out=args.plot, title=f"{Path(args.input).name}: {len(cameras)} frames")
+        plot_cameras(cameras, out=args.plot, title=Path(args.input).name)
         print(f"{args.plot}: plot")
     return 0
 

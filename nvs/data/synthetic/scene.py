@@ -165,7 +165,7 @@ def _snowman(b: _Builder) -> None:
 
 
 def _table(b: _Builder) -> None:
-    hx, hy, height = b.uniform(0.7, 0.95), b.uniform(0.45, 0.7), b.uniform(0.65, 0.9)
+    hx, hy, height = b.uniform(0.6, 0.8), b.uniform(0.4, 0.55), b.uniform(0.65, 0.9)
     spin = rotation("z", b.uniform(0, math.pi))
     top = 0.05
     b.add(BOX, [0, 0, height - top], [hx, hy, top], rot=spin, uv_scale=(2.0, 2.0))
@@ -185,12 +185,12 @@ def _table(b: _Builder) -> None:
 def _tower(b: _Builder) -> None:
     z, width = 0.0, b.uniform(0.45, 0.6)
     for level in range(int(b.uniform(3, 5))):
-        h = b.uniform(0.12, 0.22)
+        h = b.uniform(0.08, 0.15)
         kind = BOX if b.uniform(0, 1) < 0.6 else CYLINDER
         b.add(kind, [0, 0, z + h], [width, width, h], rot=rotation("z", b.uniform(0, math.pi / 2)), uv_scale=(2.0, 1.0))
         z += 2 * h
         width *= b.uniform(0.72, 0.85)
-    roof = b.uniform(0.25, 0.4)
+    roof = b.uniform(0.18, 0.3)
     b.add(CONE, [0, 0, z + roof], [width * 1.3, width * 1.3, roof])
     b.add(SPHERE, [0, 0, z + 2 * roof + 0.05], [0.06, 0.06, 0.06])
 
@@ -199,7 +199,7 @@ def _mushroom(b: _Builder) -> None:
     for i in range(int(b.uniform(1, 4))):
         scale = 1.0 if i == 0 else b.uniform(0.35, 0.6)
         angle = b.uniform(0, 2 * math.pi)
-        offset = 0.0 if i == 0 else b.uniform(0.55, 0.8)
+        offset = 0.0 if i == 0 else b.uniform(0.45, 0.6)
         x, y = offset * math.cos(angle), offset * math.sin(angle)
         stem_h, stem_r = b.uniform(0.3, 0.45) * scale, b.uniform(0.09, 0.14) * scale
         b.add(CYLINDER, [x, y, stem_h], [stem_r, stem_r, stem_h], uv_scale=(2.0, 1.0))

@@ -1,0 +1,181 @@
+"""V3D Table 3's conditioning ablation: train one model per ``conditioning`` variant, same budget,
+data and seed, through ``nvs train``'s Python entry (:func:`nvs.commands.train.run`), then score
+each at 2 and 3 input views on held-out synthetic scenes with :func:`benchmarks.co3d.run_co3d_benchmark`.
+
+    nvs bench ablation --out DIR [--steps N] [model=... data=... trainer.*=...] [evaluation.*=... variants=[...]]
+
+Output folder::
+
+    runs/<variant>/            the training run (checkpoints/, tb/, samples/, model/)
+    eval_world/, manifest.json held-out scenes in the CO3D layout and their SparseFusion manifest
+    eval/<variant>/            the benchmark output of that variant's model (baselines with one of them)
+    ablation.{json,md,png}     rows = variants (+ baselines), columns = V views x PSNR / SSIM
+
+Resumable: a variant whose ``runs/<variant>/model/pathnvs.json`` exists is not trained again
+(delete that folder to retrain with a new budget); an unfinished run resumes from its latest
+checkpoint; finished scenes of the evaluation are skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from benchmarks.co3d import run_co3d_benchmark, write_atomic
+
+VARIANT_LABELS = {"camera_embedding": "w. camera embedding", "plucker": "w. Plücker rays",
+                  "pixelnerf": "w. PixelNeRF features"}
+ABLATION_METRICS = ("psnr", "ssim")
+
+
+def merge_overrides(*groups: Sequence[str]) -> list[str]:
+    """Hydra overrides joined in order; a later ``key=value`` replaces an earlier one of the same key."""
+    merged: dict[str, str] = {}
+    for group in groups:
+        for item in group:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not key=value (e.g. trainer.steps=100 or model=tiny)")
+            key = item.split("=", 1)[0].lstrip("+~")
+            merged.pop(key, None)
+            merged[key] = item
+    return list(merged.values())
+
+
+def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str]) -> Path:
+    """Train (or resume, or skip when exported) one variant; returns its model folder."""
+    from nvs.commands.train import run
+    from nvs.config import compose
+
+    model_dir = run_dir / "model"
+    if (model_dir / "pathnvs.json").is_file():
+        return model_dir
+    overrides = merge_overrides(train_overrides, [f"conditioning={variant}", f"trainer.out={run_dir}",
+                                                  "trainer.resume=auto", "trainer.export=true"])
+    run(compose("train", overrides))
+    return model_dir
+
+
+def ensure_eval_world(out_dir: Path, world: dict[str, Any], views: Sequence[int], size: int,
+                      progress: bool) -> tuple[Path, Path]:
+    """The held-out synthetic world (CO3D layout) and its SparseFusion manifest, written once."""
+    from nvs.data.manifest import make_sparsefusion_manifest, save_manifest
+    from nvs.data.synthetic.writer import write_co3d_world
+
+    root, manifest = out_dir / "eval_world", out_dir / "manifest.json"
+    if not (root / "synthetic_world.json").is_file():
+        write_co3d_world(root, categories=world["categories"], sequences_per_category=world["sequences_per_category"],
+                         frames=world["frames"], size=int(world.get("size") or size), seed=world["seed"],
+                         overwrite=True, show_progress=progress)
+    if not manifest.is_file():
+        data = make_sparsefusion_manifest(root, views=views)
+        if not data["scenes"]:
+            raise ValueError(f"{root}: the protocol kept no scene; write more frames per sequence "
+                             "(evaluation.world.frames > 10)")
+        save_manifest(manifest, data)
+    return root, manifest
+
+
+def _model_size(model_dir: Path) -> int:
+    return max(json.loads((model_dir / "pathnvs.json").read_text())["image_size"])
+
+
+def run_ablation(
+    out_dir: str,
+    variants: Sequence[str] = ("camera_embedding", "plucker", "pixelnerf"),
+    train_overrides: Sequence[str] = (),
+    evaluation: dict[str, Any] | None = None,
+    variant_overrides: dict[str, Sequence[str]] | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Train every variant, evaluate it, write ablation.{json,md,png}; returns the table dict.
+
+    ``variant_overrides``: {variant: overrides of configs/train.yaml for that variant only}.
+    ``evaluation``: views, steps, guidance, seed, image_size, baselines, world (see
+    configs/bench/ablation.yaml). The baselines are scored with the ``pixelnerf`` variant's model
+    (the last variant when there is none; its PixelNeRF RGB row is then n/a).
+    """
+    ev = dict(evaluation or {})
+    views = [int(v) for v in ev.get("views", (2, 3))]
+    if not variants:
+        raise ValueError("variants is empty: name at least one configs/conditioning option")
+    out = Path(out_dir)
+    extra = dict(variant_overrides or {})
+    unknown = sorted(set(extra) - set(variants))
+    if unknown:
+        raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
+    model_dirs = {v: train_variant(v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())))
+                  for v in variants}
+    size = _model_size(model_dirs[variants[0]])
+    root, manifest = ensure_eval_world(out, ev["world"], views, size, progress)
+    baseline_owner = "pixelnerf" if "pixelnerf" in variants else variants[-1]
+    tables = {}
+    for variant, model_dir in model_dirs.items():
+        methods = ("model", "nearest", "pixelnerf_rgb") if ev.get("baselines", True) and variant == baseline_owner \
+            else ("model",)
+        tables[variant] = run_co3d_benchmark(
+            root, manifest, out / "eval" / variant, model_dir=model_dir, views=views, methods=methods,
+            steps=ev.get("steps"), guidance=ev.get("guidance"), seed=int(ev.get("seed", 0)),
+            image_size=int(ev.get("image_size", 256)), device=device, progress=progress)
+    table = ablation_table(tables, views)
+    table.update(train_overrides=list(train_overrides), variant_overrides=extra)
+    write_atomic(out / "ablation.json", (json.dumps(table, indent=1) + "\n").encode())
+    write_atomic(out / "ablation.md", ablation_markdown(table).encode())
+    plot_ablation(table, out / "ablation.png")
+    return table
+
+
+def ablation_table(tables: dict[str, dict], views: Sequence[int]) -> dict:
+    """Rows: each variant's model, then the baselines found in any variant's table."""
+    rows = []
+    for variant, table in tables.items():
+        for row in table["rows"]:
+            if row["method"] == "model":
+                rows.append({"name": variant, "label": VARIANT_LABELS.get(variant, variant), "note": row["note"],
+                             "values": {str(v): {m: row["values"][str(v)][m] for m in ABLATION_METRICS}
+                                        for v in views}})
+            else:
+                rows.append({"name": row["method"], "label": row["label"], "note": row["note"],
+                             "values": {str(v): {m: row["values"][str(v)][m] for m in ABLATION_METRICS}
+                                        for v in views}})
+    return {"views": [int(v) for v in views], "metrics": list(ABLATION_METRICS), "rows": rows}
+
+
+def ablation_markdown(table: dict) -> str:
+    views, metrics = table["views"], table["metrics"]
+    lines = ["| conditioning | " + " | ".join(f"{v} views {m.upper()}" for v in views for m in metrics) + " |",
+             "|---|" + "---:|" * (len(views) * len(metrics))]
+    for row in table["rows"]:
+        cells = [row["values"][str(v)][m] for v in views for m in metrics]
+        text = ["n/a" if c is None else f"{c:.2f}" if i % len(metrics) == 0 else f"{c:.3f}"
+                for i, c in enumerate(cells)]
+        lines.append(f"| {row['label']} | " + " | ".join(text) + " |")
+    notes = [f"- {r['label']}: {r['note']}" for r in table["rows"] if r["note"]]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
+def plot_ablation(table: dict, path: Path) -> None:
+    """Grouped bars: one panel per metric, groups = input views, one bar per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    views, rows = table["views"], table["rows"]
+    fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.2 * len(table["metrics"]), 3.4), squeeze=False)
+    width = 0.8 / max(len(rows), 1)
+    for ax, metric in zip(axes[0], table["metrics"]):
+        for i, row in enumerate(rows):
+            heights = [row["values"][str(v)][metric] for v in views]
+            heights = [float("nan") if h is None else h for h in heights]
+            ax.bar([j + i * width for j in range(len(views))], heights, width, label=row["label"])
+        ax.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(views))], [f"{v} views" for v in views])
+        ax.set_title(metric.upper())
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())

@@ -1,0 +1,278 @@
+"""Sparse-view NVS on CO3D (or the synthetic world) under the SparseFusion protocol (DESIGN.md §3).
+
+    nvs bench co3d --root CO3D_ROOT --manifest MANIFEST --model MODEL_DIR --views 2,3,6 --out DIR
+    torchrun --nproc_per_node N -m nvs.cli bench co3d ...        (scenes sharded over ranks)
+
+Per scene of the manifest: its 32 frames, SparseFusion-cropped at ``image_size`` (256); the
+inputs for V views are the manifest's indices; the targets are the manifest's (all 32 frames as
+the public code, or the non-inputs). Methods: ``model`` (the NVS pipeline), ``nearest`` and
+``pixelnerf_rgb`` (:mod:`benchmarks.baselines`). Scoring: prediction x valid_region against
+image x soft mask; PSNR, scikit-image SSIM, LPIPS-VGG only with real VGG16 weights.
+
+Output folder::
+
+    scenes/<method>/<V>/<category>__<sequence>.json   per-frame records of one scene (atomic)
+    metrics.{json,csv,md,png}                         scene / category / all levels (benchmarks.aggregate)
+    table.{json,md,png}                               V3D Table 3 layout: methods x (V x PSNR/SSIM/LPIPS)
+
+A rerun skips the scenes whose file exists; the tables are always rebuilt from the scene files.
+With ``world_size`` N, scene i runs on rank i % N; rank 0 waits at a barrier and merges.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.aggregate import aggregate, write_report
+from benchmarks.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
+from benchmarks.metrics import LpipsVgg, image_metrics
+
+METHODS = ("model", "nearest", "pixelnerf_rgb")
+METHOD_LABELS = {"model": "NVS model", "nearest": "nearest input view", "pixelnerf_rgb": "PixelNeRF RGB branch"}
+TABLE_METRICS = ("psnr", "ssim", "lpips")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def scene_file(out_dir: str | os.PathLike, method: str, views: int, scene: dict) -> Path:
+    return Path(out_dir) / "scenes" / method / str(views) / f"{scene['category']}__{scene['sequence']}.json"
+
+
+def _check(manifest: dict, views: Sequence[int], methods: Sequence[str]) -> None:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    missing = [v for v in views if v not in manifest["options"]["views"]]
+    if missing:
+        raise ValueError(f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
+                         "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views")
+
+
+def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if frames.shape[-2:] == (height, width):
+        return frames
+    return F.interpolate(frames.float(), size=(height, width), mode="bilinear", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def predict(method: str, pipeline, views, inputs: list[int], targets: list[int], steps: int | None,
+            guidance: float | None, seed: int) -> torch.Tensor:
+    """Frames [T, 3, H, W] of one method for the target indices of ``views`` (a scene's 32 Views)."""
+    input_views, target_cams = views[inputs], views.cameras[targets]
+    height, width = views.cameras.height, views.cameras.width
+    if method == "nearest":
+        return nearest_view(input_views, target_cams)
+    if method == "pixelnerf_rgb":
+        return pixelnerf_rgb(pipeline.model, input_views, target_cams, pipeline.camera_radius)
+    out = pipeline.generate(input_views, target_cams, steps=steps, guidance=guidance, seed=seed)
+    return _resize(out.images, height, width)
+
+
+def score_scene(method: str, num_views: int, scene: dict, views, prediction: torch.Tensor, targets: list[int],
+                lpips_fn: LpipsVgg | None) -> list[dict]:
+    """Per-frame records of one scene (SparseFusion rule: pred x valid_region, GT x soft mask)."""
+    values = image_metrics(prediction, views.images[targets], lpips_fn, views.masks[targets],
+                           views.valid_region[targets])
+    return [{"method": method, "views": num_views, "category": scene["category"], "scene": scene["sequence"],
+             "frame": int(t), **{k: v[i] for k, v in values.items()}} for i, t in enumerate(targets)]
+
+
+def load_pipeline(model_dir: str | os.PathLike, device: str | torch.device = "cpu", sampler: dict | None = None):
+    from nvs.models import PathNVSModel
+    from nvs.pipeline import PathNVSPipeline, SamplerSettings
+
+    model = PathNVSModel.from_pretrained(model_dir, device=device)
+    return PathNVSPipeline(model, SamplerSettings.from_dict(sampler) if sampler else None)
+
+
+def _conditioner_config(model_dir: str | os.PathLike | None, pipeline) -> dict:
+    if pipeline is not None:
+        return dict(pipeline.model.conditioner_config)
+    path = Path(model_dir) / "conditioner" / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no conditioner config; --model must be a folder written by "
+                                "PathNVSModel.save_pretrained")
+    return json.loads(path.read_text())
+
+
+def run_co3d_benchmark(
+    root: str | os.PathLike,
+    manifest: str | os.PathLike | dict,
+    out_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | None = None,
+    pipeline=None,
+    views: Sequence[int] = (2, 3, 6),
+    methods: Sequence[str] = METHODS,
+    steps: int | None = None,
+    guidance: float | None = None,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    image_size: int = 256,
+    lpips_weights: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict | None:
+    """Run (or resume) the benchmark; returns the Table-3 dict on rank 0 (None on other ranks).
+
+    ``pipeline`` (a :class:`nvs.pipeline.PathNVSPipeline`) or ``model_dir`` (loaded on ``device``
+    when a scene needs it) gives the model. ``steps``/``guidance`` None take the sampler's defaults.
+    The model's seed for scene i is ``seed + i``, so results do not depend on the sharding.
+    Under ``world_size`` > 1 a ``torch.distributed`` group must be initialised (for the barrier).
+    """
+    from tqdm.auto import tqdm
+
+    from nvs.data.co3d import Co3dDataset
+    from nvs.data.manifest import load_manifest, load_scene_views, validate_manifest
+
+    if isinstance(manifest, dict):
+        validate_manifest(manifest)
+    else:
+        manifest = load_manifest(manifest)
+    views, methods = sorted(int(v) for v in views), list(methods)
+    _check(manifest, views, methods)
+    if pipeline is None and model_dir is None and any(m != "nearest" for m in methods):
+        raise ValueError("the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR "
+                         "(or methods=[nearest])")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+    unavailable = {}
+    if "pixelnerf_rgb" in methods:
+        reason = pixelnerf_rgb_unavailable(_conditioner_config(model_dir, pipeline))
+        if reason:
+            unavailable["pixelnerf_rgb"] = reason
+    run_methods = [m for m in methods if m not in unavailable]
+    dataset = Co3dDataset(root)
+    lpips_fn = LpipsVgg(lpips_weights, device=device)
+    out_dir = Path(out_dir)
+
+    scenes = list(enumerate(manifest["scenes"]))[rank::world_size]
+    todo = [(i, s) for i, s in scenes if any(not scene_file(out_dir, m, v, s).is_file()
+                                             for m in run_methods for v in views)]
+    bar = tqdm(todo, desc=f"bench co3d (rank {rank}/{world_size})", unit="scene", disable=not progress)
+    for index, scene in bar:
+        frames = load_scene_views(dataset, scene, size=image_size)
+        for method in run_methods:
+            for v in views:
+                path = scene_file(out_dir, method, v, scene)
+                if path.is_file():
+                    continue
+                if method != "nearest" and pipeline is None:
+                    pipeline = load_pipeline(model_dir, device)
+                inputs, targets = scene["inputs"][str(v)], scene["targets"][str(v)]
+                pred = predict(method, pipeline, frames, inputs, targets, steps, guidance, seed + index)
+                records = score_scene(method, v, scene, frames, pred, targets, lpips_fn)
+                write_atomic(path, (json.dumps({"records": records}, indent=1) + "\n").encode())
+    if world_size > 1:
+        torch.distributed.barrier()
+    if rank != 0:
+        return None
+    lpips_note = "" if lpips_fn.reportable else f"unavailable: {lpips_fn.reason}"
+    return merge_results(out_dir, manifest, views, methods, unavailable, lpips_note)
+
+
+def merge_results(out_dir: str | os.PathLike, manifest: dict, views: Sequence[int], methods: Sequence[str],
+                  unavailable: dict[str, str], lpips_note: str) -> dict:
+    """Rebuild every table from the per-scene files; errors name the scenes not yet computed."""
+    out_dir = Path(out_dir)
+    records, missing = [], []
+    for method in methods:
+        if method in unavailable:
+            continue
+        for v in views:
+            for scene in manifest["scenes"]:
+                path = scene_file(out_dir, method, v, scene)
+                if path.is_file():
+                    records += json.loads(path.read_text())["records"]
+                else:
+                    missing.append(str(path))
+    if missing:
+        raise RuntimeError(f"{len(missing)} scene results are missing (first: {missing[0]}); "
+                           "run the benchmark again to compute them")
+    extra = {"lpips": lpips_note or "LPIPS-VGG with real VGG16 weights",
+             "unavailable_methods": unavailable, "manifest_options": manifest["options"],
+             "deviations": manifest.get("deviations", [])}
+    if records:
+        write_report(aggregate(records, group_by=("method", "views")), out_dir, "metrics", extra)
+    table = table3(records, views, methods, unavailable, lpips_note)
+    table.update(manifest_options=manifest["options"], deviations=manifest.get("deviations", []))
+    write_atomic(out_dir / "table.json", (json.dumps(table, indent=1) + "\n").encode())
+    write_atomic(out_dir / "table.md", table_markdown(table).encode())
+    plot_table(table, out_dir / "table.png")
+    return table
+
+
+def table3(records: list[dict], views: Sequence[int], methods: Sequence[str], unavailable: dict[str, str],
+           lpips_note: str = "") -> dict:
+    """{"views", "metrics", "rows": [{"method", "label", "values": {V: {metric: mean over scenes | None}},
+    "note"}]}: one row per method, the ``all`` level of :func:`benchmarks.aggregate.aggregate`."""
+    overall = {}
+    if records:
+        for row in aggregate(records, group_by=("method", "views"))["rows"]:
+            if row["level"] == "all":
+                overall[(row["method"], row["views"])] = row
+    rows = []
+    for method in methods:
+        values = {str(v): {m: (overall.get((method, v)) or {}).get(m) for m in TABLE_METRICS} for v in views}
+        scenes = {str(v): (overall.get((method, v)) or {}).get("scenes", 0) for v in views}
+        rows.append({"method": method, "label": METHOD_LABELS[method], "values": values, "scenes": scenes,
+                     "note": unavailable.get(method, "")})
+    return {"views": [int(v) for v in views], "metrics": list(TABLE_METRICS), "rows": rows,
+            "lpips": lpips_note or "LPIPS-VGG with real VGG16 weights"}
+
+
+def table_markdown(table: dict) -> str:
+    """Rows = methods; column groups = V views x PSNR / SSIM / LPIPS (V3D Table 3)."""
+    views, metrics = table["views"], table["metrics"]
+    head = "| method | " + " | ".join(f"{v} views {m.upper()}" for v in views for m in metrics) + " |"
+    lines = [head, "|---|" + "---:|" * (len(views) * len(metrics))]
+    for row in table["rows"]:
+        cells = []
+        for v in views:
+            for m in metrics:
+                value = row["values"][str(v)][m]
+                cells.append("n/a" if value is None else f"{value:.2f}" if m == "psnr" else f"{value:.3f}")
+        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    notes = [f"- {r['label']}: n/a, {r['note']}" for r in table["rows"] if r["note"]]
+    if table.get("lpips", "").startswith("unavailable"):
+        notes.append(f"- LPIPS: {table['lpips']}")
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
+
+
+def plot_table(table: dict, path: Path) -> None:
+    """One panel per metric with values: metric against the number of input views, a line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in table["metrics"] if any(r["values"][str(v)][m] is not None
+                                                  for r in table["rows"] for v in table["views"])] or ["psnr"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for row in table["rows"]:
+            pts = [(v, row["values"][str(v)][metric]) for v in table["views"]
+                   if row["values"][str(v)][metric] is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=row["label"])
+        ax.set_xticks(table["views"])
+        ax.set_xlabel("input views")
+        ax.set_title(metric.upper())
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())

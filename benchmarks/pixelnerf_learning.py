@@ -1,0 +1,328 @@
+"""Does the PixelNeRF conditioner learn? Train its RGB branch alone on the synthetic world and
+score held-out novel views against two baselines.
+
+Scenes: ``categories`` x ``train_seeds`` hand-held captures (``nvs.data.synthetic``), rendered
+once and kept in memory; held-out scenes use other seeds. Each step draws ``batch`` scenes,
+1-4 input views and ``targets`` other views, and minimises the L2 loss of the RGB branch
+against the targets area-downsampled to the render grid. Evaluation (per held-out scene, a fixed
+permutation of its frames seeded by the scene index): inputs = the first V of it for V in
+(1, 2, 3, 6) (nested), targets = the next ``eval_targets`` frames (the same for every V);
+PSNR and SSIM (scikit-image, data range 1) at the render grid, for PixelNeRF, the nearest input
+view (by camera-centre distance) copied, and the mean colour of the inputs.
+
+    python -m benchmarks.pixelnerf_learning --out runs/pixelnerf_learning           # GPU
+    python -m benchmarks.pixelnerf_learning --out /tmp/pnl --quick                  # CPU, tiny
+
+Writes ``pixelnerf_learning.json``, ``pixelnerf_learning.md``, ``learning_curve.png`` and
+``samples.png`` (held-out targets: ground truth, PixelNeRF, nearest view, mean colour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from camera.cameras import Cameras
+from conditioning.base import ConditioningInputs
+from conditioning.pixelnerf import PixelNeRFConditioner
+from nvs.data.sample import Views
+
+EVAL_VIEWS = (1, 2, 3, 6)
+METHODS = ("pixelnerf", "nearest_view", "mean_colour")
+
+
+@dataclass
+class Settings:
+    categories: tuple[str, ...] = ("snowman", "table", "tower", "mushroom", "rocket")
+    train_seeds: int = 40
+    eval_seeds: int = 4
+    frames: int = 24
+    image_size: int = 64
+    render_size: int = 32
+    steps: int = 4000
+    max_train_seconds: float = 270.0
+    batch: int = 8
+    targets: int = 4
+    max_inputs: int = 4
+    eval_targets: int = 8
+    eval_every: int = 250
+    lr: float = 5e-4
+    seed: int = 0
+    model: dict = field(default_factory=lambda: {
+        "map_channels": 0, "encoder_blocks": [2, 2, 2], "encoder_width": 64, "encoder_channels": 64,
+        "num_samples": 32, "hidden_channels": 128, "mlp_layers": 3, "pe_freqs": 6, "compositing": "alpha",
+        "chunk_size": 1 << 17, "gradient_checkpointing": False,
+    })
+
+
+def quick_settings() -> Settings:
+    return Settings(
+        categories=("snowman", "table"), train_seeds=2, eval_seeds=1, frames=8, image_size=32, render_size=16,
+        steps=40, max_train_seconds=120.0, batch=2, targets=2, eval_targets=2, eval_every=20, lr=2e-3,
+        model={"map_channels": 0, "encoder_blocks": [1, 1], "encoder_width": 16, "encoder_channels": 16,
+               "num_samples": 8, "hidden_channels": 32, "mlp_layers": 2, "pe_freqs": 4, "compositing": "alpha",
+               "chunk_size": 4096, "gradient_checkpointing": False},
+    )
+
+
+# ---------------------------------------------------------------------------------- data
+def render_scenes(categories, seeds, settings: Settings, device: torch.device, desc: str) -> list[Views]:
+    """One hand-held capture per (category, seed), rendered on ``device`` and kept there (float32 cameras)."""
+    from nvs.data.synthetic import capture_cameras, make_scene, object_orbit_views
+
+    scenes = []
+    pairs = [(c, s) for s in seeds for c in categories]
+    for category, seed in tqdm(pairs, desc=desc, file=sys.stdout):
+        size = settings.image_size
+        cams = capture_cameras(make_scene(category, seed), settings.frames, size, size, seed).to(device)
+        views = object_orbit_views(category, seed, cams)
+        cams32 = views.cameras.to(device, torch.float32)
+        scenes.append(Views(images=views.images.to(device, torch.float32).clamp(0, 1), cameras=cams32,
+                            scene=views.scene, category=category))
+    return scenes
+
+
+def make_inputs(scenes: list[Views], inputs: list[list[int]], targets: list[list[int]], grid: int) -> ConditioningInputs:
+    """Stack per-scene input/target frame indices (same counts across scenes) into one batch."""
+    images = torch.stack([s.images[i] for s, i in zip(scenes, inputs)])
+    tgt = torch.stack([s.images[i] for s, i in zip(scenes, targets)])
+    cin = Cameras.cat([s.cameras[i] for s, i in zip(scenes, inputs)])
+    cout = Cameras.cat([s.cameras[i] for s, i in zip(scenes, targets)])
+    return ConditioningInputs(images, cin, cout, (grid, grid), target_images=tgt)
+
+
+def downsample(images: Tensor, grid: int) -> Tensor:
+    """[..., 3, H, W] -> [..., 3, grid, grid] by area averaging."""
+    lead = images.shape[:-3]
+    return F.interpolate(images.flatten(0, -4), size=(grid, grid), mode="area").reshape(*lead, 3, grid, grid)
+
+
+def baselines(scene: Views, inputs: list[int], targets: list[int], grid: int) -> dict[str, Tensor]:
+    """nearest_view: the input whose camera centre is nearest each target's, copied; mean_colour:
+    the inputs' mean RGB everywhere. Both [T, 3, grid, grid]."""
+    centres = scene.cameras.centers
+    dist = torch.cdist(centres[targets], centres[inputs])  # [T, V]
+    nearest = [inputs[j] for j in dist.argmin(1).tolist()]
+    mean = scene.images[inputs].mean((0, 2, 3))  # [3]
+    return {
+        "nearest_view": downsample(scene.images[nearest], grid),
+        "mean_colour": mean[None, :, None, None].expand(len(targets), 3, grid, grid),
+    }
+
+
+def image_scores(pred: Tensor, gt: Tensor) -> tuple[list[float], list[float]]:
+    """PSNR and SSIM (scikit-image defaults, data range 1) of [T, 3, h, w] pairs."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    p = pred.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+    g = gt.detach().float().permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+    psnr = [float(peak_signal_noise_ratio(a, b, data_range=1.0)) for a, b in zip(g, p)]
+    ssim = [float(structural_similarity(a, b, data_range=1.0, channel_axis=-1)) for a, b in zip(g, p)]
+    return psnr, ssim
+
+
+def eval_split(scene_index: int, frames: int, num_targets: int) -> tuple[list[int], list[int]]:
+    perm = torch.randperm(frames, generator=torch.Generator().manual_seed(scene_index)).tolist()
+    return perm[: max(EVAL_VIEWS)], perm[max(EVAL_VIEWS) : max(EVAL_VIEWS) + num_targets]
+
+
+@torch.no_grad()
+def evaluate(model: PixelNeRFConditioner, scenes: list[Views], settings: Settings, view_counts=EVAL_VIEWS,
+             keep_samples: bool = False) -> tuple[dict, list]:
+    """{V: {method: {"psnr", "ssim"}}} averaged over scenes (each scene's mean over its targets)."""
+    was_training = model.training
+    model.eval()
+    grid = settings.render_size
+    per: dict[int, dict[str, dict[str, list[float]]]] = {}
+    samples = []
+    for index, scene in enumerate(scenes):
+        order, targets = eval_split(index, settings.frames, settings.eval_targets)
+        for v in view_counts:
+            inputs = order[:v]
+            out = model(make_inputs([scene], [inputs], [targets], grid))
+            gt = downsample(scene.images[targets], grid)
+            preds = {"pixelnerf": out.extras["rgb"][0], **baselines(scene, inputs, targets, grid)}
+            for method, pred in preds.items():
+                psnr, ssim = image_scores(pred, gt)
+                slot = per.setdefault(v, {}).setdefault(method, {"psnr": [], "ssim": []})
+                slot["psnr"].append(float(np.mean(psnr)))
+                slot["ssim"].append(float(np.mean(ssim)))
+            if keep_samples and v == 3 and len(samples) < 4:
+                samples.append({"gt": gt[0].cpu(), **{m: p[0].float().cpu() for m, p in preds.items()}})
+    model.train(was_training)
+    result = {v: {m: {k: float(np.mean(x)) for k, x in d.items()} for m, d in methods.items()} for v, methods in per.items()}
+    return result, samples
+
+
+# ------------------------------------------------------------------------------ training
+def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: list[Views], settings: Settings) -> dict:
+    """Adam on losses["pixelnerf_rgb"]; returns the curve (step, loss) and periodic held-out PSNR at 3 views."""
+    rng = random.Random(settings.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps, eta_min=settings.lr * 0.05)
+    curve = {"step": [], "loss": [], "eval_step": [], "eval_psnr_3_views": []}
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(range(1, settings.steps + 1), desc="train", file=sys.stdout)
+    for step in bar:
+        picked = rng.sample(range(len(train_scenes)), min(settings.batch, len(train_scenes)))
+        v = rng.randint(1, min(settings.max_inputs, settings.frames - settings.targets))
+        inputs, targets = [], []
+        for _ in picked:
+            frames = rng.sample(range(settings.frames), v + settings.targets)
+            inputs.append(frames[:v])
+            targets.append(frames[v:])
+        batch = make_inputs([train_scenes[i] for i in picked], inputs, targets, settings.render_size)
+        loss = model(batch).losses["pixelnerf_rgb"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        curve["step"].append(step)
+        curve["loss"].append(float(loss))
+        bar.set_postfix(loss=f"{float(loss):.4f}")
+        out_of_time = time.perf_counter() - start > settings.max_train_seconds
+        if step % settings.eval_every == 0 or step == settings.steps or out_of_time:
+            metrics, _ = evaluate(model, eval_scenes, settings, view_counts=(3,))
+            curve["eval_step"].append(step)
+            curve["eval_psnr_3_views"].append(metrics[3]["pixelnerf"]["psnr"])
+        if out_of_time:
+            print(f"stopping after {step} steps: --max-train-seconds {settings.max_train_seconds} reached")
+            break
+    curve["train_seconds"] = time.perf_counter() - start
+    return curve
+
+
+# ------------------------------------------------------------------------------- outputs
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def markdown_table(metrics: dict) -> str:
+    lines = ["| input views | " + " | ".join(f"{m} PSNR / SSIM" for m in METHODS) + " |",
+             "|---|" + "---|" * len(METHODS)]
+    for v in sorted(metrics):
+        cells = [f"{metrics[v][m]['psnr']:.2f} / {metrics[v][m]['ssim']:.3f}" for m in METHODS]
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curve(curve: dict, metrics: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
+    loss = np.asarray(curve["loss"])
+    k = max(1, len(loss) // 50)
+    smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+    ax0.plot(curve["step"], loss, alpha=0.3, label="step loss")
+    ax0.plot(curve["step"][k - 1 :], smooth, label=f"mean of {k}")
+    ax0.set(xlabel="step", ylabel="L2 loss (RGB branch)", yscale="log", title="training loss")
+    ax0.legend()
+    ax1.plot(curve["eval_step"], curve["eval_psnr_3_views"], "o-", label="PixelNeRF")
+    for method, style in (("nearest_view", "--"), ("mean_colour", ":")):
+        ax1.axhline(metrics[3][method]["psnr"], ls=style, color="gray", label=method)
+    ax1.set(xlabel="step", ylabel="PSNR (dB)", title="held-out novel views, 3 input views")
+    ax1.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_samples(samples: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = ("gt",) + METHODS
+    fig, axes = plt.subplots(len(samples), len(cols), figsize=(2 * len(cols), 2 * len(samples)), squeeze=False)
+    for r, sample in enumerate(samples):
+        for c, name in enumerate(cols):
+            axes[r, c].imshow(sample[name].clamp(0, 1).permute(1, 2, 0).numpy())
+            axes[r, c].set_axis_off()
+            if r == 0:
+                axes[r, c].set_title(name, fontsize=9)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
+    torch.manual_seed(settings.seed)
+    t0 = time.perf_counter()
+    train_scenes = render_scenes(settings.categories, range(settings.train_seeds), settings, device, "render train")
+    eval_seeds = range(10_000, 10_000 + settings.eval_seeds)
+    eval_scenes = render_scenes(settings.categories, eval_seeds, settings, device, "render held-out")
+    render_seconds = time.perf_counter() - t0
+    model = PixelNeRFConditioner(**settings.model).to(device)
+    curve = train(model, train_scenes, eval_scenes, settings)
+    metrics, samples = evaluate(model, eval_scenes, settings, keep_samples=True)
+    beats = {v: all(metrics[v]["pixelnerf"][k] > metrics[v][b][k] for b in METHODS[1:] for k in ("psnr", "ssim"))
+             for v in metrics}
+    result = {
+        "settings": asdict(settings), "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "render_seconds": render_seconds, "train_seconds": curve["train_seconds"],
+        "steps_done": len(curve["step"]), "initial_loss": curve["loss"][0],
+        "final_loss_mean_last_10pct": float(np.mean(curve["loss"][-max(1, len(curve["loss"]) // 10) :])),
+        "metrics": {str(v): m for v, m in metrics.items()},
+        "pixelnerf_beats_both_baselines": {str(v): b for v, b in beats.items()},
+        "curve": curve,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out_dir / "pixelnerf_learning.json", json.dumps(result, indent=1).encode())
+    table = markdown_table(metrics)
+    _atomic_write(out_dir / "pixelnerf_learning.md", table.encode())
+    plot_curve(curve, metrics, out_dir / "learning_curve.png")
+    plot_samples(samples, out_dir / "samples.png")
+    print(table)
+    print(f"render {render_seconds:.1f} s, train {curve['train_seconds']:.1f} s ({len(curve['step'])} steps), "
+          f"loss {result['initial_loss']:.4f} -> {result['final_loss_mean_last_10pct']:.4f}; "
+          f"beats both baselines: {result['pixelnerf_beats_both_baselines']}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pixelnerf_learning", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--quick", action="store_true", help="tiny CPU version (seconds)")
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu (always cpu with --quick)")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--max-train-seconds", type=float, default=None)
+    parser.add_argument("--train-seeds", type=int, default=None)
+    args = parser.parse_args(argv)
+    settings = quick_settings() if args.quick else Settings()
+    for name in ("steps", "max_train_seconds", "train_seeds"):
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))
+    device = torch.device("cpu" if args.quick else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    run(settings, args.out, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

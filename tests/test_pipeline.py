@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+import nvs  # noqa: F401
+from camera.cameras import Cameras
+from nvs.data.sample import Views
+from nvs.pipeline import PathNVSPipeline, SamplerSettings, resize_views
+from nvs.sampling import Guidance
+from tests.tiny_nvs import scene, tiny_model
+
+
+@pytest.mark.parametrize("num_inputs,num_targets", [(1, 1), (3, 9), (6, 40)])
+def test_generate_shapes_and_finiteness(num_inputs, num_targets):
+    inputs, path = scene(num_inputs, num_targets)
+    out = PathNVSPipeline(tiny_model()).generate(inputs, path, steps=1, guidance=1.0, seed=0)
+    assert out.images.shape == (num_targets, 3, 64, 64)
+    assert torch.isfinite(out.images).all() and out.images.min() >= 0 and out.images.max() <= 1
+    torch.testing.assert_close(out.cameras.c2w, path.c2w)
+
+
+def test_generate_is_seeded_and_takes_targets_on_inputs_and_other_sizes():
+    inputs, path = scene(2, 3)
+    path = Cameras.cat([path, inputs.cameras[1:]])  # the last target is an input view
+    big = resize_views(inputs, 96, 80)  # other input sizes are resized to the model's
+    pipe = PathNVSPipeline(tiny_model(), SamplerSettings(steps=2, guidance=Guidance(1.0, 2.0)))
+    a = pipe.generate(big, path, seed=3)
+    b = pipe.generate(big, path, seed=3)
+    c = pipe.generate(big, path, seed=4)
+    assert a.images.shape == (4, 3, 64, 64)
+    assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
+
+
+def test_heun_sampler_and_ramped_guidance():
+    inputs, path = scene(2, 4)
+    pipe = PathNVSPipeline(tiny_model(), SamplerSettings(method="heun", steps=2))
+    out = pipe.generate(inputs, path, guidance=Guidance(1.0, 3.0), seed=0)
+    assert torch.isfinite(out.images).all()
+
+
+def test_sdedit_shapes_and_its_start():
+    inputs, path = scene(2, 5)
+    frames = torch.rand(5, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    pipe = PathNVSPipeline(tiny_model())
+    out = pipe.sdedit(frames, path.resize(48, 48), inputs, sigma=2.0, steps=2, guidance=1.0, seed=0)
+    assert out.shape == frames.shape and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="sigma must exceed"):
+        pipe.sdedit(frames, path.resize(48, 48), inputs, sigma=0.001, steps=2)
+    with pytest.raises(ValueError, match="one camera each"):
+        pipe.sdedit(frames[:2], path, inputs, sigma=1.0, steps=2)
+
+
+@pytest.mark.parametrize("preset,frames", [("v3d", 18), ("im3d", 16)])
+def test_orbit_from_one_image(preset, frames):
+    image = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))
+    out = PathNVSPipeline(tiny_model()).orbit(image, preset, elevation_deg=20.0, steps=1, guidance=1.0)
+    assert out.images.shape == (frames, 3, 64, 64) and torch.isfinite(out.images).all()
+
+
+def test_errors_before_work():
+    pipe = PathNVSPipeline(tiny_model())
+    inputs, path = scene(6, 4)
+    seven = Views(torch.cat([inputs.images, inputs.images[:1]]), Cameras.cat([inputs.cameras, inputs.cameras[:1]]))
+    with pytest.raises(ValueError, match="takes 1 to 6"):
+        pipe.generate(seven, path, steps=1)
+    still = Cameras.cat([path[:1]] * 3)
+    with pytest.raises(ValueError, match="same pose"):
+        pipe.generate(inputs, still, steps=1)
+    with pytest.raises(ValueError, match="'v3d'"):
+        pipe.orbit(torch.rand(3, 8, 8), "spiral")
