@@ -22,14 +22,15 @@ def write_world(root: Path, categories: int = 2, size: int = 32) -> Path:
 
 
 def trimmed_manifest(root: Path, views=(2, 3), targets: int = 3) -> dict:
-    """The SparseFusion manifest of ``root`` with the first ``targets`` non-input frames as targets
+    """The SparseFusion manifest of ``root`` with ``targets`` evenly spaced non-input frames as targets
     (fewer frames to generate on CPU; the runner honours any target list a manifest gives)."""
     from nvs.data.manifest import make_sparsefusion_manifest
 
     manifest = make_sparsefusion_manifest(root, views=views)
     for scene in manifest["scenes"]:
         for v in map(str, views):
-            scene["targets"][v] = [i for i in range(32) if i not in scene["inputs"][v]][:targets]
+            others = [i for i in range(32) if i not in scene["inputs"][v]]
+            scene["targets"][v] = others[:: len(others) // targets][:targets]
     return manifest
 
 

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from conditioning.pixelnerf import PixelNeRFConditioner, normalize_scene_cameras
-from tests.conditioning_scenes import TINY_PIXELNERF, make_inputs
+from tests.conditioning_scenes import TINY_PIXELNERF, make_inputs, single_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("views,targets", [(1, 1), (2, 25), (6, 3)])

@@ -52,14 +52,28 @@ def _to_local(scene: SyntheticScene, o: Tensor, d: Tensor) -> tuple[Tensor, Tens
 
 
 def intersect_object(scene: SyntheticScene, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-    """Nearest object hit of world rays o, d [R, 3]: distance t [R] (inf on a miss), primitive index [R]."""
-    lo, ld = _to_local(scene, o, d)
-    t = torch.full(lo.shape[:2], float("inf"), dtype=o.dtype, device=o.device)  # [R, K]
-    for kind in range(len(KIND_NAMES)):
-        idx = (scene.kind == kind).nonzero()[:, 0]
-        if len(idx):
-            t[:, idx] = intersect_canonical(kind, lo[:, idx], ld[:, idx])
-    return t.min(-1)
+    """Nearest object hit of world rays o, d [R, 3] (d unit): distance t [R] (inf on a miss), primitive index [R].
+
+    Only rays that meet the object's bounding sphere are tested against the primitives.
+    """
+    t = torch.full(o.shape[:1], float("inf"), dtype=o.dtype, device=o.device)
+    prim = torch.zeros(o.shape[:1], dtype=torch.int64, device=o.device)
+    oc = o - scene.center.to(o)
+    b = (oc * d).sum(-1)
+    c = (oc * oc).sum(-1) - scene.radius**2
+    near = ((b * b - c) >= 0) & ((b < 0) | (c < 0))
+    rays = near.nonzero()[:, 0]
+    if len(rays) == 0:
+        return t, prim
+    lo, ld = _to_local(scene, o[rays], d[rays])
+    per_kind = []  # primitives are sorted by kind (make_scene), so each kind is a contiguous slice
+    start = 0
+    for kind, count in enumerate(torch.bincount(scene.kind, minlength=len(KIND_NAMES)).tolist()):
+        if count:
+            per_kind.append(intersect_canonical(kind, lo[:, start : start + count], ld[:, start : start + count]))
+        start += count
+    t[rays], prim[rays] = torch.cat(per_kind, 1).min(-1)
+    return t, prim
 
 
 def _room_hit(scene: SyntheticScene, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:

@@ -29,7 +29,7 @@ class SyntheticScene:
     """K primitives plus the room around them.
 
     Attributes:
-        kind: [K] int64 primitive kinds (``primitives.SPHERE`` ...).
+        kind: [K] int64 primitive kinds (``primitives.SPHERE`` ...), sorted (each kind one contiguous run).
         local_from_world: [K, 3, 4] affine map of world points into each canonical frame.
         texture: [K] int64 indices into ``textures.TEXTURE_NAMES``; tint [K, 3]; uv_scale [K, 2] repeats.
         room: [3] half-width x, half-width y, height of the room box ``[-x, x] x [-y, y] x [0, height]``.
@@ -105,6 +105,7 @@ class _Builder:
 
 def _to_scene(b: _Builder, category: str, seed: int) -> SyntheticScene:
     kinds, affines, textures, tints, uvs, corners = [], [], [], [], [], []
+    b.rows.sort(key=lambda row: row[0])  # grouped by kind: the renderer slices each kind (stable sort)
     cube = torch.tensor([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=torch.float64)
     for kind, center, half, rot, texture, tint, uv in b.rows:
         m = torch.diag(1 / half) @ rot.T
