@@ -53,6 +53,7 @@ class Settings:
     render_size: int = 32
     steps: int = 4000
     max_train_seconds: float = 270.0
+    budget_seconds: float = 450.0  # whole run; training stops early to leave time for evaluation
     batch: int = 8
     targets: int = 4
     max_inputs: int = 4
@@ -167,8 +168,11 @@ def evaluate(model: PixelNeRFConditioner, scenes: list[Views], settings: Setting
 
 
 # ------------------------------------------------------------------------------ training
-def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: list[Views], settings: Settings) -> dict:
-    """Adam on losses["pixelnerf_rgb"]; returns the curve (step, loss) and periodic held-out PSNR at 3 views."""
+def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: list[Views], settings: Settings,
+          max_seconds: float | None = None) -> dict:
+    """Adam on losses["pixelnerf_rgb"] for ``settings.steps`` steps or ``max_seconds`` (default
+    ``settings.max_train_seconds``); returns the curve (step, loss) and periodic held-out PSNR at 3 views."""
+    max_seconds = settings.max_train_seconds if max_seconds is None else max_seconds
     rng = random.Random(settings.seed)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps, eta_min=settings.lr * 0.05)
@@ -191,15 +195,15 @@ def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: l
         opt.step()
         sched.step()
         curve["step"].append(step)
-        curve["loss"].append(float(loss))
-        bar.set_postfix(loss=f"{float(loss):.4f}")
-        out_of_time = time.perf_counter() - start > settings.max_train_seconds
+        curve["loss"].append(loss.item())
+        bar.set_postfix(loss=f"{curve['loss'][-1]:.4f}")
+        out_of_time = time.perf_counter() - start > max_seconds
         if step % settings.eval_every == 0 or step == settings.steps or out_of_time:
             metrics, _ = evaluate(model, eval_scenes, settings, view_counts=(3,))
             curve["eval_step"].append(step)
             curve["eval_psnr_3_views"].append(metrics[3]["pixelnerf"]["psnr"])
         if out_of_time:
-            print(f"stopping after {step} steps: --max-train-seconds {settings.max_train_seconds} reached")
+            print(f"stopping after {step} steps: the training time limit ({max_seconds:.0f} s) is reached")
             break
     curve["train_seconds"] = time.perf_counter() - start
     return curve
@@ -276,7 +280,8 @@ def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
     eval_scenes = render_scenes(settings.categories, eval_seeds, settings, device, "render held-out")
     render_seconds = time.perf_counter() - t0
     model = PixelNeRFConditioner(**settings.model).to(device)
-    curve = train(model, train_scenes, eval_scenes, settings)
+    left = settings.budget_seconds - (time.perf_counter() - t0) - 60.0  # keep a minute for the evaluation
+    curve = train(model, train_scenes, eval_scenes, settings, max_seconds=max(10.0, min(settings.max_train_seconds, left)))
     metrics, samples = evaluate(model, eval_scenes, settings, keep_samples=True)
     beats = {v: all(metrics[v]["pixelnerf"][k] > metrics[v][b][k] for b in METHODS[1:] for k in ("psnr", "ssim"))
              for v in metrics}
@@ -310,10 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu (always cpu with --quick)")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--max-train-seconds", type=float, default=None)
-    parser.add_argument("--train-seeds", type=int, default=None)
+    parser.add_argument("--budget-seconds", type=float, default=None, help="whole run (default 450)")
+    parser.add_argument("--train-seeds", type=int, default=None, help="training scenes per category (default 40)")
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else Settings()
-    for name in ("steps", "max_train_seconds", "train_seeds"):
+    for name in ("steps", "max_train_seconds", "budget_seconds", "train_seeds"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     device = torch.device("cpu" if args.quick else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")))

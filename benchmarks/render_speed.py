@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {device_name}")
     print(f"{'size':>6} {'supersample':>11} {'s/frame':>10} {'frames/s':>9}")
     for r in rows:
-        print(f"{r['size']:>6} {r['supersample']:>11} {r['seconds_per_frame']:>10.4f} {1 / r['seconds_per_frame']:>9.1f}")
+        seconds = r["seconds_per_frame"]
+        print(f"{r['size']:>6} {r['supersample']:>11} {seconds:>10.4f} {1 / seconds:>9.1f}")
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"device": device_name, "torch": torch.__version__, "rows": rows}
     tmp = args.out / "render_speed.json.tmp"

@@ -79,6 +79,8 @@ class PixelNeRFConditioner(Conditioner):
         scene_radius: distance of the farthest camera after normalisation (V3D: 1.5).
         normalize_with: ``"all"`` cameras or the ``"inputs"`` only (see normalize_scene_cameras).
         box_half_width: samples lie in the box [-box_half_width, box_half_width]^3 (V3D: 1).
+        sample_colors: also look up the input images' RGB at each projection (beside the
+            encoder features; not in V3D's code, it speeds up learning colours a lot).
         near_far_fallback: bounds of rays that miss the box [-1, 1]^3.
         chunk_size: rays rendered at once, over all scenes of the batch.
         gradient_checkpointing: recompute each chunk in the backward pass when training.
@@ -101,6 +103,7 @@ class PixelNeRFConditioner(Conditioner):
         scene_radius: float = 1.5,
         normalize_with: Literal["all", "inputs"] = "all",
         box_half_width: float = 1.0,
+        sample_colors: bool = True,
         near_far_fallback: Sequence[float] = (0.1, 4.0),
         chunk_size: int = 8192,
         gradient_checkpointing: bool = True,
@@ -124,7 +127,7 @@ class PixelNeRFConditioner(Conditioner):
             "num_samples": num_samples, "hidden_channels": hidden_channels, "mlp_layers": mlp_layers,
             "pe_freqs": pe_freqs, "aggregation": aggregation, "compositing": compositing,
             "scene_radius": scene_radius, "normalize_with": normalize_with,
-            "box_half_width": box_half_width,
+            "box_half_width": box_half_width, "sample_colors": sample_colors,
             "near_far_fallback": list(near_far_fallback), "chunk_size": chunk_size,
             "gradient_checkpointing": gradient_checkpointing, "rgb_loss": rgb_loss,
         }
@@ -136,13 +139,14 @@ class PixelNeRFConditioner(Conditioner):
         self.scene_radius = scene_radius
         self.normalize_with = normalize_with
         self.box_half_width = box_half_width
+        self.sample_colors = sample_colors
         self.near_far_fallback = (float(near_far_fallback[0]), float(near_far_fallback[1]))
         self.chunk_size = chunk_size
         self.gradient_checkpointing = gradient_checkpointing
         self.rgb_loss = rgb_loss
 
         self.encoder = ResNetEncoder(encoder_blocks, encoder_width, encoder_channels, pretrained_path)
-        c = encoder_channels + 2  # + depth in the view and cosine to the target ray
+        c = encoder_channels + 2 + (3 if sample_colors else 0)  # + depth in the view, cosine, RGB
         if aggregation == "attention":
             self.view_score = nn.Sequential(nn.Linear(2 * c, c), nn.ReLU(), nn.Linear(c, 1))
         in_dim = 2 * c + 3 * (1 + 2 * pe_freqs) + 1
@@ -170,6 +174,7 @@ class PixelNeRFConditioner(Conditioner):
     def _render_chunk(
         self,
         features: Tensor,  # [B*V, C, h4, w4]
+        colors: Tensor | None,  # [B*V, 3, H, W] or None
         input_cameras: Cameras,  # B*V
         origins: Tensor,  # [B, c, 3]
         dirs: Tensor,  # [B, c, 3]
@@ -184,12 +189,12 @@ class PixelNeRFConditioner(Conditioner):
         grid, visible, depth_in = project_points(input_cameras, flat)
         # per-view cues: the sample's depth in the view and the cosine between the target ray and
         # the view's ray to the sample (how far the view is from the target direction)
-        to_point = flat[:, None] - input_cameras.centers.reshape(b, v, 1, 3)  # [B, V, P, 3]
-        cosine = (to_point / to_point.norm(dim=-1, keepdim=True).clamp(min=1e-8) * dirs.repeat_interleave(s, 1)[:, None]).sum(-1)
-        values = torch.cat([
-            lookup_features(features, grid).reshape(b, v, c * s, -1),
-            depth_in.reshape(b, v, c * s, 1) / self.scene_radius, cosine[..., None],
-        ], -1)
+        to_point = F.normalize(flat[:, None] - input_cameras.centers.reshape(b, v, 1, 3), dim=-1)  # [B, V, P, 3]
+        cosine = (to_point * dirs.repeat_interleave(s, 1)[:, None]).sum(-1).flatten(0, 1)  # [B*V, P]
+        parts = [lookup_features(features, grid), depth_in[..., None] / self.scene_radius, cosine[..., None]]
+        if colors is not None:
+            parts.append(lookup_features(colors, grid))
+        values = torch.cat(parts, -1).reshape(b, v, c * s, -1)
         pooled, var, count = self._aggregate(values, visible.reshape(b, v, c * s))
         pe = positional_encoding(points.reshape(b, c * s, 3), self.pe_freqs)
         x = torch.cat([pooled, var, pe, (count / v)[..., None]], -1)
@@ -213,6 +218,7 @@ class PixelNeRFConditioner(Conditioner):
         b, v = images.shape[:2]
         f = len(target_cameras) // b
         features = self.encoder(images.flatten(0, 1))
+        colors = images.flatten(0, 1) if self.sample_colors else None
         origins, dirs = ray_bundle(target_cameras, height, width)  # [B*F, h, w, 3]
         origins, dirs = origins.reshape(b, -1, 3), dirs.reshape(b, -1, 3)
         near, far, _ = ray_box_bounds(origins, dirs, -self.box_half_width, self.box_half_width, self.near_far_fallback)
@@ -221,7 +227,7 @@ class PixelNeRFConditioner(Conditioner):
         decoded, depth, opacity = [], [], []
         for start in range(0, origins.shape[1], per_scene):
             sl = slice(start, start + per_scene)
-            args = (features, input_cameras, origins[:, sl], dirs[:, sl], t[:, sl], far[:, sl])
+            args = (features, colors, input_cameras, origins[:, sl], dirs[:, sl], t[:, sl], far[:, sl])
             if self.training and self.gradient_checkpointing and torch.is_grad_enabled():
                 out = checkpoint(self._render_chunk, *args, use_reentrant=False)
             else:

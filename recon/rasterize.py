@@ -6,7 +6,8 @@ Both backends take gsplat's arguments and return ``(render_colors [C, H, W, D], 
 opacities already activated (not log / logit).
 
 The torch backend (EWA splatting, one image at a time, every pixel against every visible Gaussian,
-front-to-back compositing sorted by depth) follows gsplat's math: the camera-space covariance
+front-to-back compositing sorted by depth, per 16x16 tile over the Gaussians
+whose 3.33-sigma box meets the tile) follows gsplat's math: the camera-space covariance
 ``J W Σ Wᵀ Jᵀ + eps2d·I`` with the Jacobian taken at the mean clamped to 1.3x the field of view,
 ``alpha = min(0.999, o·exp(-½ dᵀ Σ⁻¹ d))``, alphas under 1/255 skipped. It omits gsplat's early
 stop once transmittance falls under 1e-4. It is meant for small images and CI: memory grows as
@@ -67,8 +68,8 @@ def project_gaussians(
     depths [C, N] (camera z), radii [C, N, 2] (int, 0 where culled).
     """
     rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
-    mc = torch.einsum("cij,nj->cni", rot, means) + trans[:, None]  # [C, N, 3]
-    cov_c = torch.einsum("cij,njk,clk->cnil", rot, covars, rot)  # [C, N, 3, 3]
+    mc = means @ rot.transpose(1, 2) + trans[:, None]  # [C, N, 3]
+    cov_c = rot[:, None] @ covars[None] @ rot.transpose(1, 2)[:, None]  # [C, N, 3, 3]
     tx, ty, tz = mc.unbind(-1)
     fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]  # [C, 1]
     cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
@@ -105,27 +106,41 @@ def sh_to_rgb(sh: Tensor, dirs: Tensor, degree: int) -> Tensor:
 
 
 def _composite(
-    means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor,
-    width: int, height: int, pixel_chunk: int = 4096,
+    means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor, radii: Tensor,
+    width: int, height: int, tile: int = 16,
 ) -> tuple[Tensor, Tensor]:
-    """One image: means2d [N, 2], conics [N, 3], opacities [N], features [N, D], depths [N]
-    -> features [H, W, D], alpha [H, W, 1] (no background)."""
+    """One image: means2d [N, 2], conics [N, 3], opacities [N], features [N, D], depths [N], radii [N, 2]
+    -> features [H, W, D], alpha [H, W, 1] (no background).
+
+    Each ``tile x tile`` block of pixels composites only the Gaussians whose radius box meets it."""
     order = torch.argsort(depths.detach())
-    means2d, conics, opacities, features = means2d[order], conics[order], opacities[order], features[order]
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=means2d.dtype, device=means2d.device) + 0.5,
-                            torch.arange(width, dtype=means2d.dtype, device=means2d.device) + 0.5, indexing="ij")
-    pixels = torch.stack([xs, ys], -1).reshape(-1, 2)  # [P, 2]
-    out_f, out_a = [], []
-    for start in range(0, pixels.shape[0], pixel_chunk):
-        d = pixels[start:start + pixel_chunk, None] - means2d[None]  # [p, N, 2]
-        power = 0.5 * (conics[:, 0] * d[..., 0] ** 2 + conics[:, 2] * d[..., 1] ** 2) + conics[:, 1] * d[..., 0] * d[..., 1]
-        alpha = (opacities * torch.exp(-power)).clamp(max=0.999)
-        alpha = torch.where((power >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
-        trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha[:, :-1]], 1), 1)
-        weights = alpha * trans  # [p, N]
-        out_f.append(weights @ features)
-        out_a.append(weights.sum(1, keepdim=True))
-    return torch.cat(out_f).reshape(height, width, -1), torch.cat(out_a).reshape(height, width, 1)
+    means2d, conics, opacities, features, radii = (x[order] for x in (means2d, conics, opacities, features, radii))
+    lo, hi = (means2d.detach() - radii).floor(), (means2d.detach() + radii).ceil()
+    image = features.new_zeros(height, width, features.shape[1])
+    alpha_image = features.new_zeros(height, width, 1)
+    rows, cols = [], []
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+            near = (hi[:, 0] >= x0) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0) & (lo[:, 1] <= y1)
+            if not near.any():
+                continue
+            ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=means2d.dtype) + 0.5,
+                                    torch.arange(x0, x1, dtype=means2d.dtype) + 0.5, indexing="ij")
+            d = torch.stack([xs, ys], -1).reshape(-1, 1, 2) - means2d[near][None]  # [p, n, 2]
+            con = conics[near]
+            power = 0.5 * (con[:, 0] * d[..., 0] ** 2 + con[:, 2] * d[..., 1] ** 2) + con[:, 1] * d[..., 0] * d[..., 1]
+            alpha = (opacities[near] * torch.exp(-power)).clamp(max=0.999)
+            alpha = torch.where((power >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
+            trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha[:, :-1]], 1), 1)
+            weights = alpha * trans  # [p, n]
+            rows.append((y0, y1, x0, x1, weights @ features[near], weights.sum(1, keepdim=True)))
+    for y0, y1, x0, x1, f, a in rows:
+        image = image.index_put((torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]),
+                                f.reshape(y1 - y0, x1 - x0, -1))
+        alpha_image = alpha_image.index_put((torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]),
+                                            a.reshape(y1 - y0, x1 - x0, 1))
+    return image, alpha_image
 
 
 def rasterize_torch(
@@ -152,7 +167,7 @@ def rasterize_torch(
         feats = torch.cat(feats, -1)
         vis = (radii[c] > 0).all(-1)
         image, alpha = _composite(means2d[c, vis], conics[c, vis], opacities[vis], feats[vis], depths[c, vis],
-                                  width, height)
+                                  radii[c, vis].to(means2d.dtype), width, height)
         if render_mode.endswith("ED"):
             image = torch.cat([image[..., :-1], image[..., -1:] / alpha.clamp(min=1e-10)], -1)
         if backgrounds is not None:

@@ -12,7 +12,7 @@ from tests.tiny_nvs import PLUCKER, scene, tiny_model
 
 
 def _inputs(num_inputs=2, num_targets=4, batch=1):
-    views, path = scene(num_inputs, num_targets)
+    views, path = scene(num_inputs, num_targets, size=64)
     return ConditioningInputs(
         input_images=views.images[None].expand(batch, -1, -1, -1, -1),
         input_cameras=type(views.cameras).cat([views.cameras] * batch),

@@ -11,6 +11,15 @@ from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, TrainerSettings,
 SIZE = 32
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Two OpenMP threads on a shared 2-core machine run ~10x slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_cfg(conditioning: str = "plucker"):
     return compose("train", [f"conditioning={conditioning}", "trainer.out=unused",
                              f"model.settings.image_size=[{SIZE},{SIZE}]"])

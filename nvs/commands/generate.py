@@ -147,9 +147,8 @@ def _load_inputs(args: argparse.Namespace, settings):
         return None
     from nvs.data.synthetic import synthetic_views
 
-    capture = args.num_inputs + 2
-    views = synthetic_views(args.synthetic_category, args.synthetic_seed, capture, height, width)
-    picks = torch.linspace(0, capture - 1, args.num_inputs).round().long().tolist()
+    views = synthetic_views(args.synthetic_category, args.synthetic_seed, args.num_inputs, height, width)
+    picks = list(range(args.num_inputs))
     return Views(views.images[picks], views.cameras[picks], frame_ids=picks,
                  scene=f"{args.synthetic_category}_{args.synthetic_seed}", category=args.synthetic_category)
 

@@ -11,7 +11,6 @@ the yaml: the U-Net's cross-attention width is CLIP's projection width, its adde
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
@@ -40,6 +39,18 @@ def preset_config(name_or_cfg: str | dict) -> dict[str, Any]:
     return {part: dict(cfg.get(part) or {}) for part in PARTS}
 
 
+def unet_arguments(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The U-Net constructor arguments of a preset (SVD's 8 input channels, before expand_conv_in)."""
+    from transformers import CLIPVisionConfig
+
+    args = dict(cfg["unet"])
+    time_dim = args.get("addition_time_embed_dim", 256)
+    args.update(in_channels=8, out_channels=4, cross_attention_dim=CLIPVisionConfig(**cfg["clip"]).projection_dim,
+                projection_class_embeddings_input_dim=3 * time_dim,
+                num_frames=ModelSettings.from_dict(cfg["settings"]).num_frames)
+    return args
+
+
 def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSModel:
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
@@ -59,14 +70,7 @@ def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSM
     if levels != 4:
         raise ValueError(f"the VAE needs 4 block_out_channels levels for SVD's x8 downsampling, got {levels}")
     vae = AutoencoderKLTemporalDecoder(**vae_args)
-    unet_args = dict(cfg["unet"])
-    time_dim = unet_args.get("addition_time_embed_dim", 256)
-    unet_args.update(in_channels=8, out_channels=4, cross_attention_dim=clip_config.projection_dim,
-                     projection_class_embeddings_input_dim=3 * time_dim, num_frames=settings.num_frames)
     conditioner = build_conditioner(conditioner_cfg)
-    unet = expand_conv_in(_unet_class()(**unet_args), conditioner.map_channels)
+    unet = expand_conv_in(_unet_class()(**unet_arguments(cfg)), conditioner.map_channels)
     return PathNVSModel(unet, vae, image_encoder, conditioner, settings, _plain(conditioner_cfg))
 
-
-def preset_path(name: str) -> Path:
-    return CONFIG_DIR / "model" / f"{name}.yaml"

@@ -168,7 +168,7 @@ class Trainer:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         self.model = model.to(self.info.device)
-        self.trained_names = set_trainable(self.model, settings.freeze_spatial)
+        self.trained_names = set(set_trainable(self.model, settings.freeze_spatial))
         if settings.gradient_checkpointing:
             self.model.unet.enable_gradient_checkpointing()
         self.objective = EDMObjective(self.model, seed=seed, **(objective_options or {}))

@@ -166,29 +166,27 @@ def render(scene: SyntheticScene, cameras: Cameras, supersample: int = 2) -> Ren
     if outside.any():
         i = int(outside.nonzero()[0])
         raise ValueError(f"render: camera {i} at {c[i].tolist()} is outside the room "
-                         f"(|x| < {room[0]:.2f}, |y| < {room[1]:.2f}, 0 < z < {room[2]:.2f}); move it closer to the object")
+                         f"(|x| < {room[0]:.2f}, |y| < {room[1]:.2f}, 0 < z < {room[2]:.2f}); "
+                         "move it closer to the object")
     n, h, w = len(cams), cams.height, cams.width
     atlas = texture_atlas().to(device)
     s = supersample
-    origins, dirs = ray_bundle(cams, h * s, w * s)
-    origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
-    rgb = torch.empty(origins.shape[0], 3, device=device)
-    mask = torch.empty(origins.shape[0], device=device)
-    for part in _chunks(origins.shape[0]):
-        rgb[part], mask[part] = _shade(scene, origins[part], dirs[part], atlas)
+    rgb = torch.empty(n, h * s * w * s, 3, device=device)
+    mask = torch.empty(n, h * s * w * s, device=device)
+    depth = torch.empty(n, h * w, device=device)
+    normal = torch.empty(n, h * w, 3, device=device)
+    for i in range(n):  # one camera at a time bounds memory for long captures
+        origins, dirs = (x.reshape(-1, 3) for x in ray_bundle(cams[i], h * s, w * s))
+        for part in _chunks(origins.shape[0]):
+            rgb[i, part], mask[i, part] = _shade(scene, origins[part], dirs[part], atlas)
+        origins, dirs = (x.reshape(-1, 3) for x in ray_bundle(cams[i], h, w))
+        rotation = cams.R[i]  # camera axes in the world (columns)
+        for part in _chunks(origins.shape[0]):
+            hit = _cast(scene, origins[part], dirs[part])
+            depth[i, part] = hit.t * (dirs[part] @ rotation[:, 2])
+            normal[i, part] = hit.normal @ rotation
     rgb = F.avg_pool2d(rgb.reshape(n, h * s, w * s, 3).permute(0, 3, 1, 2), s)
     mask = F.avg_pool2d(mask.reshape(n, 1, h * s, w * s), s)
-
-    origins, dirs = ray_bundle(cams, h, w)
-    origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
-    depth = torch.empty(origins.shape[0], device=device)
-    normal = torch.empty(origins.shape[0], 3, device=device)
-    forward = cams.R[:, :, 2].repeat_interleave(h * w, 0)  # [N*H*W, 3] camera +z in the world
-    rot = cams.R.repeat_interleave(h * w, 0)
-    for part in _chunks(origins.shape[0]):
-        hit = _cast(scene, origins[part], dirs[part])
-        depth[part] = hit.t * (dirs[part] * forward[part]).sum(-1)
-        normal[part] = torch.einsum("rji,rj->ri", rot[part], hit.normal)
     return RenderOutput(
         rgb=rgb, mask=mask,
         depth=depth.reshape(n, 1, h, w),

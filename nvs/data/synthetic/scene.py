@@ -222,7 +222,8 @@ def _rocket(b: _Builder) -> None:
         c = rot @ torch.tensor([body_r + 0.12, 0.0, base + 0.2], dtype=torch.float64)
         b.add(BOX, c.tolist(), [0.13, 0.015, 0.2], rot=rot)
     window = body_r * 0.45
-    c = rotation("z", spin + math.pi / fins) @ torch.tensor([body_r * 0.92, 0.0, base + body_h * 1.3], dtype=torch.float64)
+    porthole = torch.tensor([body_r * 0.92, 0.0, base + body_h * 1.3], dtype=torch.float64)
+    c = rotation("z", spin + math.pi / fins) @ porthole
     b.add(SPHERE, c.tolist(), [window * 0.5, window, window])
     b.add(CONE, [0, 0, 0.08], [body_r * 0.8, body_r * 0.8, 0.08], rot=rotation("x", math.pi))
 

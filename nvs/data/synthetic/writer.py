@@ -100,7 +100,7 @@ def encode_depth(depth: np.ndarray, scale_adjustment: float = 1.0) -> np.ndarray
 
 
 def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
-    """Binary little-endian PLY with float x, y, z and uchar red, green, blue. points [P, 3], colors [P, 3] in [0, 1]."""
+    """Binary little-endian PLY, float x, y, z and uchar red, green, blue: points [P, 3], colors [P, 3] in [0, 1]."""
     header = ("ply\nformat binary_little_endian 1.0\n"
               f"element vertex {len(points)}\n"
               "property float x\nproperty float y\nproperty float z\n"
@@ -141,7 +141,9 @@ def _write_sequence(root: Path, category: str, category_index: int, sequence_ind
                          _png(encode_depth(np.where(depth_mask > 0, depth, 0))))
             _write_bytes(seq_dir / "depth_masks" / f"{stem}.png", _png(depth_mask))
             ys, xs = np.nonzero(mask > 0.4 * 255)
-            box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] if len(xs) else None
+            box = None
+            if len(xs):
+                box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
             rel = f"{category}/{name}"
             base_frames.append({
                 "sequence_name": name, "frame_number": i, "frame_timestamp": round(i / FPS, 6),
@@ -166,10 +168,17 @@ def _write_sequence(root: Path, category: str, category_index: int, sequence_ind
     return cameras_to_co3d_frames(cameras, name, "ndc_isotropic", frames=base_frames), annotation
 
 
-def _set_lists(frames: list[dict], splits: dict[str, list[str]]) -> dict[str, dict[str, list]]:
+def _rows_by_sequence(frames: list[dict]) -> dict[str, list[list]]:
+    """sequence -> its set-list rows [sequence, frame_number, image_path], in frame order."""
     by_sequence: dict[str, list[list]] = {}
     for f in frames:
-        by_sequence.setdefault(f["sequence_name"], []).append([f["sequence_name"], f["frame_number"], f["image"]["path"]])
+        row = [f["sequence_name"], f["frame_number"], f["image"]["path"]]
+        by_sequence.setdefault(f["sequence_name"], []).append(row)
+    return by_sequence
+
+
+def _set_lists(frames: list[dict], splits: dict[str, list[str]]) -> dict[str, dict[str, list]]:
+    by_sequence = _rows_by_sequence(frames)
     rows = lambda names: [r for n in names for r in by_sequence[n]]  # noqa: E731
     lists = {f"fewview_{split}": {"train": rows(splits["train"]), "val": [],
                                   "test": [] if split == "train" else rows(splits[split])}
@@ -205,13 +214,12 @@ def _write_category(root: Path, category: str, category_index: int, sequences: i
     held_out = set(splits["dev"]) | set(splits["test"])
     for f in all_frames:
         held = f["sequence_name"] in held_out
-        f["meta"]["frame_type"] = ("test_unseen" if _is_unseen(f["frame_number"]) else "test_known") if held else "train_known"
+        held_type = "test_unseen" if _is_unseen(f["frame_number"]) else "test_known"
+        f["meta"]["frame_type"] = held_type if held else "train_known"
     cat_dir = root / category
     write_co3d_frame_annotations(cat_dir / "frame_annotations.jgz", all_frames)
     _write_bytes(cat_dir / "sequence_annotations.jgz", gzip.compress(json.dumps(annotations).encode("utf-8"), mtime=0))
-    by_sequence: dict[str, list[list]] = {}
-    for f in all_frames:
-        by_sequence.setdefault(f["sequence_name"], []).append([f["sequence_name"], f["frame_number"], f["image"]["path"]])
+    by_sequence = _rows_by_sequence(all_frames)
     rng = np.random.default_rng(seed * 1000 + category_index)
     for subset, lists in _set_lists(all_frames, splits).items():
         _json(cat_dir / "set_lists" / f"set_lists_{subset}.json", lists)
