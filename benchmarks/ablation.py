@@ -7,6 +7,7 @@ each at 2 and 3 input views on held-out synthetic scenes with :func:`benchmarks.
 Output folder::
 
     runs/<variant>/            the training run (checkpoints/, tb/, samples/, model/)
+    synthetic_cache/           the training scenes of data=synthetic, rendered once for every variant
     eval_world/, manifest.json held-out scenes in the CO3D layout and their SparseFusion manifest
     eval/<variant>/            the benchmark output of that variant's model (baselines with one of them)
     ablation.{json,md,png}     rows = variants (+ baselines), columns = V views x PSNR / SSIM
@@ -43,8 +44,13 @@ def merge_overrides(*groups: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
-def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str]) -> Path:
-    """Train (or resume, or skip when exported) one variant; returns its model folder."""
+def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str],
+                  synthetic_cache: Path | None = None) -> Path:
+    """Train (or resume, or skip when exported) one variant; returns its model folder.
+
+    ``synthetic_cache``: where ``data=synthetic`` keeps its rendered scenes, shared by the variants
+    (the same data, rendered once); None keeps the config's own ``data.cache_dir``.
+    """
     from nvs.commands.train import run
     from nvs.config import compose
 
@@ -53,7 +59,10 @@ def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str]) -
         return model_dir
     overrides = merge_overrides(train_overrides, [f"conditioning={variant}", f"trainer.out={run_dir}",
                                                   "trainer.resume=auto", "trainer.export=true"])
-    run(compose("train", overrides))
+    cfg = compose("train", overrides)
+    if synthetic_cache is not None and cfg.data.get("source") == "synthetic":
+        cfg.data.cache_dir = str(synthetic_cache)
+    run(cfg)
     return model_dir
 
 
@@ -106,8 +115,8 @@ def run_ablation(
     unknown = sorted(set(extra) - set(variants))
     if unknown:
         raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
-    model_dirs = {v: train_variant(v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())))
-                  for v in variants}
+    model_dirs = {v: train_variant(v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())),
+                                   out / "synthetic_cache") for v in variants}
     size = _model_size(model_dirs[variants[0]])
     root, manifest = ensure_eval_world(out, ev["world"], views, size, progress)
     baseline_owner = "pixelnerf" if "pixelnerf" in variants else variants[-1]
@@ -179,3 +188,11 @@ def plot_ablation(table: dict, path: Path) -> None:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     write_atomic(path, buf.getvalue())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from nvs.commands.bench import main
+
+    sys.exit(main(["ablation", *sys.argv[1:]]))

@@ -107,6 +107,15 @@ def _conditioner_config(model_dir: str | os.PathLike | None, pipeline) -> dict:
     return json.loads(path.read_text())
 
 
+def _max_input_views(model_dir: str | os.PathLike | None, pipeline) -> int:
+    if pipeline is not None:
+        return int(pipeline.model.settings.max_input_views)
+    from nvs.models.pathnvs import SETTINGS_FILE, ModelSettings
+
+    settings = json.loads((Path(model_dir) / SETTINGS_FILE).read_text())
+    return int(settings.get("max_input_views", ModelSettings.max_input_views))
+
+
 def run_co3d_benchmark(
     root: str | os.PathLike,
     manifest: str | os.PathLike | dict,
@@ -148,12 +157,24 @@ def run_co3d_benchmark(
                          "(or methods=[nearest])")
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+    if world_size > 1 and not torch.distributed.is_initialized():
+        raise RuntimeError(f"world_size={world_size} needs a torch.distributed process group for the final barrier: "
+                           "launch with torchrun (`nvs bench co3d` starts a gloo group itself)")
     unavailable = {}
     if "pixelnerf_rgb" in methods:
         reason = pixelnerf_rgb_unavailable(_conditioner_config(model_dir, pipeline))
         if reason:
             unavailable["pixelnerf_rgb"] = reason
     run_methods = [m for m in methods if m not in unavailable]
+    if pipeline is None and any(m != "nearest" for m in run_methods):
+        from nvs.models.pathnvs import check_model_folder
+
+        check_model_folder(Path(model_dir))
+    if "model" in run_methods:
+        limit = _max_input_views(model_dir, pipeline)
+        if views[-1] > limit:
+            raise ValueError(f"this model takes at most {limit} input views but --views asks for {views[-1]}: "
+                             f"pass views up to {limit}")
     dataset = Co3dDataset(root)
     lpips_fn = LpipsVgg(lpips_weights, device=device)
     out_dir = Path(out_dir)
@@ -276,3 +297,11 @@ def plot_table(table: dict, path: Path) -> None:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     write_atomic(path, buf.getvalue())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from nvs.commands.bench import main
+
+    sys.exit(main(["co3d", *sys.argv[1:]]))

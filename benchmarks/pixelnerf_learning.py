@@ -2,7 +2,9 @@
 score held-out novel views against two baselines.
 
 Scenes: ``categories`` x ``train_seeds`` hand-held captures (``nvs.data.synthetic``), rendered
-once and kept in memory; held-out scenes use other seeds. Each step draws ``batch`` scenes,
+once and kept in memory; held-out scenes use other seeds. Images show the object in its room;
+``--masked`` puts the object on black (image x mask, inputs and targets alike), as the
+SparseFusion CO3D protocol behind V3D's Table 3 does. Each step draws ``batch`` scenes,
 1-4 input views and ``targets`` other views, and minimises the L2 loss of the RGB branch
 against the targets area-downsampled to the render grid. Evaluation (per held-out scene, a fixed
 permutation of its frames seeded by the scene index): inputs = the first V of it for V in
@@ -59,6 +61,7 @@ class Settings:
     max_inputs: int = 4
     eval_targets: int = 8
     eval_every: int = 250
+    masked: bool = False  # True: object on black, as the SparseFusion CO3D protocol (DESIGN.md §3)
     lr: float = 5e-4
     seed: int = 0
     model: dict = field(default_factory=lambda: {
@@ -89,8 +92,10 @@ def render_scenes(categories, seeds, settings: Settings, device: torch.device, d
         size = settings.image_size
         cams = capture_cameras(make_scene(category, seed), settings.frames, size, size, seed).to(device)
         views = object_orbit_views(category, seed, cams)
-        cams32 = views.cameras.to(device, torch.float32)
-        scenes.append(Views(images=views.images.to(device, torch.float32).clamp(0, 1), cameras=cams32,
+        images = views.images.to(device, torch.float32).clamp(0, 1)
+        if settings.masked:
+            images = images * views.masks.to(device, torch.float32)
+        scenes.append(Views(images=images, cameras=views.cameras.to(device, torch.float32),
                             scene=views.scene, category=category))
     return scenes
 
@@ -316,12 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--max-train-seconds", type=float, default=None)
     parser.add_argument("--budget-seconds", type=float, default=None, help="whole run (default 450)")
+    parser.add_argument("--masked", action="store_true",
+                        help="object on black (image x mask) for inputs and targets, as the SparseFusion protocol")
     parser.add_argument("--train-seeds", type=int, default=None, help="training scenes per category (default 40)")
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else Settings()
     for name in ("steps", "max_train_seconds", "budget_seconds", "train_seeds"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
+    settings.masked = args.masked
     device = torch.device("cpu" if args.quick else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -7,7 +7,7 @@ through SVD's 1.52 B-parameter U-Net in bf16 on CUDA. Reports seconds per step (
 ``--repeats`` after warm-up), achieved TFLOP/s (FLOPs counted by torch's FlopCounterMode),
 peak GPU memory, the same under ``torch.compile`` with ``--compile``, and the wall time of a
 whole ``--generate-steps`` generation (encode, sample, decode). Prints a table and writes
-``svd_step.json``. ``--quick``: the tiny preset on CPU at 64², a smoke test.
+``svd_step.json``. ``--quick``: the tiny preset on CPU at 32², a smoke test.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def _peak_gib(device: torch.device) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--quick", action="store_true", help="tiny preset on CPU at 64²: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="tiny preset on CPU at 32²: a smoke test")
     parser.add_argument("--preset", default="svd")
     parser.add_argument("--conditioning", default="none", help="configs/conditioning/<name>.yaml (none = plain SVD)")
     parser.add_argument("--frames", type=int, default=14)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate-steps", type=int, default=25, help="whole generation with N steps (0: skip)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.preset, args.frames, args.size, args.warmup, args.repeats, args.generate_steps = "tiny", 4, 64, 1, 2, 2
+        args.preset, args.frames, args.size, args.warmup, args.repeats, args.generate_steps = "tiny", 4, 32, 1, 1, 1
         device, dtype = torch.device("cpu"), torch.float32
     else:
         if not torch.cuda.is_available():

@@ -34,7 +34,9 @@ def relative_poses(
     rel = first_w2c[:, None] @ target_cameras.c2w.reshape(num_scenes, f, 4, 4)  # [B, F, 4, 4]
     rel = rel[..., :3, :4].clone()
     if normalize_scale:
-        centres = torch.cat([input_cameras.centers.reshape(num_scenes, v, 3), target_cameras.centers.reshape(num_scenes, f, 3)], 1)
+        centres = torch.cat(
+            [input_cameras.centers.reshape(num_scenes, v, 3), target_cameras.centers.reshape(num_scenes, f, 3)], 1
+        )
         spread = (centres - centres[:, :1]).norm(dim=-1).amax(1)  # [B]
         rel[..., 3] = rel[..., 3] / torch.where(spread > 1e-8, spread, torch.ones_like(spread))[:, None, None]
     return rel.flatten(-2)

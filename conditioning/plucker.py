@@ -8,8 +8,8 @@ optionally the input views' latents concatenated on channels (V3D's ablation row
 
 from __future__ import annotations
 
-from torch import Tensor
 import torch
+from torch import Tensor
 
 from camera.cameras import Cameras
 from camera.rays import PluckerOrder, plucker

@@ -171,7 +171,9 @@ class PathUNet(UNetSpatioTemporalConditionModel):
 
 
 def load_path_unet(
-    folder_or_unet: str | os.PathLike | UNetSpatioTemporalConditionModel, expected_in_channels: int, **from_pretrained_kwargs
+    folder_or_unet: str | os.PathLike | UNetSpatioTemporalConditionModel,
+    expected_in_channels: int,
+    **from_pretrained_kwargs,
 ) -> PathUNet:
     """A :class:`PathUNet` from a ``save_pretrained`` folder or a U-Net instance, checked to take
     ``expected_in_channels`` (see :func:`required_in_channels`) before any weights are read."""

@@ -6,6 +6,7 @@ import importlib
 import sys
 
 COMMANDS = {
+    "recon": ("nvs.commands.recon", "3D Gaussians, COLMAP clouds and meshes from posed frames"),
     "path": ("nvs.commands.path", "build, interpolate, convert and plot camera paths"),
     "data": ("nvs.commands.data", "synthetic CO3D-layout world and protocol manifests"),
     "generate": ("nvs.commands.generate", "generate frames along a camera path (or an object orbit) with a model"),

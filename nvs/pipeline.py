@@ -51,6 +51,20 @@ def resize_views(views: Views, height: int, width: int) -> Views:
                  resize(views.valid_region), list(views.frame_ids), views.scene, views.category)
 
 
+def check_request(inputs: Views, path: Cameras, max_input_views: int) -> None:
+    """Errors a user can fix, checked before any model is loaded or run."""
+    if not 1 <= len(inputs) <= max_input_views:
+        raise ValueError(f"{len(inputs)} input views given; this model takes 1 to {max_input_views}: "
+                         "pass fewer input frames")
+    for name, cams in (("path", path), ("input", inputs.cameras)):
+        if not torch.isfinite(cams.c2w).all():
+            raise ValueError(f"the {name} cameras contain NaN or inf poses; fix the camera file")
+    centres, ahead = path.centers.double(), path.R[:, :, 2].double()
+    if len(path) > 1 and torch.allclose(centres, centres[:1].expand_as(centres)) and torch.allclose(
+            ahead, ahead[:1].expand_as(ahead)):
+        raise ValueError("every camera of the path has the same pose; give a path that moves")
+
+
 class PathNVSPipeline:
     """Generate the frames of a camera path from 1 to ``max_input_views`` posed input views.
 
@@ -72,20 +86,9 @@ class PathNVSPipeline:
             self.camera_radius)
         return inputs.transform(transform), targets.transform(transform)
 
-    # ------------------------------------------------------------------ checks
     def check(self, inputs: Views, path: Cameras) -> None:
-        """Errors a user can fix, raised before any work."""
-        limit = self.model.settings.max_input_views
-        if not 1 <= len(inputs) <= limit:
-            raise ValueError(f"{len(inputs)} input views given; this model takes 1 to {limit}: pass fewer input frames")
-        centres = path.centers.double()
-        ahead = path.R[:, :, 2].double()
-        for name, cams in (("path", path), ("inputs", inputs.cameras)):
-            if not torch.isfinite(cams.c2w).all():
-                raise ValueError(f"the {name} cameras contain NaN or inf poses; fix the camera file")
-        if len(path) > 1 and torch.allclose(centres, centres[:1].expand_as(centres)) and torch.allclose(
-                ahead, ahead[:1].expand_as(ahead)):
-            raise ValueError("every camera of the path has the same pose; give a path that moves")
+        """Errors a user can fix, raised before any work (see :func:`check_request`)."""
+        check_request(inputs, path, self.model.settings.max_input_views)
 
     # ------------------------------------------------------------------ generation
     def _settings(self, steps: int | None, guidance: Guidance | float | None) -> tuple[Tensor, Guidance]:
@@ -104,9 +107,9 @@ class PathNVSPipeline:
             input_images=images[None].to(dev, torch.float32), input_cameras=input_cams.to(dev, torch.float32),
             target_cameras=target_cams.to(dev, torch.float32), latent_size=(h, w))
         with torch.no_grad():
-            if progress:
-                tqdm.write(f"encoding {len(images)} input views")
-            cond = model.condition(cond_inputs, generator=generator)
+            with tqdm(total=len(images), desc="encoding", unit="view", disable=not progress, leave=False) as bar:
+                cond = model.condition(cond_inputs, generator=generator)
+                bar.update(len(images))
             shape = (1, len(target_cams), 4, h, w)
             latents = sample(model, cond, shape, sigmas, guidance, generator, self.sampler.method,
                              x_start=x_start, progress=progress)

@@ -76,18 +76,18 @@ def image_loss(
     if pred.shape != gt.shape:
         raise ValueError(f"image_loss: prediction {tuple(pred.shape)} and target {tuple(gt.shape)} differ")
     photo = F.mse_loss(pred, gt) if weights.photometric == "mse" else F.l1_loss(pred, gt)
-    total, parts = photo, {weights.photometric: float(photo)}
+    total, parts = photo, {weights.photometric: float(photo.detach())}
     if weights.ssim > 0:
         d_ssim = (1 - ssim(pred, gt)) / 2
         total = total + weights.ssim * d_ssim
-        parts["dssim"] = float(d_ssim)
+        parts["dssim"] = float(d_ssim.detach())
     if weights.lpips > 0 and lpips_fn is not None:
         lp = lpips_fn(pred * 2 - 1, gt * 2 - 1).mean()
         total = total + weights.lpips * lp
-        parts["lpips"] = float(lp)
+        parts["lpips"] = float(lp.detach())
     if weights.mask > 0 and alpha is not None and mask is not None:
         m = F.mse_loss(alpha, mask)
         total = total + weights.mask * m
-        parts["mask"] = float(m)
-    parts["total"] = float(total)
+        parts["mask"] = float(m.detach())
+    parts["total"] = float(total.detach())
     return total, parts

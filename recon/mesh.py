@@ -7,6 +7,7 @@ meshes); open3d is imported only here, so GPU machines without it still fit and 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,21 +70,22 @@ def tsdf_mesh(
 
 
 def opacity_field(
-    gaussians: Gaussians, resolution: int, centre: Tensor, half_size: float, reach_voxels: int = 4,
-    chunk: int = 4096,
+    gaussians: Gaussians, resolution: int, centre: Tensor, half_size: float, max_reach_voxels: int = 12,
 ) -> tuple[Tensor, Tensor, float]:
     """Σ_i o_i·exp(-½ dᵀΣ_i⁻¹d) on a voxel grid -> (field [R, R, R] indexed x, y, z, origin [3], voxel).
 
-    Each Gaussian is splatted into the (2·reach+1)³ voxels around its mean (a truncation for
-    Gaussians wider than ``reach_voxels``)."""
+    Each Gaussian is splatted into the (2·reach+1)³ voxels around its mean, reach = 3 sigma of the
+    widest Gaussian in voxels, at most ``max_reach_voxels`` (wider ones are truncated there)."""
     voxel = 2 * half_size / resolution
     origin = torch.as_tensor(centre, dtype=torch.float32) - half_size
     g = gaussians.detach()
     act = g.activated()
+    reach_voxels = int(min(max_reach_voxels, max(1, math.ceil(3 * float(act["scales"].max()) / voxel))))
     precision = torch.linalg.inv(covariances(act["quats"], act["scales"]).double()).float()
     r = torch.arange(-reach_voxels, reach_voxels + 1)
     offsets = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)  # [O, 3]
     field = torch.zeros(resolution**3)
+    chunk = max(1, 2**21 // len(offsets))
     for s in range(0, len(g), chunk):
         means = act["means"][s:s + chunk]
         base = torch.floor((means - origin) / voxel).long()  # [n, 3]

@@ -55,9 +55,9 @@ def read_ply_vertices(path: str | os.PathLike) -> dict[str, np.ndarray]:
         elif tok[0] == "element":
             current = [tok[1], int(tok[2]), []]
             elements.append(current)
-        elif tok[0] == "property":
-            if tok[1] == "list" or current is None:
-                raise ValueError(f"{path}: list properties before the vertices are not supported")
+        elif tok[0] == "property" and current is not None and len(elements) == 1:
+            if tok[1] == "list":
+                raise ValueError(f"{path}: list properties in the vertex element are not supported")
             if tok[1] not in _PLY_TYPES:
                 raise ValueError(f"{path}: unknown property type {tok[1]!r}")
             current[2].append((tok[2], _PLY_TYPES[tok[1]]))

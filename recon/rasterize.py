@@ -170,8 +170,10 @@ def rasterize_torch(
                                   radii[c, vis].to(means2d.dtype), width, height)
         if render_mode.endswith("ED"):
             image = torch.cat([image[..., :-1], image[..., -1:] / alpha.clamp(min=1e-10)], -1)
-        if backgrounds is not None:
-            image = image + (1 - alpha) * backgrounds[c].to(image)
+        if backgrounds is not None:  # RGB backgrounds leave the depth channel alone
+            bg = backgrounds[c].to(image)
+            bg = torch.cat([bg, bg.new_zeros(image.shape[-1] - bg.shape[0])]) if bg.shape[0] < image.shape[-1] else bg
+            image = image + (1 - alpha) * bg
         renders.append(image)
         alphas.append(alpha)
     meta = {"means2d": means2d, "conics": conics, "depths": depths, "radii": radii, "opacities": opacities,

@@ -30,6 +30,8 @@ def render_gaussians(
     g = gaussians.to(device)
     act = g.activated()
     bg = torch.as_tensor(background, dtype=torch.float32, device=device)
+    if "D" in render_mode:  # gsplat wants one background value per rendered channel
+        bg = torch.cat([bg, bg.new_zeros(1)]) if render_mode.startswith("RGB") else bg.new_zeros(1)
     w2c, K = cameras.w2c.float().to(device), cameras.K.float().to(device)
     frames, alphas = [], []
     starts = range(0, len(cameras), views_per_batch)
@@ -39,7 +41,7 @@ def render_gaussians(
             n = w2c[c].shape[0]
             img, alpha, _ = rasterize(act["means"], act["quats"], act["scales"], act["opacities"], act["colors"],
                                       w2c[c], K[c], cameras.width, cameras.height, backend=backend,
-                                      sh_degree=g.sh_degree, backgrounds=bg.expand(n, 3), render_mode=render_mode)
+                                      sh_degree=g.sh_degree, backgrounds=bg.expand(n, -1), render_mode=render_mode)
             frames.append(img.permute(0, 3, 1, 2).cpu())
             alphas.append(alpha.permute(0, 3, 1, 2).cpu())
     return torch.cat(frames), torch.cat(alphas)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from camera.cameras import Cameras, look_at
@@ -54,3 +55,13 @@ def sphere_views(cameras: Cameras, radius: float = 0.6, background: float = 0.0,
     images = rgb.reshape(len(cameras), h, w, 3).permute(0, 3, 1, 2).float()
     masks = hit.reshape(len(cameras), 1, h, w).float()
     return Views(images, cameras, masks, scene="sphere")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The pure-torch rasterizer runs many small ops; on a shared 2-core machine torch's intra-op
+    threads mostly wait on each other, so the recon tests run single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

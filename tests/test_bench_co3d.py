@@ -121,6 +121,9 @@ def test_pixelnerf_row_is_na_for_other_conditioners_and_bad_views_fail_early(ben
     assert not (tmp_path / "out" / "scenes" / "pixelnerf_rgb").exists()
     with pytest.raises(ValueError, match="no inputs for \\[6\\] views"):
         _run(root, manifest, tmp_path / "bad", views=(2, 6), methods=("nearest",))
+    with pytest.raises(ValueError, match="at most 6 input views"):
+        _run(root, trimmed_manifest(root, views=(2, 7)), tmp_path / "bad", views=(2, 7), model_dir=bench[3],
+             methods=("model",))
     assert not (tmp_path / "bad").exists()
 
 

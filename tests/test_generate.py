@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -81,3 +80,40 @@ def test_channel_mismatch_between_model_and_conditioner(tmp_path, capsys):
     _posed_folder(tmp_path / "scene")
     err = _error(["--model", str(tmp_path / "model"), "--folder", str(tmp_path / "scene"), "--steps", "1"], capsys)
     assert "input channels" in err
+
+
+def test_co3d_sequence_inputs(tmp_path):
+    from tests.co3d_layout import write_tiny_co3d
+
+    write_tiny_co3d(tmp_path / "co3d", {"apple": {"seq_a": 4}})
+    tiny_model().save_pretrained(tmp_path / "model")
+    out = tmp_path / "gen"
+    rc = generate.main(["--co3d", str(tmp_path / "co3d"), "--sequence", "seq_a", "--frames", "1,3",
+                        "--model", str(tmp_path / "model"), "--path", "spiral", "--path-frames", "3",
+                        "--steps", "1", "--guidance", "1", "--out", str(out)])
+    assert rc == 0
+    assert len(list((out / "frames").glob("*.png"))) == 3
+    assert "no frames [9]" in _co3d_error(tmp_path)
+
+
+def _co3d_error(tmp_path) -> str:
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = generate.main(["--co3d", str(tmp_path / "co3d"), "--sequence", "seq_a", "--frames", "1,9",
+                            "--model", str(tmp_path / "model")])
+    assert rc == 2
+    return err.getvalue()
+
+
+def test_one_image_object_orbit(tmp_path):
+    Image.fromarray((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)).save(tmp_path / "obj.png")
+    tiny_model().save_pretrained(tmp_path / "model")
+    out = tmp_path / "gen"
+    rc = generate.main(["--image", str(tmp_path / "obj.png"), "--orbit", "im3d", "--elevation", "30",
+                        "--model", str(tmp_path / "model"), "--steps", "1", "--guidance", "1", "--out", str(out)])
+    assert rc == 0
+    data = json.loads((out / "transforms.json").read_text())
+    assert len(data["frames"]) == 16 and len(list((out / "frames").glob("*.png"))) == 16

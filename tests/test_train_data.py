@@ -113,3 +113,23 @@ def test_synthetic_scenes_cache_round_trip(tmp_path):
     assert not torch.equal(first[0].images, first[1].images)
     with pytest.raises(ValueError, match="unknown synthetic categories"):
         synthetic_scenes(1, 5, 16, 16, categories=["no-such-thing"])
+
+
+def test_co3d_scenes_follow_timestamps_and_skip_short_sequences(tmp_path):
+    from nvs.train.data import Co3dScenes, build_scenes
+    from tests.co3d_layout import write_tiny_co3d
+
+    write_tiny_co3d(tmp_path, {"apple": {"long": 6, "short": 3}, "ball": {"other": 5}})
+    scenes = build_scenes("co3d", (16, 16), min_frames=4, root=tmp_path)
+    assert isinstance(scenes, Co3dScenes) and scenes.frame_counts == [6, 5]
+    views = scenes.load(0, [0, 1, 5])
+    assert views.frame_ids == [5, 4, 0]  # timestamps run backwards in this layout
+    assert views.images.shape == (3, 3, 16, 16) and (views.cameras.height, views.cameras.width) == (16, 16)
+    only_ball = Co3dScenes(tmp_path, 16, categories=["ball"])
+    assert [seq for _, seq, _ in only_ball.items] == ["other"]
+    with pytest.raises(ValueError, match="no CO3D sequence"):
+        Co3dScenes(tmp_path, 16, min_frames=10)
+    with pytest.raises(ValueError, match="data.frames_per_scene"):
+        build_scenes("synthetic", (16, 16), min_frames=8, frames_per_scene=4)
+    with pytest.raises(ValueError, match="data.source"):
+        build_scenes("mvimgnet", (16, 16), min_frames=4)

@@ -145,3 +145,20 @@ def test_bad_settings_are_refused(tmp_path):
         TrainerSettings(out=str(tmp_path), schedule="linear")
     with pytest.raises(ValueError, match="trainer.precision"):
         TrainerSettings(out=str(tmp_path), precision="fp16")
+
+
+def test_time_limit_stops_with_a_checkpoint_and_no_export(tiny_model, scenes, tmp_path):
+    trainer = _trainer(tiny_model, scenes, tmp_path, steps=5, time_limit_minutes=1e-9, checkpoint_every=100,
+                       export=True)
+    trainer.fit()
+    assert trainer.step == 1
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000001"]
+    assert not (tmp_path / "model").exists() and list((tmp_path / "tb").glob("events.*"))
+
+
+def test_gradient_checkpointing_gives_the_same_step(tiny_model, scenes, tmp_path):
+    plain = _trainer(tiny_model, scenes, tmp_path / "a")
+    ckpt = _trainer(tiny_model, scenes, tmp_path / "b", gradient_checkpointing=True)
+    assert ckpt.model.unet.is_gradient_checkpointing and not plain.model.unet.is_gradient_checkpointing
+    a, b = plain.train_step(plain.next_batch()), ckpt.train_step(ckpt.next_batch())
+    assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)

@@ -221,7 +221,7 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
     from omegaconf import OmegaConf
 
     from nvs.data.sample import Views
-    from nvs.pipeline import PathNVSPipeline, SamplerSettings, resize_views
+    from nvs.pipeline import PathNVSPipeline, SamplerSettings, check_request, resize_views
     from nvs.writers import write_generation
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -242,10 +242,8 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
         pixels = torch.from_numpy(np.asarray(Image.open(args.image).convert("RGB")).copy())
         image = pixels.permute(2, 0, 1).float() / 255
     else:
-        if len(inputs) > settings.max_input_views:
-            raise ValueError(f"{len(inputs)} input views given; the model takes at most {settings.max_input_views}: "
-                             "pass fewer --frames")
         path = _build_path(args, inputs, settings)
+        check_request(inputs, path, settings.max_input_views)
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
     if args.random_model is not None:
         from nvs.models.pathnvs import PathNVSModel
@@ -269,7 +267,6 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
         inputs = Views(small, frames.cameras[:1], frame_ids=["input"])
         scene = args.image.stem
     else:
-        pipe.check(inputs, path)
         frames = pipe.generate(inputs, path, args.steps, args.guidance, args.seed, progress=True)
         scene = inputs.scene or "scene"
     frames.scene = scene

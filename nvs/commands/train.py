@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf
-    from omegaconf.errors import MissingMandatoryValue
+    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
     from nvs.config import compose
 
@@ -82,11 +83,11 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as err:
-        print(f"nvs train: missing value: {err.full_key} (pass {err.full_key}=...)", file=sys.stderr)
+    except (MissingMandatoryValue, InterpolationToMissingValueError) as err:
+        print(f"nvs train: {err.msg} (pass KEY=VALUE, e.g. trainer.out=runs/NAME)", file=sys.stderr)
         return 2
     terms = run(cfg)
-    if terms:
+    if terms and os.environ.get("RANK", "0") == "0":
         print("final: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()))
     return 0
 

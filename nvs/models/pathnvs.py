@@ -365,7 +365,8 @@ class PathNVSModel(nn.Module):
             extra["frame_embedding"] = out.frame_embedding.to(dtype)
         if out.tokens is not None:
             extra["frame_tokens"] = out.tokens.to(dtype)
-        v = self.unet(x, edm.c_noise(sigma).to(dtype), encoder_hidden_states=cond.clip.to(dtype),
+        # the timestep stays float32: the U-Net's sinusoidal projection runs in float32 and casts after
+        v = self.unet(x, edm.c_noise(sigma), encoder_hidden_states=cond.clip.to(dtype),
                       added_time_ids=self.added_time_ids(b), return_dict=False, **extra)[0]
         return (edm.c_skip(s) * noisy.float() + edm.c_out(s) * v.float()).to(noisy.dtype)
 

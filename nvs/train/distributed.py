@@ -3,8 +3,9 @@
 - :func:`init_distributed` reads torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
   ``MASTER_ADDR``/``MASTER_PORT``) and starts gloo on CPU or NCCL on CUDA; without it, one process.
 - :func:`wrap` gives DDP (gradients averaged over ranks, so equal local batches make the
-  gradient of the joined batch) or FSDP2 (``fully_shard`` on every U-Net down / mid / up block,
-  then on the whole; parameters, gradients and optimizer state sharded).
+  gradient of the joined batch) or FSDP2 on the U-Net only (``fully_shard`` on every down / up
+  block, then on the U-Net; its parameters, gradients and optimizer state sharded). The VAE,
+  CLIP and conditioner stay replicated; the trainer averages the conditioner's gradients.
 - :func:`full_state_dict` / :func:`load_full_state_dict` give every rank the unsharded tensors,
   so checkpoints are the same files whatever the wrapping; only rank 0 writes them.
 """
@@ -72,7 +73,8 @@ def wrap(module: nn.Module, info: DistInfo, mode: str = "ddp", unet: nn.Module |
          find_unused_parameters: bool = False) -> nn.Module:
     """``module`` for data-parallel training: unchanged on one process, else DDP or FSDP2.
 
-    FSDP needs ``unet`` (a diffusers U-Net inside ``module``) to shard block by block.
+    FSDP shards ``unet`` (a diffusers U-Net inside ``module``) in place and returns ``module``
+    itself: gradients of parameters outside the U-Net must be averaged by the caller.
     """
     if mode not in ("ddp", "fsdp"):
         raise ValueError(f"trainer.parallel must be 'ddp' or 'fsdp', got {mode!r}")
@@ -87,10 +89,21 @@ def wrap(module: nn.Module, info: DistInfo, mode: str = "ddp", unet: nn.Module |
 
     if unet is None:
         raise ValueError("FSDP wrapping needs the U-Net to shard its blocks")
-    for block in [*unet.down_blocks, unet.mid_block, *unet.up_blocks]:
+    # The mid block returns a view, which FSDP2 cannot hook safely: it stays in the U-Net's root group.
+    for block in [*unet.down_blocks, *unet.up_blocks]:
         fully_shard(block)
-    fully_shard(module)
+    fully_shard(unet)
     return module
+
+
+def average_replicated_grads(params, info: DistInfo) -> None:
+    """Average over ranks the gradients of parameters FSDP does not shard (plain tensors)."""
+    from torch.distributed.tensor import DTensor
+
+    for p in params:
+        if p.grad is not None and not isinstance(p, DTensor):
+            dist.all_reduce(p.grad)
+            p.grad /= info.world_size
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -27,6 +27,7 @@ import random
 import re
 import shutil
 import tempfile
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class TrainerSettings:
     sample_steps: int = 10
     sample_guidance: float = 3.5
     resume: str | None = "auto"  # auto = latest checkpoint in out/checkpoints, a folder, or null
+    time_limit_minutes: float | None = None  # checkpoint and stop after this long; rerun to resume
     export: bool = True
     progress: bool = True
 
@@ -204,7 +206,7 @@ class Trainer:
         loss.backward()
         params = self.named_trained()
         if self.info.enabled and self.settings.parallel == "fsdp":
-            self._all_reduce_replicated(params)
+            D.average_replicated_grads(params.values(), self.info)
         grad_norm = nn.utils.clip_grad_norm_(list(params.values()), self.settings.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
@@ -215,15 +217,6 @@ class Trainer:
         out |= {"grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0]}
         return out
 
-    def _all_reduce_replicated(self, params: dict[str, Tensor]) -> None:
-        """Under FSDP only the U-Net is sharded (and reduced); average the other trained grads."""
-        from torch.distributed.tensor import DTensor
-
-        for p in params.values():
-            if p.grad is not None and not isinstance(p, DTensor):
-                torch.distributed.all_reduce(p.grad)
-                p.grad /= self.info.world_size
-
     def next_batch(self) -> TrainBatch:
         if self.sampler.step != self.step:
             raise RuntimeError(f"data position {self.sampler.step} and step {self.step} disagree")
@@ -231,7 +224,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, float]:
-        """Train to ``settings.steps`` (resuming first if asked); returns the last step's terms."""
+        """Train to ``settings.steps`` (resuming first if asked), or until ``time_limit_minutes``;
+        returns the last step's terms. The EMA model is exported when ``steps`` is reached."""
         from tqdm.auto import tqdm
 
         s = self.settings
@@ -244,6 +238,7 @@ class Trainer:
 
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
         self.preview = load_batch(self.scenes, [self.sampler.clip(0, 0)], self.camera_radius)
+        deadline = time.monotonic() + 60 * s.time_limit_minutes if s.time_limit_minutes else None
         terms: dict[str, float] = {}
         bar = tqdm(total=s.steps, initial=self.step, desc="train", disable=not (s.progress and self.info.is_main))
         while self.step < s.steps:
@@ -258,13 +253,26 @@ class Trainer:
                 self.save_checkpoint()
             if s.sample_every and (self.step % s.sample_every == 0 or last):
                 self.write_samples()
+            if self._out_of_time(deadline) and self.step < s.steps:
+                self.save_checkpoint()
+                if self.info.is_main:
+                    print(f"time limit of {s.time_limit_minutes} min reached at step {self.step}/{s.steps}: "
+                          "checkpoint written; run the same command again to resume")
+                break
         bar.close()
-        if s.export:
+        if s.export and self.step == s.steps:
             self.export(self.out / "model")
         if self.writer is not None:
             self.writer.close()
         D.barrier(self.info)
         return terms
+
+    def _out_of_time(self, deadline: float | None) -> bool:
+        """Past the deadline on any rank (so that every rank stops at the same step)."""
+        if deadline is None:
+            return False
+        late = torch.tensor(float(time.monotonic() > deadline), device=self.info.device)
+        return bool(D.all_mean(late, self.info) > 0)
 
     # ------------------------------------------------------------------ state
     def trainable_state(self) -> dict[str, Tensor]:

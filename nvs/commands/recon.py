@@ -1,0 +1,156 @@
+"""``nvs recon``: 3D Gaussians or a COLMAP point cloud from posed frames.
+
+    nvs recon gaussians FRAMES_DIR [--preset v3d|im3d] [--iterations N] [--init carve|random]
+                                   [--mesh none|tsdf|opacity] [--device D] [--out DIR]
+    nvs recon colmap FRAMES_DIR [--reference OTHER_DIR_OR_PLY] [--estimate-poses] [--out DIR]
+
+FRAMES_DIR holds a transforms.json (what ``nvs generate`` writes) or a COLMAP model with its
+images; masks come from ``masks/`` or the images' alpha. Outputs (default ``FRAMES_DIR/recon``):
+``gaussians.ply`` (INRIA 3DGS layout), ``renders/`` (frames + video), ``compare.png`` (inputs over
+renders), ``metrics.json``; for colmap ``sparse/``, ``points.ply`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from camera.io._common import atomic_write_bytes, atomic_write_text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nvs recon", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    g = sub.add_parser("gaussians", help="fit 3D Gaussians to posed frames")
+    g.add_argument("frames_dir", type=Path)
+    g.add_argument("--preset", choices=["v3d", "im3d"], default="v3d")
+    g.add_argument("--iterations", type=int, default=None, help="override the preset's iteration count")
+    g.add_argument("--init", choices=["carve", "random"], default=None, help="override the preset's initialisation")
+    g.add_argument("--points", type=int, default=None, help="initial number of Gaussians")
+    g.add_argument("--carve-resolution", type=int, default=None, help="voxels per side of the carving grid")
+    g.add_argument("--mesh", choices=["none", "tsdf", "opacity"], default="none")
+    g.add_argument("--lpips-weights", default=None, help="torchvision VGG16 weights for the LPIPS loss")
+    g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    g.add_argument("--out", type=Path, default=None)
+    c = sub.add_parser("colmap", help="sparse COLMAP point cloud of posed frames, scored against a reference")
+    c.add_argument("frames_dir", type=Path)
+    c.add_argument("--reference", type=Path, default=None,
+                   help="a .ply cloud, or another frames folder reconstructed the same way")
+    c.add_argument("--estimate-poses", action="store_true", help="incremental mapping instead of the known poses")
+    c.add_argument("--matcher", choices=["exhaustive", "sequential"], default="exhaustive")
+    c.add_argument("--out", type=Path, default=None)
+    return parser
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2))
+
+
+def _compare_png(path: Path, inputs: torch.Tensor, renders: torch.Tensor, max_frames: int = 8) -> None:
+    """Inputs (top row) over renders (bottom row) of up to ``max_frames`` views."""
+    import io
+
+    from PIL import Image
+
+    idx = torch.linspace(0, len(inputs) - 1, min(max_frames, len(inputs))).round().long()
+    rows = [torch.cat(list(x[idx].clamp(0, 1)), dim=2) for x in (inputs, renders)]
+    grid = (torch.cat(rows, dim=1) * 255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(grid).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def run_gaussians(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from nvs.data.posed_folder import load_posed_folder
+    from recon.fit import fit_gaussians, resolve_config
+    from recon.ply import save_gaussians_ply
+    from recon.render_path import render_gaussians, write_frames
+
+    config = resolve_config(args.preset, iterations=args.iterations, init=args.init, init_points=args.points,
+                            carve_resolution=args.carve_resolution)
+    views = load_posed_folder(args.frames_dir)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("nvs recon: --device cuda but CUDA is not available; pass --device cpu")
+    out = args.out or args.frames_dir / "recon"
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"fitting {len(views)} views of {views.cameras.height}x{views.cameras.width} "
+          f"({args.preset}, {config.iterations} iterations, init {config.init}) on {args.device}")
+    result = fit_gaussians(views, config, device=args.device, lpips_weights=args.lpips_weights)
+    save_gaussians_ply(out / "gaussians.ply", result.gaussians)
+    renders, _ = render_gaussians(result.gaussians, views.cameras, result.background, args.device)
+    files = write_frames(renders, out / "renders")
+    _compare_png(out / "compare.png", views.images, renders)
+    mse = ((renders - views.images) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-12)
+    metrics = {
+        "frames_dir": str(args.frames_dir), "preset": args.preset, "config": asdict(config),
+        "num_views": len(views), "num_initial_gaussians": result.num_initial,
+        "num_gaussians": len(result.gaussians), "seconds": result.seconds, "backend": result.backend,
+        "train_psnr": float((-10 * torch.log10(mse)).mean()), "final_loss": result.history[-1],
+        "notes": result.notes + ([files["note"]] if files["note"] else []), "history": result.history,
+        "files": {"gaussians": str(out / "gaussians.ply"), **files, "compare": str(out / "compare.png")},
+    }
+    if args.mesh != "none":
+        from recon.mesh import opacity_mesh, save_mesh, tsdf_mesh
+
+        mesh = (tsdf_mesh(result.gaussians, views.cameras, result.background, args.device) if args.mesh == "tsdf"
+                else opacity_mesh(result.gaussians, views.cameras))
+        save_mesh(out / "mesh.ply", mesh)
+        metrics["files"]["mesh"] = str(out / "mesh.ply")
+        metrics["mesh_faces"] = int(mesh.faces.shape[0])
+    _write_json(out / "metrics.json", metrics)
+    print(f"train PSNR {metrics['train_psnr']:.2f} dB, {metrics['num_gaussians']} Gaussians, "
+          f"{result.seconds:.1f} s -> {out}")
+    for note in metrics["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+def _reference_cloud(path: Path, out: Path, matcher: str) -> tuple[torch.Tensor, str]:
+    from nvs.data.posed_folder import load_posed_folder
+    from recon.colmap import run_colmap
+    from recon.ply import load_point_cloud_ply
+
+    if path.is_file():
+        return load_point_cloud_ply(path), f"point cloud {path}"
+    views = load_posed_folder(path)
+    ref = run_colmap(views.images, views.cameras, out / "reference", matcher=matcher)
+    return ref.points, f"COLMAP (known poses) on {path}"
+
+
+def run_colmap_command(args: argparse.Namespace) -> int:
+    from nvs.data.posed_folder import load_posed_folder
+    from recon.colmap import run_colmap, score_cloud
+
+    if args.reference is not None and not args.reference.exists():
+        raise SystemExit(f"nvs recon colmap: --reference {args.reference} does not exist; give a .ply or a frames folder")
+    views = load_posed_folder(args.frames_dir)
+    out = args.out or args.frames_dir / "colmap"
+    result = run_colmap(views.images, views.cameras, out, known_poses=not args.estimate_poses, matcher=args.matcher)
+    reference, ref_name = (None, "")
+    if args.reference is not None:
+        reference, ref_name = _reference_cloud(args.reference, out, args.matcher)
+    metrics = {"frames_dir": str(args.frames_dir), "known_poses": not args.estimate_poses,
+               "num_registered": result.num_registered, "mean_reprojection_error": result.mean_reprojection_error,
+               **score_cloud(result.points, reference), "reference": ref_name, "alignment": result.alignment,
+               "files": {"sparse": str(result.model_dir), "points": str(result.ply_path)}}
+    _write_json(out / "metrics.json", metrics)
+    line = f"{metrics['num_points']} points from {result.num_registered} images"
+    if "chamfer" in metrics:
+        line += f", Chamfer {metrics['chamfer']:.4f} ({metrics['relative_chamfer']:.2%} of the reference size)"
+    print(f"{line} -> {out}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if not args.frames_dir.is_dir():
+        print(f"nvs recon: {args.frames_dir} is not a folder; give the folder holding transforms.json or a COLMAP "
+              "model and the frames", file=sys.stderr)
+        return 2
+    return run_gaussians(args) if args.what == "gaussians" else run_colmap_command(args)

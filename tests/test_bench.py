@@ -1,0 +1,43 @@
+"""nvs/commands/bench.py: argument handling and the `nvs bench co3d` front end on a tiny world."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nvs.cli import main
+from nvs.commands.bench import split_overrides
+from tests.bench_world import trimmed_manifest, write_world
+
+
+def test_ablation_overrides_are_split_between_the_ablation_and_train_configs():
+    mine, train = split_overrides(["evaluation.views=[2]", "variants=[plucker]", "model=tiny",
+                                   "trainer.steps=3", "+variant_overrides.plucker=[x=1]", "seed=1"])
+    assert mine == ["evaluation.views=[2]", "variants=[plucker]", "+variant_overrides.plucker=[x=1]"]
+    assert train == ["model=tiny", "trainer.steps=3", "seed=1"]
+
+
+def test_bench_co3d_command_writes_the_table(tmp_path, capsys):
+    from nvs.data.manifest import save_manifest
+
+    root = write_world(tmp_path / "world", categories=1)
+    save_manifest(tmp_path / "m.json", trimmed_manifest(root, views=(2, 3), targets=2))
+    code = main(["bench", "co3d", "--root", str(root), "--manifest", str(tmp_path / "m.json"), "--views", "2,3",
+                 "--out", str(tmp_path / "out"), "methods=[nearest]", "image_size=32", "progress=false",
+                 "lpips_weights=/nonexistent/vgg16.pth"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| nearest input view |" in printed and "table.md" in printed
+    table = json.loads((tmp_path / "out" / "table.json").read_text())
+    assert [r["method"] for r in table["rows"]] == ["nearest"] and table["views"] == [2, 3]
+
+
+def test_bench_co3d_rejects_bad_arguments_before_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "co3d", "--root", "r", "--manifest", "m", "--views", "2,x", "--out", str(tmp_path)])
+    assert "comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "co3d", "--root", "r", "--manifest", "m", "--model", str(tmp_path / "none"),
+              "--out", str(tmp_path)])
+    assert "no such folder" in capsys.readouterr().err

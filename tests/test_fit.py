@@ -1,0 +1,50 @@
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401
+
+from recon.fit import PRESETS, FitConfig, estimate_background, fit_gaussians, resolve_config  # noqa: E402
+from recon.losses import LossWeights  # noqa: E402
+
+
+def _views():
+    return sphere_views(ring_cameras(6, 16, distance=3.0, elevations_deg=(0.0, 30.0), fov_deg=35.0), radius=0.6,
+                        background=1.0)
+
+
+def test_presets_follow_the_papers():
+    v3d, im3d = PRESETS["v3d"], PRESETS["im3d"]
+    assert (v3d.iterations, v3d.sh_degree, v3d.loss.ssim, v3d.loss.lpips, v3d.init_points) == (4000, 0, 1.0, 2.0, 100_000)
+    assert (v3d.carve_resolution, v3d.carve_level, v3d.init) == (256, 0.5, "carve")
+    assert (im3d.iterations, im3d.loss.lpips, im3d.loss.ssim, im3d.loss.mask) == (1200, 10.0, 0.2, 1.0)
+    assert (im3d.init_points, im3d.refine_every) == (5000, 50)
+    assert resolve_config("im3d", iterations=7, init=None).iterations == 7
+    with pytest.raises(ValueError, match="unknown fit preset"):
+        resolve_config("nerf")
+
+
+def test_tiny_fit_lowers_the_loss_and_says_what_is_off():
+    views = _views()
+    config = FitConfig(iterations=40, init="carve", init_points=150, carve_resolution=24, views_per_step=3,
+                       loss=LossWeights("mse", ssim=0.2, lpips=1.0, mask=1.0), lr_sh0=5e-2, lr_opacities=0.2,
+                       lr_scales=5e-2)
+    logged = []
+    result = fit_gaussians(views, config, progress=False, log=logged.append, eval_views=views[[0]], eval_every=10)
+    first, last = result.history[0]["total"], result.history[-1]["total"]
+    assert last < 0.8 * first
+    assert result.background == pytest.approx((1.0, 1.0, 1.0))
+    assert any(n.startswith("LPIPS loss off") for n in result.notes) and result.notes[0] in logged
+    assert "eval_psnr" in result.history[-1] and result.backend == "torch"
+    assert len(result.gaussians) == 150
+
+
+def test_carve_without_masks_is_refused_before_work():
+    views = replace(_views(), masks=None)
+    with pytest.raises(ValueError, match="needs foreground masks"):
+        fit_gaussians(views, "v3d", progress=False)
+    assert estimate_background(views) == (0.0, 0.0, 0.0)

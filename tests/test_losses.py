@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+
+from recon.losses import LossWeights, image_loss, ssim
+
+
+def test_ssim_matches_scikit_image_gaussian():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(1, 3, 24, 24, generator=g, dtype=torch.float64)
+    b = (a + 0.1 * torch.randn(1, 3, 24, 24, generator=g, dtype=torch.float64)).clamp(0, 1)
+    ref = structural_similarity(a[0].numpy(), b[0].numpy(), channel_axis=0, data_range=1.0, gaussian_weights=True,
+                                sigma=1.5, use_sample_covariance=False)
+    assert float(ssim(a, b)) == pytest.approx(ref, abs=1e-6)
+
+
+def test_loss_terms_and_gradients():
+    g = torch.Generator().manual_seed(1)
+    gt = torch.rand(2, 3, 16, 16, generator=g)
+    pred = torch.rand(2, 3, 16, 16, generator=g, requires_grad=True)
+    alpha, mask = torch.full((2, 1, 16, 16), 0.5), torch.ones(2, 1, 16, 16)
+    total, parts = image_loss(pred, gt, LossWeights("l1", ssim=0.2, lpips=10.0, mask=1.0), alpha, mask)
+    expected = (pred - gt).abs().mean() + 0.2 * (1 - ssim(pred, gt)) / 2 + 0.25
+    assert float(total) == pytest.approx(float(expected), rel=1e-5)
+    assert "lpips" not in parts and parts["mask"] == pytest.approx(0.25)
+    total.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
+
+
+def test_lpips_term_uses_the_given_network():
+    class Half(torch.nn.Module):
+        def forward(self, x, y):
+            assert x.min() >= -1 and x.max() <= 1
+            return torch.full((x.shape[0], 1, 1, 1), 0.5)
+
+    x = torch.rand(1, 3, 16, 16)
+    _, parts = image_loss(x, x, LossWeights(lpips=2.0), lpips_fn=Half())
+    assert parts["lpips"] == 0.5 and parts["total"] == pytest.approx(1.0)
+
+
+def test_bad_weights():
+    with pytest.raises(ValueError, match="photometric"):
+        LossWeights("l2")
+    with pytest.raises(ValueError, match=">= 0"):
+        LossWeights(ssim=-1)

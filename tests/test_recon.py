@@ -1,0 +1,65 @@
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401
+
+from camera.io.transforms import write_transforms  # noqa: E402
+from nvs.cli import main as nvs_main  # noqa: E402
+from recon.ply import load_gaussians_ply, save_point_cloud_ply  # noqa: E402
+
+
+def _frames_dir(root: Path, cams) -> Path:
+    views = sphere_views(cams, radius=0.6, background=1.0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i, (image, mask) in enumerate(zip(views.images, views.masks)):
+        Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
+            root / "images" / f"frame_{i:05d}.png")
+        Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).save(root / "masks" / f"frame_{i:05d}.png")
+    write_transforms(root / "transforms.json", cams)
+    return root
+
+
+def test_recon_gaussians_end_to_end(tmp_path):
+    frames = _frames_dir(tmp_path / "scene", ring_cameras(6, 16, distance=3.0, elevations_deg=(0.0, 30.0),
+                                                          fov_deg=35.0))
+    out = tmp_path / "out"
+    code = nvs_main(["recon", "gaussians", str(frames), "--iterations", "4", "--points", "120",
+                     "--carve-resolution", "16", "--device", "cpu", "--mesh", "opacity", "--out", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_views"] == 6 and metrics["num_gaussians"] == 120 and metrics["backend"] == "torch"
+    assert any("LPIPS loss off" in n for n in metrics["notes"])
+    assert np.isfinite(metrics["train_psnr"]) and len(metrics["history"]) >= 1
+    assert len(load_gaussians_ply(out / "gaussians.ply")) == 120
+    assert len(list((out / "renders" / "frames").glob("*.png"))) == 6
+    assert Path(metrics["files"]["video"]).is_file() and (out / "compare.png").is_file()
+    assert (out / "mesh.ply").is_file()
+
+
+def test_recon_colmap_end_to_end_with_a_ply_reference(tmp_path, capsys):
+    frames = _frames_dir(tmp_path / "scene", ring_cameras(8, 256, distance=3.0, elevations_deg=(0.0, 20.0),
+                                                          span_deg=120.0))
+    reference = tmp_path / "gt.ply"
+    g = torch.Generator().manual_seed(0)
+    save_point_cloud_ply(reference, torch.nn.functional.normalize(torch.randn(40000, 3, generator=g), dim=-1) * 0.6)
+    code = nvs_main(["recon", "colmap", str(frames), "--reference", str(reference), "--out", str(tmp_path / "c")])
+    assert code == 0
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["num_points"] >= 20 and metrics["a_to_b"] < 0.03
+    assert (tmp_path / "c" / "points.ply").is_file() and (tmp_path / "c" / "sparse" / "images.bin").is_file()
+    assert "Chamfer" in capsys.readouterr().out
+
+
+def test_recon_refuses_a_missing_folder(tmp_path, capsys):
+    assert nvs_main(["recon", "gaussians", str(tmp_path / "nope")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        nvs_main(["recon", "colmap", str(tmp_path), "--reference", str(tmp_path / "missing.ply")])
