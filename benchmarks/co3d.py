@@ -50,16 +50,6 @@ def scene_file(out_dir: str | os.PathLike, method: str, views: int, scene: dict)
     return Path(out_dir) / "scenes" / method / str(views) / f"{scene['category']}__{scene['sequence']}.json"
 
 
-def _check(manifest: dict, views: Sequence[int], methods: Sequence[str]) -> None:
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
-    missing = [v for v in views if v not in manifest["options"]["views"]]
-    if missing:
-        raise ValueError(f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
-                         "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views")
-
-
 def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if frames.shape[-2:] == (height, width):
         return frames
@@ -116,6 +106,56 @@ def _max_input_views(model_dir: str | os.PathLike | None, pipeline) -> int:
     return int(settings.get("max_input_views", ModelSettings.max_input_views))
 
 
+def check_run_settings(out_dir: Path, settings: dict[str, Any], write: bool = True) -> None:
+    """Refuse to resume into a folder whose scene files were made with other settings; record them."""
+    path = out_dir / "run_settings.json"
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in settings if before.get(k) != settings[k])
+        if changed:
+            raise ValueError(f"{out_dir} holds results made with other settings ({', '.join(changed)}: "
+                             f"{[before.get(k) for k in changed]} there, {[settings[k] for k in changed]} now); "
+                             "pass another --out, or delete the folder to start again")
+    elif write:
+        write_atomic(path, (json.dumps(settings, indent=1) + "\n").encode())
+
+
+def check_request(manifest: dict, views: list[int], methods: list[str], model_dir, pipeline, rank: int,
+                  world_size: int) -> dict[str, str]:
+    """Errors a user can fix, raised before any work; returns {method: why it is n/a}."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    missing = [v for v in views if v not in manifest["options"]["views"]]
+    if missing:
+        raise ValueError(f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
+                         "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views")
+    if pipeline is None and model_dir is None and any(m != "nearest" for m in methods):
+        raise ValueError("the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR "
+                         "(or methods=[nearest])")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+    if world_size > 1 and not torch.distributed.is_initialized():
+        raise RuntimeError(f"world_size={world_size} needs a torch.distributed process group for the final barrier: "
+                           "launch with torchrun (`nvs bench co3d` starts a gloo group itself)")
+    unavailable = {}
+    if "pixelnerf_rgb" in methods:
+        reason = pixelnerf_rgb_unavailable(_conditioner_config(model_dir, pipeline))
+        if reason:
+            unavailable["pixelnerf_rgb"] = reason
+    run_methods = [m for m in methods if m not in unavailable]
+    if pipeline is None and any(m != "nearest" for m in run_methods):
+        from nvs.models.pathnvs import check_model_folder
+
+        check_model_folder(Path(model_dir))
+    if "model" in run_methods:
+        limit = _max_input_views(model_dir, pipeline)
+        if views[-1] > limit:
+            raise ValueError(f"this model takes at most {limit} input views but --views asks for {views[-1]}: "
+                             f"pass views up to {limit}")
+    return unavailable
+
+
 def run_co3d_benchmark(
     root: str | os.PathLike,
     manifest: str | os.PathLike | dict,
@@ -151,33 +191,14 @@ def run_co3d_benchmark(
     else:
         manifest = load_manifest(manifest)
     views, methods = sorted(int(v) for v in views), list(methods)
-    _check(manifest, views, methods)
-    if pipeline is None and model_dir is None and any(m != "nearest" for m in methods):
-        raise ValueError("the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR "
-                         "(or methods=[nearest])")
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
-    if world_size > 1 and not torch.distributed.is_initialized():
-        raise RuntimeError(f"world_size={world_size} needs a torch.distributed process group for the final barrier: "
-                           "launch with torchrun (`nvs bench co3d` starts a gloo group itself)")
-    unavailable = {}
-    if "pixelnerf_rgb" in methods:
-        reason = pixelnerf_rgb_unavailable(_conditioner_config(model_dir, pipeline))
-        if reason:
-            unavailable["pixelnerf_rgb"] = reason
+    unavailable = check_request(manifest, views, methods, model_dir, pipeline, rank, world_size)
     run_methods = [m for m in methods if m not in unavailable]
-    if pipeline is None and any(m != "nearest" for m in run_methods):
-        from nvs.models.pathnvs import check_model_folder
-
-        check_model_folder(Path(model_dir))
-    if "model" in run_methods:
-        limit = _max_input_views(model_dir, pipeline)
-        if views[-1] > limit:
-            raise ValueError(f"this model takes at most {limit} input views but --views asks for {views[-1]}: "
-                             f"pass views up to {limit}")
     dataset = Co3dDataset(root)
-    lpips_fn = LpipsVgg(lpips_weights, device=device)
     out_dir = Path(out_dir)
+    lpips_fn = LpipsVgg(lpips_weights, device=device)
+    check_run_settings(out_dir, {"model": str(model_dir) if pipeline is None else "given pipeline", "steps": steps,
+                                 "guidance": guidance, "seed": seed, "image_size": image_size,
+                                 "lpips": lpips_fn.reportable}, write=rank == 0)
 
     scenes = list(enumerate(manifest["scenes"]))[rank::world_size]
     todo = [(i, s) for i, s in scenes if any(not scene_file(out_dir, m, v, s).is_file()

@@ -31,7 +31,7 @@ class SimilarityTransform:
     def apply_c2w(self, c2w: Tensor) -> Tensor:
         """c2w [..., 4, 4] -> [..., 4, 4]; rotations stay orthonormal, centres move like points."""
         out = c2w.clone()
-        out[..., :3, :3] = self.rotation.to(c2w) @ c2w[..., :3, :3]
+        out[..., :3, :3] = pose_matmul(self.rotation, c2w[..., :3, :3])
         out[..., :3, 3] = self.apply_points(c2w[..., :3, 3])
         return out
 
@@ -201,7 +201,7 @@ class Cameras:
     def relative_to(self, index: int = 0) -> "Cameras":
         """Poses expressed in the frame of camera ``index`` (which becomes the identity)."""
         ref_w2c = rigid_inverse(self.c2w[index : index + 1])
-        return self.with_c2w(ref_w2c @ self.c2w)
+        return self.with_c2w(pose_matmul(ref_w2c, self.c2w))
 
     def transform(self, similarity: SimilarityTransform) -> "Cameras":
         return self.with_c2w(similarity.apply_c2w(self.c2w))
@@ -259,12 +259,18 @@ def intrinsics_matrix(fx: Tensor, fy: Tensor, cx: Tensor | float, cy: Tensor | f
     return K
 
 
+def pose_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` in float64, returned in ``b``'s dtype: composing poses must stay orthonormal even
+    where callers allow TF32 matmuls (whose 10-bit mantissa breaks RᵀR = I at ~1e-3)."""
+    return (a.to(device=b.device, dtype=torch.float64) @ b.double()).to(b.dtype)
+
+
 def rigid_inverse(m: Tensor) -> Tensor:
     """Inverse of rigid 4x4 matrices [..., 4, 4] through the transpose (exact for rotations)."""
     out = torch.zeros_like(m)
     rot_t = m[..., :3, :3].transpose(-1, -2)
     out[..., :3, :3] = rot_t
-    out[..., :3, 3] = -(rot_t @ m[..., :3, 3:4])[..., 0]
+    out[..., :3, 3] = -pose_matmul(rot_t, m[..., :3, 3:4])[..., 0]
     out[..., 3, 3] = 1
     return out
 

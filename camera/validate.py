@@ -26,15 +26,17 @@ def check_intrinsics(K: Tensor, name: str) -> None:
 def check_rotation(R: Tensor, name: str, atol: float = 1e-4) -> None:
     """R [..., 3, 3] must be orthonormal with determinant +1 (no reflection)."""
     check_finite(R, name)
-    eye = torch.eye(3, dtype=R.dtype, device=R.device)
-    err = (R.transpose(-1, -2) @ R - eye).abs().amax() if R.numel() else torch.tensor(0.0)
+    # float64 so that TF32 matmuls (allowed by callers on GPUs) cannot blur the check.
+    R64 = R.double()
+    eye = torch.eye(3, dtype=torch.float64, device=R.device)
+    err = (R64.transpose(-1, -2) @ R64 - eye).abs().amax() if R.numel() else torch.tensor(0.0)
     tol = max(atol, 100 * torch.finfo(R.dtype).eps) if R.dtype.is_floating_point else atol
     if err > tol:
         raise ValueError(
             f"{name}: rotation is not orthonormal (max |RᵀR - I| = {float(err):.2e}); "
             "re-orthonormalise it (e.g. camera.convert.orthonormalize) or check the matrix layout"
         )
-    if torch.any(torch.linalg.det(R) < 0):
+    if torch.any(torch.linalg.det(R64) < 0):
         raise ValueError(
             f"{name}: rotation is a reflection (determinant -1); the axes convention is probably "
             "wrong: convert with camera.convert (e.g. opengl_to_opencv)"

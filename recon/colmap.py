@@ -148,7 +148,8 @@ def run_colmap(
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != len(cameras):
         raise ValueError(f"run_colmap: images must be [F, 3, H, W] with one per camera, got {tuple(images.shape)}")
     if (images.shape[2], images.shape[3]) != (cameras.height, cameras.width):
-        raise ValueError(f"run_colmap: images are {tuple(images.shape[2:])} but cameras {cameras.height}x{cameras.width}")
+        raise ValueError(f"run_colmap: images are {tuple(images.shape[2:])} but the cameras are "
+                         f"{cameras.height}x{cameras.width}")
     if len(cameras) < 2:
         raise ValueError("run_colmap: needs at least two views")
     _silence(pycolmap)

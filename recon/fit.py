@@ -14,14 +14,13 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
-from torch import Tensor
 from tqdm import tqdm
 
 from nvs.data.sample import Views
 from recon.carve import default_bounds, space_carve
 from recon.gaussians import Gaussians, gaussians_from_points, random_gaussians
 from recon.losses import LossWeights, image_loss, make_lpips
-from recon.rasterize import rasterize
+from recon.rasterize import rasterize, torch_extensions_dir
 from recon.render_path import render_gaussians
 
 
@@ -166,6 +165,7 @@ def fit_gaussians(
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizers["means"], gamma=0.01 ** (1 / config.iterations))
     strategy = state = None
     if use_gsplat:
+        torch_extensions_dir()  # before gsplat loads: reuse a cached kernel build
         from gsplat.strategy import DefaultStrategy
 
         strategy = DefaultStrategy(refine_every=config.refine_every, refine_start_iter=config.refine_start,

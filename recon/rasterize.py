@@ -236,7 +236,8 @@ def rasterize(
         backend = "gsplat" if means.is_cuda else "torch"
     if backend == "gsplat":
         if not means.is_cuda:
-            raise ValueError("rasterize: the gsplat backend needs CUDA tensors; move them to a GPU or use backend='torch'")
+            raise ValueError("rasterize: the gsplat backend needs CUDA tensors; move them to a GPU "
+                             "or use backend='torch'")
         torch_extensions_dir()
         from gsplat import rasterization
 

@@ -1,7 +1,8 @@
 """IM-3D's iterative refinement: fit → render every view → SDEdit with the video model → refit.
 
-The denoiser is any object with ``sdedit(frames [F, 3, H, W] in [0, 1], cameras, sigma, **kw) ->
-frames [F, 3, H, W]``: it noises the frames to ``sigma`` in its own space (a latent model must noise
+The denoiser is any object with ``sdedit(frames [F, 3, H, W] in [0, 1], cameras, sigma=..., **kw) ->
+frames [F, 3, H, W]`` (e.g. :meth:`nvs.pipeline.PathNVSPipeline.sdedit` with ``inputs`` and ``steps``
+in ``sdedit_kwargs``): it noises the frames to ``sigma`` in its own space (a latent model must noise
 its latents, not pixels) and denoises them back, e.g. 10 DPM-solver steps in IM-3D. The new frames
 replace the views' images and the Gaussians keep optimising from where they were.
 """
@@ -21,7 +22,7 @@ from recon.render_path import render_gaussians
 
 
 class SDEditDenoiser(Protocol):
-    def sdedit(self, frames: Tensor, cameras: Cameras, sigma: float, **kwargs: Any) -> Tensor: ...
+    def sdedit(self, frames: Tensor, cameras: Cameras, *, sigma: float, **kwargs: Any) -> Tensor: ...
 
 
 @dataclass
@@ -52,12 +53,13 @@ def refine_gaussians(
     if any(s <= 0 for s in levels):
         raise ValueError(f"refine_gaussians: noise levels must be positive, got {levels}")
     if not callable(getattr(denoiser, "sdedit", None)):
-        raise TypeError(f"refine_gaussians: the denoiser {type(denoiser).__name__} has no sdedit(frames, cameras, sigma)")
+        raise TypeError(f"refine_gaussians: the denoiser {type(denoiser).__name__} has no "
+                        "sdedit(frames, cameras, sigma) method")
     fit = first_fit or fit_gaussians(views, preset, device=device, progress=progress, log=log, **fit_kwargs)
     result = RefineResult(fit)
     for k, sigma in enumerate(levels):
         rendered, _ = render_gaussians(fit.gaussians, views.cameras, fit.background, device)
-        edited = denoiser.sdedit(rendered, views.cameras, sigma, **(sdedit_kwargs or {}))
+        edited = denoiser.sdedit(rendered, views.cameras, sigma=sigma, **(sdedit_kwargs or {}))
         if tuple(edited.shape) != tuple(rendered.shape):
             raise ValueError(f"refine_gaussians: sdedit returned {tuple(edited.shape)} for frames "
                              f"{tuple(rendered.shape)}; it must return one frame per view at the same size")

@@ -16,7 +16,7 @@ TRAIN = ["model=tiny", "model.settings.image_size=[32,32]", "data=synthetic", "d
          "data.frames_per_scene=4", "trainer.steps=1", "trainer.checkpoint_every=1",
          "trainer.sample_every=0", "trainer.progress=false", "trainer.device=cpu", "seed=0"]
 PER_VARIANT = {
-    "camera_embedding": ["conditioning.embedding_dim=128", "conditioning.hidden_dim=16"],
+    "camera_embedding": ["conditioning.hidden_dim=16"],  # embedding_dim: derived from the tiny U-Net (128)
     "pixelnerf": ["conditioning.encoder_blocks=[1,1]", "conditioning.encoder_width=8", "conditioning.encoder_channels=8",
                   "conditioning.map_channels=8", "conditioning.num_samples=8", "conditioning.hidden_channels=16",
                   "conditioning.mlp_layers=2", "conditioning.pe_freqs=2",
@@ -50,6 +50,8 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
     for variant in VARIANTS:
         config = json.loads((out / "runs" / variant / "model" / "conditioner" / "config.json").read_text())
         assert config["name"] == variant
+        if variant == "camera_embedding":
+            assert config["embedding_dim"] == 4 * 32  # the tiny U-Net's time-embedding width
         assert (out / "eval" / variant / "table.json").is_file()
 
     md = (out / "ablation.md").read_text().splitlines()

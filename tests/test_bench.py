@@ -41,3 +41,22 @@ def test_bench_co3d_rejects_bad_arguments_before_work(tmp_path, capsys):
         main(["bench", "co3d", "--root", "r", "--manifest", "m", "--model", str(tmp_path / "none"),
               "--out", str(tmp_path)])
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_bench_ablation_command_passes_budget_and_overrides(tmp_path, monkeypatch, capsys):
+    import benchmarks.ablation as ablation
+
+    seen = {}
+
+    def fake_run(out, variants, train_overrides, evaluation, variant_overrides, device):
+        seen.update(out=out, variants=variants, train=train_overrides, evaluation=evaluation, device=device)
+        return {"views": [2], "metrics": ["psnr", "ssim"],
+                "rows": [{"label": "w. Plücker rays", "note": "", "values": {"2": {"psnr": 20.0, "ssim": 0.5}}}]}
+
+    monkeypatch.setattr(ablation, "run_ablation", fake_run)
+    code = main(["bench", "ablation", "--out", str(tmp_path), "--steps", "3", "--device", "cpu", "model=tiny",
+                 "variants=[plucker]", "evaluation.views=[2]"])
+    assert code == 0
+    assert seen["variants"] == ["plucker"] and seen["evaluation"]["views"] == [2] and seen["device"] == "cpu"
+    assert seen["train"] == ["data=synthetic", "seed=0", "model=tiny", "trainer.steps=3"]
+    assert "| w. Plücker rays | 20.00 | 0.500 |" in capsys.readouterr().out

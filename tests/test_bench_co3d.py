@@ -166,3 +166,10 @@ def test_two_process_gloo_sharding_equals_single_process(bench, single):
     assert [r["scenes"]["2"] for r in one] == [r["scenes"]["2"] for r in two] == [2, 2]
     for ra, rb in zip(one, two):
         assert rb["values"]["2"]["psnr"] == pytest.approx(ra["values"]["2"]["psnr"], abs=1e-4)
+
+
+def test_resuming_with_other_settings_is_refused(bench, tmp_path):
+    tmp, root, manifest, _ = bench
+    _run(root, manifest, tmp_path / "out", methods=("nearest",))
+    with pytest.raises(ValueError, match="other settings \\(seed"):
+        _run(root, manifest, tmp_path / "out", methods=("nearest",), seed=1)

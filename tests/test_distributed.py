@@ -44,7 +44,7 @@ def _rank_main(rank: int, world: int, port: int, model, scenes, out: str) -> Non
         sharded = copy.deepcopy(model)
         set_trainable(sharded)
         fsdp = D.wrap(EDMObjective(sharded, seed=0, aux_weights={}), info, "fsdp", unet=sharded.unet)
-        assert D.is_sharded(sharded.unet)
+        assert D.is_sharded(sharded.unet) and D.plain_class(sharded.unet) is type(model.unet)
         loss, _ = fsdp(load_batch(scenes, sampler.batch(0)))
         loss.backward()
         D.average_replicated_grads([p for p in sharded.parameters() if p.requires_grad], info)

@@ -44,6 +44,28 @@ def test_recon_gaussians_end_to_end(tmp_path):
     assert (out / "mesh.ply").is_file()
 
 
+def test_recon_gaussians_with_refinement_by_a_tiny_model(tmp_path):
+    from omegaconf import OmegaConf
+
+    from nvs.config import CONFIG_DIR
+    from nvs.models.pathnvs import PathNVSModel
+
+    torch.manual_seed(0)
+    PathNVSModel.from_preset("tiny", OmegaConf.load(CONFIG_DIR / "conditioning" / "plucker.yaml")).save_pretrained(
+        tmp_path / "model")
+    frames = _frames_dir(tmp_path / "scene", ring_cameras(4, 16, distance=3.0, elevations_deg=(0.0, 30.0),
+                                                          fov_deg=35.0))
+    out = tmp_path / "out"
+    code = nvs_main(["recon", "gaussians", str(frames), "--iterations", "2", "--points", "60", "--init", "random",
+                     "--refine", "2", "--model", str(tmp_path / "model"), "--refine-steps", "2",
+                     "--refine-iterations", "2", "--refine-sigma", "3", "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    rounds = json.loads((out / "metrics.json").read_text())["refinement"]
+    assert [r["sigma"] for r in rounds] == [3.0, 3.0]
+    with pytest.raises(SystemExit, match="needs --model"):
+        nvs_main(["recon", "gaussians", str(frames), "--refine", "1", "--device", "cpu"])
+
+
 def test_recon_colmap_end_to_end_with_a_ply_reference(tmp_path, capsys):
     frames = _frames_dir(tmp_path / "scene", ring_cameras(8, 256, distance=3.0, elevations_deg=(0.0, 20.0),
                                                           span_deg=120.0))

@@ -2,7 +2,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401

@@ -1,8 +1,11 @@
 """``nvs recon``: 3D Gaussians or a COLMAP point cloud from posed frames.
 
     nvs recon gaussians FRAMES_DIR [--preset v3d|im3d] [--iterations N] [--init carve|random]
-                                   [--mesh none|tsdf|opacity] [--device D] [--out DIR]
+                                   [--refine K --model DIR] [--mesh none|tsdf|opacity] [--device D] [--out DIR]
     nvs recon colmap FRAMES_DIR [--reference OTHER_DIR_OR_PLY] [--estimate-poses] [--out DIR]
+
+``--refine K`` runs IM-3D's refinement: K rounds of render → SDEdit with the NVS model in ``--model``
+(conditioned on view ``--refine-input``) → refit.
 
 FRAMES_DIR holds a transforms.json (what ``nvs generate`` writes) or a COLMAP model with its
 images; masks come from ``masks/`` or the images' alpha. Outputs (default ``FRAMES_DIR/recon``):
@@ -32,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--init", choices=["carve", "random"], default=None, help="override the preset's initialisation")
     g.add_argument("--points", type=int, default=None, help="initial number of Gaussians")
     g.add_argument("--carve-resolution", type=int, default=None, help="voxels per side of the carving grid")
+    g.add_argument("--refine", type=int, default=0, help="IM-3D refinement rounds (needs --model)")
+    g.add_argument("--model", type=Path, default=None, help="NVS model folder (PathNVSModel.save_pretrained)")
+    g.add_argument("--refine-sigma", type=float, default=4.0, help="noise level of each SDEdit round (EDM sigma)")
+    g.add_argument("--refine-steps", type=int, default=10, help="denoising steps per round (IM-3D: 10)")
+    g.add_argument("--refine-iterations", type=int, default=500, help="fit iterations after each round (IM-3D: 500)")
+    g.add_argument("--refine-input", type=int, default=0, help="index of the view that conditions the model")
     g.add_argument("--mesh", choices=["none", "tsdf", "opacity"], default="none")
     g.add_argument("--lpips-weights", default=None, help="torchvision VGG16 weights for the LPIPS loss")
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -74,14 +83,32 @@ def run_gaussians(args: argparse.Namespace) -> int:
 
     config = resolve_config(args.preset, iterations=args.iterations, init=args.init, init_points=args.points,
                             carve_resolution=args.carve_resolution)
+    if args.refine < 0:
+        raise SystemExit(f"nvs recon: --refine must be >= 0, got {args.refine}")
+    if args.refine and (args.model is None or not args.model.is_dir()):
+        raise SystemExit("nvs recon: --refine needs --model DIR, a folder written by PathNVSModel.save_pretrained "
+                         f"(got {args.model})")
     views = load_posed_folder(args.frames_dir)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("nvs recon: --device cuda but CUDA is not available; pass --device cpu")
+    if not 0 <= args.refine_input < len(views):
+        raise SystemExit(f"nvs recon: --refine-input {args.refine_input} is not a view index (0..{len(views) - 1})")
     out = args.out or args.frames_dir / "recon"
     out.mkdir(parents=True, exist_ok=True)
     print(f"fitting {len(views)} views of {views.cameras.height}x{views.cameras.width} "
           f"({args.preset}, {config.iterations} iterations, init {config.init}) on {args.device}")
     result = fit_gaussians(views, config, device=args.device, lpips_weights=args.lpips_weights)
+    rounds = []
+    if args.refine:
+        from nvs.models.pathnvs import PathNVSModel
+        from nvs.pipeline import PathNVSPipeline
+        from recon.refine import refine_gaussians
+
+        pipe = PathNVSPipeline(PathNVSModel.from_pretrained(args.model, device=args.device))
+        refined = refine_gaussians(views, pipe, args.refine, args.refine_sigma, config, args.refine_iterations,
+                                   first_fit=result, device=args.device, lpips_weights=args.lpips_weights,
+                                   sdedit_kwargs={"inputs": views[[args.refine_input]], "steps": args.refine_steps})
+        result, rounds = refined.fit, refined.rounds
     save_gaussians_ply(out / "gaussians.ply", result.gaussians)
     renders, _ = render_gaussians(result.gaussians, views.cameras, result.background, args.device)
     files = write_frames(renders, out / "renders")
@@ -93,6 +120,7 @@ def run_gaussians(args: argparse.Namespace) -> int:
         "num_gaussians": len(result.gaussians), "seconds": result.seconds, "backend": result.backend,
         "train_psnr": float((-10 * torch.log10(mse)).mean()), "final_loss": result.history[-1],
         "notes": result.notes + ([files["note"]] if files["note"] else []), "history": result.history,
+        "refinement": rounds,
         "files": {"gaussians": str(out / "gaussians.ply"), **files, "compare": str(out / "compare.png")},
     }
     if args.mesh != "none":
@@ -128,7 +156,8 @@ def run_colmap_command(args: argparse.Namespace) -> int:
     from recon.colmap import run_colmap, score_cloud
 
     if args.reference is not None and not args.reference.exists():
-        raise SystemExit(f"nvs recon colmap: --reference {args.reference} does not exist; give a .ply or a frames folder")
+        raise SystemExit(f"nvs recon colmap: --reference {args.reference} does not exist; "
+                         "give a .ply or a frames folder")
     views = load_posed_folder(args.frames_dir)
     out = args.out or args.frames_dir / "colmap"
     result = run_colmap(views.images, views.cameras, out, known_poses=not args.estimate_poses, matcher=args.matcher)

@@ -106,9 +106,11 @@ def average_replicated_grads(params, info: DistInfo) -> None:
             p.grad /= info.world_size
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "module") and isinstance(module, nn.parallel.DistributedDataParallel) \
-        else module
+def plain_class(module: nn.Module) -> type:
+    """The module's own class (``fully_shard`` swaps in an ``FSDP<Class>`` subclass)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return next(c for c in type(module).__mro__ if not issubclass(c, FSDPModule))
 
 
 def is_sharded(module: nn.Module) -> bool:

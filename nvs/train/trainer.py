@@ -62,6 +62,7 @@ class TrainerSettings:
     gradient_checkpointing: bool = False
     freeze_spatial: bool = False
     parallel: str = "ddp"  # or "fsdp"
+    find_unused_parameters: bool = False  # DDP: true when some trained parameter gets no gradient
     device: str = "auto"
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
@@ -73,6 +74,7 @@ class TrainerSettings:
     time_limit_minutes: float | None = None  # checkpoint and stop after this long; rerun to resume
     export: bool = True
     progress: bool = True
+    tensorboard: bool = True  # false where the tensorboard package is not installed
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
@@ -174,7 +176,8 @@ class Trainer:
         if settings.gradient_checkpointing:
             self.model.unet.enable_gradient_checkpointing()
         self.objective = EDMObjective(self.model, seed=seed, **(objective_options or {}))
-        self.wrapped = D.wrap(self.objective, self.info, settings.parallel, unet=self.model.unet)
+        self.wrapped = D.wrap(self.objective, self.info, settings.parallel, unet=self.model.unet,
+                              find_unused_parameters=settings.find_unused_parameters)
         self.sampler = ClipSampler(scenes.frame_counts, self.model.settings.num_frames, settings.batch_size,
                                    seed=seed, rank=self.info.rank, world_size=self.info.world_size,
                                    **(sampler_options or {}))
@@ -233,9 +236,12 @@ class Trainer:
             path = latest_checkpoint(self.out) if s.resume == "auto" else Path(s.resume)
             if path is not None:
                 self.load_checkpoint(path)
-        if self.info.is_main:
-            from torch.utils.tensorboard import SummaryWriter
-
+        if self.info.is_main and s.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as err:
+                raise ImportError(f"tensorboard logs need the tensorboard package ({err}): pip install tensorboard, "
+                                  "or pass trainer.tensorboard=false") from err
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
         self.preview = load_batch(self.scenes, [self.sampler.clip(0, 0)], self.camera_radius)
         deadline = time.monotonic() + 60 * s.time_limit_minutes if s.time_limit_minutes else None
@@ -366,7 +372,7 @@ class Trainer:
         trainable, ema = self.trainable_state(), self.ema_state()
         if self.info.is_main:
             trainable |= ema
-            unet = type(self.model.unet).from_config(self.model.unet.config)
+            unet = D.plain_class(self.model.unet).from_config(self.model.unet.config)
             unet.load_state_dict({k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
             conditioner = copy.deepcopy(self.model.conditioner).cpu()
             conditioner.load_state_dict({k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
