@@ -241,9 +241,15 @@ def rasterize(
         torch_extensions_dir()
         from gsplat import rasterization
 
-        return rasterization(means, quats, scales, opacities, colors, viewmats, Ks, width, height,
-                             near_plane=near_plane, far_plane=far_plane, eps2d=eps2d, sh_degree=sh_degree,
-                             backgrounds=backgrounds, render_mode=render_mode, **gsplat_kwargs)
+        # gsplat 1.5.3 rejects per-camera backgrounds in its default packed mode (it checks them
+        # against the packed shape), so the background is composited here: C + (1 - alpha) * bg.
+        out, alphas, meta = rasterization(means, quats, scales, opacities, colors, viewmats, Ks, width, height,
+                                          near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
+                                          sh_degree=sh_degree, render_mode=render_mode, **gsplat_kwargs)
+        if backgrounds is not None:
+            bg = backgrounds.to(out)[:, None, None, :]
+            out = torch.cat([out[..., : bg.shape[-1]] + (1 - alphas) * bg, out[..., bg.shape[-1]:]], -1)
+        return out, alphas, meta
     if backend != "torch":
         raise ValueError(f"rasterize: backend must be 'auto', 'gsplat' or 'torch', got {backend!r}")
     return rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
