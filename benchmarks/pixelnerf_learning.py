@@ -324,12 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--masked", action="store_true",
                         help="object on black (image x mask) for inputs and targets, as the SparseFusion protocol")
     parser.add_argument("--train-seeds", type=int, default=None, help="training scenes per category (default 40)")
+    parser.add_argument("--rgb-loss", choices=("l2", "l1"), default=None, help="photometric loss (default l2)")
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else Settings()
     for name in ("steps", "max_train_seconds", "budget_seconds", "train_seeds"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     settings.masked = args.masked
+    if args.rgb_loss is not None:
+        settings.model = {**settings.model, "rgb_loss": args.rgb_loss}
     device = torch.device("cpu" if args.quick else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True

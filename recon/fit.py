@@ -29,7 +29,8 @@ class FitConfig:
     """Everything a fit depends on besides the views.
 
     init: "carve" (space carving of the masks) or "random" (uniform in a ball of
-    ``random_radius`` x the scene half size around the scene centre). background: an RGB triple, or
+    ``random_radius`` x the scene half size around the scene centre, sized to stay see-through: see
+    :func:`recon.gaussians.random_gaussians`). background: an RGB triple, or
     "auto" (median colour outside the masks, black without masks).
     """
 
@@ -200,12 +201,12 @@ def fit_gaussians(
         loss, parts = image_loss(render.permute(0, 3, 1, 2), images[pick], config.loss,
                                  alpha.permute(0, 3, 1, 2), masks[pick] if masks is not None else None, lpips_fn)
         loss.backward()
-        if strategy is not None:
-            strategy.step_post_backward(params, optimizers, state, step - 1, info, packed=True)
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
         decay.step()
+        if strategy is not None:  # after the optimiser step, as gsplat's trainer: refining replaces the params
+            strategy.step_post_backward(params, optimizers, state, step - 1, info, packed=True)
         if step % log_every == 0 or step == config.iterations:
             entry = {"iteration": step, **parts, "num_gaussians": int(params["means"].shape[0])}
             if eval_views is not None and eval_every and (step % eval_every == 0 or step == config.iterations):

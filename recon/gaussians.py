@@ -7,6 +7,7 @@ Stored raw, as the 3DGS code and gsplat's strategies expect: ``scales`` in log s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -118,13 +119,26 @@ def gaussians_from_points(
 
 def random_gaussians(
     n: int, center: Tensor | tuple = (0.0, 0.0, 0.0), radius: float = 1.0, seed: int = 0, sh_degree: int = 0,
-    opacity: float = 0.1,
+    opacity: float = 0.1, max_optical_depth: float = 3.0,
 ) -> Gaussians:
-    """n Gaussians uniform in the ball of ``radius`` around ``center``, random colours."""
-    if n < 1 or radius <= 0:
-        raise ValueError(f"random_gaussians: need n >= 1 and radius > 0, got n={n}, radius={radius}")
+    """n Gaussians uniform in the ball of ``radius`` around ``center``, random colours.
+
+    Scales start at the 3DGS nearest-neighbour distance and shrink, all by one factor, until the
+    cloud's optical depth along a diameter, 3·n·opacity·mean(σ²)/radius² (the sum of the alphas a
+    ray through the centre meets), is at most ``max_optical_depth``. A cloud much thicker than that
+    is an opaque shell: its outer layer learns to paint each training view while the inside, where
+    the object is, never gets a gradient (100k Gaussians in a ball filling the views have depth
+    ≈ 20 at the nearest-neighbour scale: held-out PSNR stalled at 12 dB).
+    """
+    if n < 1 or radius <= 0 or max_optical_depth <= 0:
+        raise ValueError(f"random_gaussians: need n >= 1, radius > 0 and max_optical_depth > 0, got n={n}, "
+                         f"radius={radius}, max_optical_depth={max_optical_depth}")
     g = torch.Generator().manual_seed(seed)
     direction = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1)
     r = radius * torch.rand(n, 1, generator=g) ** (1 / 3)
     points = torch.as_tensor(center, dtype=torch.float32) + direction * r
-    return gaussians_from_points(points, torch.rand(n, 3, generator=g), sh_degree, opacity)
+    gaussians = gaussians_from_points(points, torch.rand(n, 3, generator=g), sh_degree, opacity)
+    depth = 3 * n * opacity * float(torch.exp(2 * gaussians.scales[:, 0]).mean()) / radius**2
+    if depth > max_optical_depth:
+        gaussians.scales += 0.5 * math.log(max_optical_depth / depth)
+    return gaussians

@@ -177,7 +177,7 @@ def rasterize_torch(
         renders.append(image)
         alphas.append(alpha)
     meta = {"means2d": means2d, "conics": conics, "depths": depths, "radii": radii, "opacities": opacities,
-            "width": width, "height": height, "n_cameras": viewmats.shape[0]}
+            "width": width, "height": height, "n_cameras": viewmats.shape[0], "gaussian_ids": None}
     return torch.stack(renders), torch.stack(alphas), meta
 
 
@@ -222,8 +222,9 @@ def rasterize(
 
     ``backend="auto"`` is gsplat when the tensors are on CUDA, else torch. D is 3 for "RGB", 1 for
     "D"/"ED" (accumulated / expected depth), 4 for "RGB+D"/"RGB+ED". ``meta`` holds at least
-    means2d [C, N, 2], radii [C, N, 2], depths, width, height, n_cameras (what gsplat's
-    densification strategies read). ``gsplat_kwargs`` go to gsplat only (e.g. packed, absgrad).
+    means2d [C, N, 2], radii [C, N, 2], depths, width, height, n_cameras, gaussian_ids (None
+    unless gsplat runs packed): what gsplat's densification strategies read. ``gsplat_kwargs`` go
+    to gsplat only (e.g. packed, absgrad).
 
     Example:
         >>> rgb, alpha, meta = rasterize(means, quats, scales, opac, rgbs, cams.w2c.float(),

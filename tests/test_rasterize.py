@@ -76,3 +76,25 @@ def test_bad_input_and_backend_errors():
         rasterize(*args, backend="gsplat")
     with pytest.raises(ValueError, match="SH degree 0 or 1"):
         rasterize(*args[:4], torch.ones(5, 9, 3), *args[5:], sh_degree=2)
+
+
+def test_torch_meta_feeds_gsplat_default_strategy():
+    # The densification state gsplat accumulates: per Gaussian, the views it is visible in and the
+    # norm of its screen-space gradient, from the meta (no "gaussian_ids" key -> gsplat asserts).
+    from gsplat.strategy import DefaultStrategy
+
+    means, quats, scales, cams = _scene()
+    params = torch.nn.ParameterDict({"means": means, "quats": quats, "scales": scales.log(),
+                                     "opacities": torch.zeros(40)})
+    optimizers = {k: torch.optim.Adam([p]) for k, p in params.items()}
+    strategy = DefaultStrategy(refine_start_iter=10)
+    state = strategy.initialize_state(scene_scale=1.0)
+    rgb, _, meta = rasterize(params["means"], params["quats"], params["scales"].exp(),
+                             params["opacities"].sigmoid(), torch.rand(40, 3), cams.w2c.float(),
+                             cams.K.float(), cams.width, cams.height, backend="torch")
+    strategy.step_pre_backward(params, optimizers, state, 0, meta)
+    rgb.sum().backward()
+    strategy.step_post_backward(params, optimizers, state, 0, meta, packed=False)
+    visible = (meta["radii"] > 0).all(-1)
+    assert torch.equal(state["count"], visible.sum(0).float())
+    assert (state["grad2d"][visible.any(0)] > 0).all()
