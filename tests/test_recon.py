@@ -85,3 +85,21 @@ def test_recon_refuses_a_missing_folder(tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         nvs_main(["recon", "colmap", str(tmp_path), "--reference", str(tmp_path / "missing.ply")])
+
+
+def test_recon_gaussians_without_masks_falls_back_to_random_init(tmp_path, capsys):
+    # what `nvs generate` writes: frames and transforms.json, no masks
+    frames = _frames_dir(tmp_path / "scene", ring_cameras(4, 16, distance=3.0, elevations_deg=(0.0, 30.0),
+                                                          fov_deg=35.0))
+    for mask in (frames / "masks").iterdir():
+        mask.unlink()
+    (frames / "masks").rmdir()
+    out = tmp_path / "out"
+    code = nvs_main(["recon", "gaussians", str(frames), "--iterations", "2", "--device", "cpu", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "random initialisation instead of space carving" in printed
+    assert "starting from 5000 Gaussians" in printed
+    assert json.loads((out / "metrics.json").read_text())["num_gaussians"] == 5000
+    with pytest.raises(SystemExit, match="--init carve needs foreground masks"):
+        nvs_main(["recon", "gaussians", str(frames), "--init", "carve", "--device", "cpu", "--out", str(out)])

@@ -16,6 +16,7 @@ renders), ``metrics.json``; for colmap ``sparse/``, ``points.ply`` and ``metrics
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -73,6 +74,9 @@ def _compare_png(path: Path, inputs: torch.Tensor, renders: torch.Tensor, max_fr
     atomic_write_bytes(path, buf.getvalue())
 
 
+CPU_MAX_POINTS = 5000
+
+
 def run_gaussians(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -89,6 +93,18 @@ def run_gaussians(args: argparse.Namespace) -> int:
         raise SystemExit("nvs recon: --refine needs --model DIR, a folder written by PathNVSModel.save_pretrained "
                          f"(got {args.model})")
     views = load_posed_folder(args.frames_dir)
+    if config.init == "carve" and views.masks is None:
+        if args.init == "carve":
+            raise SystemExit(f"nvs recon: --init carve needs foreground masks, and {args.frames_dir} has none: add "
+                             "masks/<stem>.png (or RGBA frames) or use --init random")
+        # generated frames carry no masks: the preset's carving falls back to random initialisation
+        print("nvs recon: no foreground masks in the frames, so random initialisation instead of space carving")
+        config = resolve_config(args.preset, iterations=args.iterations, init="random", init_points=args.points,
+                                carve_resolution=args.carve_resolution)
+    if args.device == "cpu" and args.points is None and config.init_points > CPU_MAX_POINTS:
+        print(f"nvs recon: the CPU rasterizer is slow; starting from {CPU_MAX_POINTS} Gaussians instead of the "
+              f"preset's {config.init_points} (pass --points to choose)")
+        config = dataclasses.replace(config, init_points=CPU_MAX_POINTS)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("nvs recon: --device cuda but CUDA is not available; pass --device cpu")
     if not 0 <= args.refine_input < len(views):
