@@ -48,7 +48,6 @@ def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str],
                   synthetic_cache: Path | None = None) -> Path:
     """Train (or resume, or skip when exported) one variant; returns its model folder.
 
-    A ``camera_embedding`` variant gets the ``embedding_dim`` of the model preset's U-Net.
     ``synthetic_cache``: where ``data=synthetic`` keeps its rendered scenes, shared by the variants
     (the same data, rendered once); None keeps the config's own ``data.cache_dir``.
     """
@@ -63,9 +62,6 @@ def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str],
     cfg = compose("train", overrides)
     if synthetic_cache is not None and cfg.data.get("source") == "synthetic":
         cfg.data.cache_dir = str(synthetic_cache)
-    if cfg.conditioning.name == "camera_embedding" and cfg.conditioning.get("output") == "frame_embedding":
-        # Added to the U-Net's time embedding, whose width is 4 x block_out_channels[0] (diffusers).
-        cfg.conditioning.embedding_dim = 4 * int((cfg.model.unet.get("block_out_channels") or [320])[0])
     run(cfg)
     return model_dir
 

@@ -180,8 +180,10 @@ class PathNVSModel(nn.Module):
                 )
         offline = not local and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
         kw = {"local_files_only": offline} if not local else {}
-        conditioner = build_conditioner(conditioner_cfg)
         unet = _unet_class().from_pretrained(source, subfolder="unet", **kw)
+        conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet.config.block_out_channels[0],
+                                         unet.config.cross_attention_dim)
+        conditioner = build_conditioner(conditioner_cfg)
         if unet.config.in_channels != 8:
             raise ValueError(f"{source}: the U-Net has {unet.config.in_channels} input channels, SVD has 8; "
                              "load a model saved by pathnvs with PathNVSModel.from_pretrained instead")
@@ -401,6 +403,19 @@ def _clip_normalisation(processor: dict[str, Any]) -> dict[str, Any]:
     if "image_std" in processor:
         out["clip_std"] = tuple(processor["image_std"])
     return out
+
+
+def sized_for_unet(conditioner_cfg: Any, time_embedding_dim: int, cross_attention_dim: int) -> dict[str, Any]:
+    """The conditioner config with learned camera embeddings sized to the U-Net they feed: the
+    time-embedding width (4 x block_out_channels[0] in diffusers) for ``output: frame_embedding``,
+    the cross-attention width for ``output: tokens``. Other conditioners are returned unchanged."""
+    cfg = _plain(conditioner_cfg)
+    if cfg.get("name") == "combined":
+        return {**cfg, "parts": [sized_for_unet(p, time_embedding_dim, cross_attention_dim) for p in cfg["parts"]]}
+    if cfg.get("name") == "camera_embedding":
+        width = cross_attention_dim if cfg.get("output") == "tokens" else time_embedding_dim
+        return {**cfg, "embedding_dim": width}
+    return cfg
 
 
 def _plain(cfg: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
 from nvs.config import CONFIG_DIR
-from nvs.models.pathnvs import ModelSettings, PathNVSModel, _plain, _unet_class
+from nvs.models.pathnvs import ModelSettings, PathNVSModel, _plain, _unet_class, sized_for_unet
 
 PRESETS = ("tiny", "small", "svd")
 PARTS = ("settings", "unet", "vae", "clip")
@@ -70,7 +70,10 @@ def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSM
     if levels != 4:
         raise ValueError(f"the VAE needs 4 block_out_channels levels for SVD's x8 downsampling, got {levels}")
     vae = AutoencoderKLTemporalDecoder(**vae_args)
+    unet_args = unet_arguments(cfg)
+    conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet_args.get("block_out_channels", (320,))[0],
+                                     unet_args["cross_attention_dim"])
     conditioner = build_conditioner(conditioner_cfg)
-    unet = expand_conv_in(_unet_class()(**unet_arguments(cfg)), conditioner.map_channels)
+    unet = expand_conv_in(_unet_class()(**unet_args), conditioner.map_channels)
     return PathNVSModel(unet, vae, image_encoder, conditioner, settings, _plain(conditioner_cfg))
 
