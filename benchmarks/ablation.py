@@ -19,12 +19,13 @@ checkpoint; finished scenes of the evaluation are skipped.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from benchmarks.co3d import run_co3d_benchmark, write_atomic
+from benchmarks.co3d import run_co3d_benchmark
+from camera.io import atomic_write_bytes
+from camera.plot import save_figure
 
 VARIANT_LABELS = {"camera_embedding": "w. camera embedding", "plucker": "w. Plücker rays",
                   "pixelnerf": "w. PixelNeRF features"}
@@ -130,8 +131,8 @@ def run_ablation(
             image_size=int(ev.get("image_size", 256)), device=device, progress=progress)
     table = ablation_table(tables, views)
     table.update(train_overrides=list(train_overrides), variant_overrides=extra)
-    write_atomic(out / "ablation.json", (json.dumps(table, indent=1) + "\n").encode())
-    write_atomic(out / "ablation.md", ablation_markdown(table).encode())
+    atomic_write_bytes(out / "ablation.json", (json.dumps(table, indent=1) + "\n").encode())
+    atomic_write_bytes(out / "ablation.md", ablation_markdown(table).encode())
     plot_ablation(table, out / "ablation.png")
     return table
 
@@ -184,10 +185,7 @@ def plot_ablation(table: dict, path: Path) -> None:
         ax.set_title(metric.upper())
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_figure(fig, path, close=True, dpi=100)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from camera.io import atomic_write_bytes
+from camera.plot import save_figure
+
 LEVELS = ("scene", "category", "all", "all_by_category")
 _RESERVED = {"category", "scene", "frame"}
 
@@ -71,12 +74,6 @@ def aggregate(records: list[dict], metrics: Sequence[str] | None = None, group_b
     return {"metrics": metrics, "group_by": list(group_by), "rows": rows}
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _fmt(v) -> str:
     return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -126,10 +123,7 @@ def plot(result: dict, path: Path) -> None:
     if group_by:
         axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    save_figure(fig, path, close=True, dpi=100)
 
 
 def write_report(result: dict, out_dir: str | os.PathLike, name: str = "metrics", extra: dict | None = None) -> dict[str, Path]:
@@ -137,9 +131,9 @@ def write_report(result: dict, out_dir: str | os.PathLike, name: str = "metrics"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {ext: out / f"{name}.{ext}" for ext in ("json", "csv", "md", "png")}
-    _atomic_write(paths["json"], (json.dumps({**result, **(extra or {})}, indent=1) + "\n").encode())
-    _atomic_write(paths["csv"], to_csv(result).encode())
+    atomic_write_bytes(paths["json"], (json.dumps({**result, **(extra or {})}, indent=1) + "\n").encode())
+    atomic_write_bytes(paths["csv"], to_csv(result).encode())
     notes = "".join(f"\n{k}: {v}\n" for k, v in (extra or {}).items())
-    _atomic_write(paths["md"], (to_markdown(result) + notes).encode())
+    atomic_write_bytes(paths["md"], (to_markdown(result) + notes).encode())
     plot(result, paths["png"])
     return paths

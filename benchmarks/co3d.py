@@ -21,7 +21,6 @@ With ``world_size`` N, scene i runs on rank i % N; rank 0 waits at a barrier and
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -33,17 +32,12 @@ import torch.nn.functional as F
 from benchmarks.aggregate import aggregate, write_report
 from benchmarks.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
 from benchmarks.metrics import LpipsVgg, image_metrics
+from camera.io import atomic_write_bytes
+from camera.plot import save_figure
 
 METHODS = ("model", "nearest", "pixelnerf_rgb")
 METHOD_LABELS = {"model": "NVS model", "nearest": "nearest input view", "pixelnerf_rgb": "PixelNeRF RGB branch"}
 TABLE_METRICS = ("psnr", "ssim", "lpips")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def scene_file(out_dir: str | os.PathLike, method: str, views: int, scene: dict) -> Path:
@@ -117,7 +111,7 @@ def check_run_settings(out_dir: Path, settings: dict[str, Any], write: bool = Tr
                              f"{[before.get(k) for k in changed]} there, {[settings[k] for k in changed]} now); "
                              "pass another --out, or delete the folder to start again")
     elif write:
-        write_atomic(path, (json.dumps(settings, indent=1) + "\n").encode())
+        atomic_write_bytes(path, (json.dumps(settings, indent=1) + "\n").encode())
 
 
 def check_request(manifest: dict, views: list[int], methods: list[str], model_dir, pipeline, rank: int,
@@ -216,7 +210,7 @@ def run_co3d_benchmark(
                 inputs, targets = scene["inputs"][str(v)], scene["targets"][str(v)]
                 pred = predict(method, pipeline, frames, inputs, targets, steps, guidance, seed + index)
                 records = score_scene(method, v, scene, frames, pred, targets, lpips_fn)
-                write_atomic(path, (json.dumps({"records": records}, indent=1) + "\n").encode())
+                atomic_write_bytes(path, (json.dumps({"records": records}, indent=1) + "\n").encode())
     if world_size > 1:
         torch.distributed.barrier()
     if rank != 0:
@@ -250,8 +244,8 @@ def merge_results(out_dir: str | os.PathLike, manifest: dict, views: Sequence[in
         write_report(aggregate(records, group_by=("method", "views")), out_dir, "metrics", extra)
     table = table3(records, views, methods, unavailable, lpips_note)
     table.update(manifest_options=manifest["options"], deviations=manifest.get("deviations", []))
-    write_atomic(out_dir / "table.json", (json.dumps(table, indent=1) + "\n").encode())
-    write_atomic(out_dir / "table.md", table_markdown(table).encode())
+    atomic_write_bytes(out_dir / "table.json", (json.dumps(table, indent=1) + "\n").encode())
+    atomic_write_bytes(out_dir / "table.md", table_markdown(table).encode())
     plot_table(table, out_dir / "table.png")
     return table
 
@@ -314,10 +308,7 @@ def plot_table(table: dict, path: Path) -> None:
         ax.set_title(metric.upper())
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_figure(fig, path, close=True, dpi=100)
 
 
 if __name__ == "__main__":

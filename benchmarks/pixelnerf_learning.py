@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -37,6 +36,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from camera.cameras import Cameras
+from camera.io import atomic_write_bytes
+from camera.plot import save_figure
 from conditioning.base import ConditioningInputs
 from conditioning.pixelnerf import PixelNeRFConditioner
 from nvs.data.sample import Views
@@ -215,12 +216,6 @@ def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: l
 
 
 # ------------------------------------------------------------------------------- outputs
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def markdown_table(metrics: dict) -> str:
     lines = ["| input views | " + " | ".join(f"{m} PSNR / SSIM" for m in METHODS) + " |",
              "|---|" + "---|" * len(METHODS)]
@@ -250,10 +245,7 @@ def plot_curve(curve: dict, metrics: dict, path: Path) -> None:
     ax1.set(xlabel="step", ylabel="PSNR (dB)", title="held-out novel views, 3 input views")
     ax1.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, close=True, dpi=120)
 
 
 def plot_samples(samples: list[dict], path: Path) -> None:
@@ -271,10 +263,7 @@ def plot_samples(samples: list[dict], path: Path) -> None:
             if r == 0:
                 axes[r, c].set_title(name, fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, close=True, dpi=100)
 
 
 def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
@@ -301,9 +290,9 @@ def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
         "curve": curve,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / "pixelnerf_learning.json", json.dumps(result, indent=1).encode())
+    atomic_write_bytes(out_dir / "pixelnerf_learning.json", json.dumps(result, indent=1).encode())
     table = markdown_table(metrics)
-    _atomic_write(out_dir / "pixelnerf_learning.md", table.encode())
+    atomic_write_bytes(out_dir / "pixelnerf_learning.md", table.encode())
     plot_curve(curve, metrics, out_dir / "learning_curve.png")
     plot_samples(samples, out_dir / "samples.png")
     print(table)

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from camera.cameras import Cameras, look_at
+from camera.plot import save_figure
 from conditioning.base import ConditioningInputs
 from conditioning.pixelnerf import PixelNeRFConditioner
 
@@ -155,10 +156,7 @@ def plot(result: dict, path: Path) -> None:
             ax.set(xlabel="samples per ray", ylabel=key, title=f"{mode}: {result['rays']} rays")
             ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, close=True, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,14 +15,14 @@ Writes ``DIR/recon_colmap.json`` and ``DIR/recon_colmap.png`` (top and side view
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
 
 import torch
 
-from camera.io._common import atomic_write_bytes, atomic_write_text
+from camera.io import atomic_write_text
+from camera.plot import save_figure
 
 
 def _plot(path: Path, colmap_points: torch.Tensor, gt: torch.Tensor) -> None:
@@ -38,10 +38,7 @@ def _plot(path: Path, colmap_points: torch.Tensor, gt: torch.Tensor) -> None:
         ax.set_title(name)
         ax.set_aspect("equal")
     axes[0].legend(loc="upper right", markerscale=4)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, close=True, dpi=110, bbox_inches="tight")
 
 
 def main(argv: list[str] | None = None) -> int:

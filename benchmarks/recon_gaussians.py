@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from camera.io._common import atomic_write_bytes, atomic_write_text
+from camera.io import atomic_write_bytes, atomic_write_text
+from camera.plot import save_figure
 
 
 def _orbit_views(category: str, seed: int, num: int, size: int, elevation: float, azimuth: float):
@@ -50,8 +51,6 @@ def _iterations_to(history: list[dict], target: float) -> int | None:
 
 
 def _plot(path: Path, curves: dict[str, tuple[list[int], list[float]]], target: float) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,10 +64,7 @@ def _plot(path: Path, curves: dict[str, tuple[list[int], list[float]]], target: 
     ax.set_ylabel("held-out PSNR (dB)")
     ax.grid(alpha=0.3)
     ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, close=True, dpi=120, bbox_inches="tight")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,10 +138,15 @@ def plot_cameras(path: Cameras, inputs: Cameras | None = None, look_at: Sequence
     return fig
 
 
-def save_figure(fig, out: str | os.PathLike) -> None:
-    """Write ``fig`` as PNG to ``out`` through a temporary file and a rename."""
+def save_figure(fig, out: str | os.PathLike, close: bool = False, **savefig_kwargs) -> None:
+    """Write ``fig`` as PNG to ``out`` through a temporary file and a rename (``dpi=``, ...
+    go to ``Figure.savefig``); ``close`` releases the figure afterwards."""
     from camera.io._common import atomic_write_bytes
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", **savefig_kwargs)
     atomic_write_bytes(Path(out), buffer.getvalue())
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

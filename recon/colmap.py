@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from camera.cameras import Cameras
-from camera.io._common import atomic_write_bytes
+from camera.io import atomic_write_bytes
 from recon.ply import save_point_cloud_ply
 
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from camera.cameras import Cameras
-from camera.io._common import atomic_write_bytes, atomic_write_text
+from camera.io import atomic_write_bytes, atomic_write_text
 from recon.carve import default_bounds
 from recon.gaussians import Gaussians, sh0_to_rgb
 from recon.rasterize import covariances

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from camera.io._common import atomic_write_bytes
+from camera.io import atomic_write_bytes
 from recon.gaussians import Gaussians
 
 _PLY_TYPES = {"float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "uchar": "u1", "uint8": "u1",

@@ -16,7 +16,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from camera.cameras import Cameras
-from camera.io._common import atomic_write_bytes
+from camera.io import atomic_write_bytes
 from recon.gaussians import Gaussians
 from recon.rasterize import Backend, rasterize
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from camera.io._common import atomic_write_bytes, atomic_write_text
+from camera.io import atomic_write_bytes, atomic_write_text
 
 
 def _parser() -> argparse.ArgumentParser:
