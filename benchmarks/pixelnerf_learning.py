@@ -12,8 +12,15 @@ permutation of its frames seeded by the scene index): inputs = the first V of it
 PSNR and SSIM (scikit-image, data range 1) at the render grid, for PixelNeRF, the nearest input
 view (by camera-centre distance) copied, and the mean colour of the inputs.
 
+The model is the best configuration found, not V3D's: ``rgb_mode="blend"`` (each sample's
+colour blended from the input colours at its projections, IBRNet-style) and 16
+``background_samples`` per ray beyond the box [-1, 1]^3 (the room's walls and floor lie outside
+it). ``--rgb-mode decode --background-samples 0`` is V3D's branch, the earlier runs in
+``benchmarks/results/pixelnerf_learning_{l1,l2,masked}``.
+
     python -m benchmarks.pixelnerf_learning --out runs/pixelnerf_learning           # GPU
     python -m benchmarks.pixelnerf_learning --out /tmp/pnl --quick                  # CPU, tiny
+    python -m benchmarks.pixelnerf_learning --out DIR --rgb-mode decode --background-samples 0   # V3D's
 
 Writes ``pixelnerf_learning.json``, ``pixelnerf_learning.md``, ``learning_curve.png`` and
 ``samples.png`` (held-out targets: ground truth, PixelNeRF, nearest view, mean colour).
@@ -68,7 +75,7 @@ class Settings:
     model: dict = field(default_factory=lambda: {
         "map_channels": 0, "encoder_blocks": [2, 2, 2], "encoder_width": 64, "encoder_channels": 64,
         "num_samples": 32, "hidden_channels": 128, "mlp_layers": 3, "pe_freqs": 6, "compositing": "alpha",
-        "chunk_size": 1 << 17, "gradient_checkpointing": False,
+        "chunk_size": 1 << 17, "gradient_checkpointing": False, "rgb_mode": "blend", "background_samples": 16,
     })
 
 
@@ -78,7 +85,7 @@ def quick_settings() -> Settings:
         steps=40, max_train_seconds=120.0, batch=2, targets=2, eval_targets=2, eval_every=20, lr=2e-3,
         model={"map_channels": 0, "encoder_blocks": [1, 1], "encoder_width": 16, "encoder_channels": 16,
                "num_samples": 8, "hidden_channels": 32, "mlp_layers": 2, "pe_freqs": 4, "compositing": "alpha",
-               "chunk_size": 4096, "gradient_checkpointing": False},
+               "chunk_size": 4096, "gradient_checkpointing": False, "rgb_mode": "blend", "background_samples": 4},
     )
 
 
@@ -314,14 +321,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="object on black (image x mask) for inputs and targets, as the SparseFusion protocol")
     parser.add_argument("--train-seeds", type=int, default=None, help="training scenes per category (default 40)")
     parser.add_argument("--rgb-loss", choices=("l2", "l1"), default=None, help="photometric loss (default l2)")
+    parser.add_argument("--rgb-mode", choices=("decode", "blend"), default=None,
+                        help="RGB branch: blend the input colours (default) or decode them (V3D)")
+    parser.add_argument("--background-samples", type=int, default=None,
+                        help="samples per ray beyond the box (default 16, --quick 4; V3D: 0)")
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else Settings()
     for name in ("steps", "max_train_seconds", "budget_seconds", "train_seeds"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     settings.masked = args.masked
-    if args.rgb_loss is not None:
-        settings.model = {**settings.model, "rgb_loss": args.rgb_loss}
+    for flag, key in (("rgb_loss", "rgb_loss"), ("rgb_mode", "rgb_mode"), ("background_samples", "background_samples")):
+        if getattr(args, flag) is not None:
+            settings.model = {**settings.model, key: getattr(args, flag)}
     device = torch.device("cpu" if args.quick else (args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -1,5 +1,6 @@
-"""Functional cores of the PixelNeRF renderer: ray-box bounds, samples along rays, projection
-into the input views with bilinear feature lookup, aggregation across views, compositing.
+"""Functional cores of the PixelNeRF renderer: ray-box bounds, samples along rays (in depth
+inside the box, in disparity beyond it), the contraction of far points, projection into the
+input views with bilinear feature lookup, aggregation across views, compositing.
 
 Conventions: world points in the scene-normalised frame (OpenCV cameras, see ``camera/``);
 pixel centres at +0.5, so a pixel coordinate u maps to ``grid_sample``'s normalised
@@ -58,6 +59,36 @@ def sample_along_rays(
         offset = torch.full_like(bins, 0.5)
     frac = (bins + offset) / num_samples
     return near[..., None] + (far - near)[..., None] * frac
+
+
+def sample_in_disparity(
+    near: Tensor,  # [...]
+    far: Tensor,  # [...]
+    num_samples: int,
+    stratified: bool,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Distances [..., S] in [near, far], uniform in disparity (inverse depth): with
+    s_i = 1/near + (1/far - 1/near) f_i and f_i = (i + 0.5) / S (bin midpoints) or (i + u_i) / S
+    with u_i ~ U[0, 1) if ``stratified``, t_i = 1 / s_i. Increasing in i; far samples are sparse,
+    as for mip-NeRF 360's background. Needs 0 < near <= far.
+    """
+    frac = sample_along_rays(torch.zeros_like(near), torch.ones_like(near), num_samples, stratified, generator)
+    inv_near, inv_far = 1.0 / near[..., None], 1.0 / far[..., None]
+    return 1.0 / (inv_near + (inv_far - inv_near) * frac)
+
+
+def contract(
+    x: Tensor,  # [..., 3]
+    radius: float = 1.0,
+) -> Tensor:
+    """mip-NeRF 360's contraction of space into the ball of radius ``2 radius`` -> [..., 3]:
+    x where |x| <= radius, else radius (2 - radius / |x|) x / |x| (|.| the Euclidean norm), so
+    points out to infinity keep a bounded position for the positional encoding.
+    """
+    norm = x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    scaled = radius * (2.0 - radius / norm) * (x / norm)
+    return torch.where(norm <= radius, x, scaled)
 
 
 def project_points(

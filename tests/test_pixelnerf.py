@@ -1,8 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
+from camera.rays import ray_bundle
+from conditioning import build_conditioner
 from conditioning.pixelnerf import PixelNeRFConditioner, normalize_scene_cameras
-from tests.conditioning_scenes import TINY_PIXELNERF, make_inputs, single_thread  # noqa: F401  (fixture)
+from conditioning.render import ray_box_bounds
+from tests.conditioning_scenes import TINY_PIXELNERF, make_inputs, orbit, single_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -86,9 +90,124 @@ def test_renders_the_same_scene_whatever_the_world_origin_and_scale():
 
 
 def test_bad_options_are_rejected():
-    for bad in ({"aggregation": "max"}, {"compositing": "sum"}, {"rgb_loss": "l3"}, {"num_samples": 0}):
+    for bad in ({"aggregation": "max"}, {"compositing": "sum"}, {"rgb_loss": "l3"}, {"num_samples": 0},
+                {"background_samples": -1}, {"background_far": 0.0}, {"rgb_mode": "mix"}):
         with pytest.raises(ValueError):
             PixelNeRFConditioner(**{**TINY_PIXELNERF, **bad})
+    with pytest.raises(ValueError, match="sample_colors"):
+        PixelNeRFConditioner(**{**TINY_PIXELNERF, "rgb_mode": "blend", "sample_colors": False})
+
+
+# ------------------------------------------------------------- background samples, blended colours
+BACKGROUND_AND_BLEND = [
+    {"background_samples": 3},
+    {"rgb_mode": "blend"},
+    {"rgb_mode": "blend", "background_samples": 3, "aggregation": "attention", "compositing": "softmax"},
+]
+
+
+@pytest.mark.parametrize("views", [1, 3, 6])
+@pytest.mark.parametrize("options", BACKGROUND_AND_BLEND)
+def test_background_and_blend_give_shaped_finite_outputs_for_any_number_of_views(options, views):
+    torch.manual_seed(0)
+    model = PixelNeRFConditioner(**{**TINY_PIXELNERF, **options, "gradient_checkpointing": True}).train()
+    out = model(make_inputs(2, views, 3))
+    assert out.maps.shape == (2, 3, 8, 4, 4) and out.extras["rgb"].shape == (2, 3, 3, 4, 4)
+    assert out.extras["depth"].shape == out.extras["opacity"].shape == (2, 3, 1, 4, 4)
+    for t in (out.maps, out.extras["rgb"], out.extras["depth"], out.extras["opacity"], out.losses["pixelnerf_rgb"]):
+        assert torch.isfinite(t).all()
+    # the blend is a convex combination of input colours and the decoded (sigmoid) colour
+    assert ((out.extras["rgb"] >= 0) & (out.extras["rgb"] <= 1)).all()
+    out.losses["pixelnerf_rgb"].backward()  # through the checkpointed chunks
+    assert model.encoder.conv1.weight.grad.abs().sum() > 0
+    if options.get("rgb_mode") == "blend" and views > 1:
+        assert model.blend_score[0].weight.grad.abs().sum() > 0
+
+
+def test_defaults_are_bit_for_bit_the_options_set_to_their_defaults():
+    explicit = {"background_samples": 0, "background_far": 16.0, "rgb_mode": "decode"}
+    results = []
+    for options in ({}, explicit):
+        torch.manual_seed(0)
+        model = PixelNeRFConditioner(**{**TINY_PIXELNERF, **options}).train()  # stratified samples
+        out = model(make_inputs(2, 3, 5))
+        (out.losses["pixelnerf_rgb"] + out.maps.square().mean()).backward()
+        results.append([out.maps, out.extras["rgb"], out.extras["depth"], out.extras["opacity"],
+                        model.encoder.conv1.weight.grad])
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+@pytest.mark.parametrize("options", BACKGROUND_AND_BLEND)
+def test_new_options_round_trip_through_the_config_and_chunking(options):
+    torch.manual_seed(0)
+    model = PixelNeRFConditioner(**{**TINY_PIXELNERF, **options}).eval()
+    again = build_conditioner(model.config).eval()
+    assert again.config == model.config and set(again.state_dict()) == set(model.state_dict())
+    again.load_state_dict(model.state_dict())
+    inputs = make_inputs(2, 3, 5)
+    a = model(inputs)
+    again.chunk_size = 7
+    b = again(inputs)
+    torch.testing.assert_close(b.maps, a.maps)
+    torch.testing.assert_close(b.extras["rgb"], a.extras["rgb"])
+
+
+def _set_density(model: PixelNeRFConditioner, sigma: float) -> None:
+    """Every sample gets the density softplus(logit) = sigma, whatever its inputs."""
+    last = model.point_mlp[-1]
+    with torch.no_grad():
+        last.weight[0] = 0.0
+        last.bias[0] = torch.log(torch.expm1(torch.tensor(sigma)))
+
+
+@pytest.mark.parametrize("background_samples", [0, 3])
+def test_background_samples_extend_each_ray_to_background_far(background_samples):
+    """Constant density sigma: opacity = 1 - exp(-sigma (end - t_0)) (Beer-Lambert) with end the
+    box exit without background samples, background_far with them."""
+    sigma, num = 0.05, 4
+    model = PixelNeRFConditioner(**{**TINY_PIXELNERF, "background_samples": background_samples}).eval()
+    _set_density(model, sigma)
+    cams_in, target = orbit(2, size=(16, 16)), orbit(1, 2.5, 0.5, size=(16, 16), phase=0.3)
+    images = torch.rand(1, 2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, _, depth, opacity = model.render(images, cams_in, target, 4, 4)
+    origins, dirs = ray_bundle(target, 4, 4)
+    near, far, _ = ray_box_bounds(origins, dirs)
+    t0 = near + (far - near) / (2 * num)
+    end = far.clamp(min=16.0) if background_samples else far
+    torch.testing.assert_close(opacity[0, 0, 0], 1 - torch.exp(-sigma * (end - t0))[0], atol=1e-5, rtol=1e-4)
+    if background_samples:
+        assert (depth[0, 0, 0] > far[0]).any()  # background samples beyond the box exit carry weight
+
+
+@pytest.mark.parametrize("compositing,background_samples", [("softmax", 0), ("alpha", 0), ("alpha", 3)])
+def test_blend_with_the_target_camera_as_input_reproduces_its_image(compositing, background_samples):
+    """One input view whose camera is the target's: every sample along a target ray projects to
+    the ray's own pixel, so the blend is the input colour there (the 2x2 mean at a 2x coarser
+    grid), whatever the density; with weights summing to 1 (softmax, or an opaque first sample)
+    the decoded colour has no influence."""
+    torch.manual_seed(0)
+    model = PixelNeRFConditioner(**{**TINY_PIXELNERF, "rgb_mode": "blend", "compositing": compositing,
+                                    "background_samples": background_samples}).eval()
+    if compositing == "alpha":
+        _set_density(model, 50.0)  # opaque at once
+    cams = orbit(1, size=(16, 16))
+    image = torch.rand(1, 1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    expected = F.avg_pool2d(image[0], 2)  # [1, 3, 8, 8]
+    with torch.no_grad():
+        _, rgb, _, opacity = model.render(image, cams, cams, 8, 8)
+        # alpha: rays that only graze the box have too short an interval to become opaque
+        opaque = (opacity[0, :, 0] > 1 - 1e-6)[:, None].expand_as(expected)
+        assert opaque.float().mean() > 0.8
+        torch.testing.assert_close(rgb[0][opaque], expected[opaque], atol=1e-5, rtol=0)
+        model.decoder[-1].weight[:3] += 5 * torch.randn_like(model.decoder[-1].weight[:3])
+        model.decoder[-1].bias[:3] += 3.0
+        again = model.render(image, cams, cams, 8, 8)[1][0]
+        torch.testing.assert_close(again[opaque], rgb[0][opaque], atol=1e-5, rtol=0)
+    # the decoded colour does matter in decode mode, and for what no view sees
+    decode = PixelNeRFConditioner(**{**TINY_PIXELNERF, "compositing": compositing}).eval()
+    with torch.no_grad():
+        assert (decode.render(image, cams, cams, 8, 8)[1][0] - expected).abs().max() > 0.05
 
 
 def test_overfits_a_fixed_batch():

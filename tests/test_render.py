@@ -5,12 +5,14 @@ import torch
 from camera.cameras import Cameras
 from conditioning.render import (
     compositing_weights,
+    contract,
     lookup_features,
     masked_mean_var,
     positional_encoding,
     project_points,
     ray_box_bounds,
     sample_along_rays,
+    sample_in_disparity,
 )
 from tests.conditioning_scenes import orbit, single_thread  # noqa: F401  (fixture)
 
@@ -51,6 +53,34 @@ def test_samples_are_midpoints_at_inference_and_in_bins_when_stratified():
     edges = near[:, None] + (far - near)[:, None] * torch.arange(5) / 4
     assert torch.all(ts >= edges[:, :-1]) and torch.all(ts <= edges[:, 1:])
     assert not torch.allclose(ts, t)
+
+
+def test_disparity_samples_are_midpoints_in_inverse_depth_and_in_bins_when_stratified():
+    near, far = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([16.0, 4.0, 3.0])  # the last: empty interval
+    t = sample_in_disparity(near, far, 4, stratified=False)
+    assert t.shape == (3, 4)
+    inv_edges = 1 / near[:, None] + (1 / far - 1 / near)[:, None] * torch.arange(5) / 4  # [3, 5], decreasing
+    torch.testing.assert_close(1 / t, (inv_edges[:, :-1] + inv_edges[:, 1:]) / 2)  # midpoints in disparity
+    torch.testing.assert_close(t[0], 1 / (1 - (1 - 1 / 16) * (torch.arange(4) + 0.5) / 4))  # by hand
+    assert torch.all(t[:2, 1:] > t[:2, :-1]) and torch.all(t[2] == 3.0)
+    ts = sample_in_disparity(near, far, 4, stratified=True, generator=torch.Generator().manual_seed(1))
+    edges = 1 / inv_edges
+    assert torch.all(ts >= edges[:, :-1] * (1 - 1e-6)) and torch.all(ts <= edges[:, 1:] * (1 + 1e-6))
+    assert torch.all(ts >= near[:, None] * (1 - 1e-6)) and torch.all(ts <= far[:, None] * (1 + 1e-6))
+    assert not torch.allclose(ts[:2], t[:2])
+
+
+def test_contraction_keeps_the_inside_and_maps_the_outside_into_the_double_ball():
+    x = torch.tensor([[0.3, -0.4, 0.5], [0.0, 0.0, 2.0], [0.0, -8.0, 6.0], [1e6, 0.0, 0.0]])
+    out = contract(x)
+    torch.testing.assert_close(out[0], x[0])
+    torch.testing.assert_close(out[1], torch.tensor([0.0, 0.0, 1.5]))  # 2 - 1/2
+    torch.testing.assert_close(out[2], torch.tensor([0.0, -0.8, 0.6]) * 1.9)  # |x| = 10: 2 - 1/10, same direction
+    assert abs(float(out[3].norm()) - 2.0) < 1e-5
+    # radius r: r * contract(x / r); continuous at |x| = r
+    torch.testing.assert_close(contract(x, 2.0), 2.0 * contract(x / 2.0))
+    on = torch.tensor([[0.0, 2.0, 0.0]])
+    torch.testing.assert_close(contract(on * (1 + 1e-6), 2.0), on, atol=1e-5, rtol=0)
 
 
 def test_painted_feature_is_picked_up_at_its_3d_point():
