@@ -133,3 +133,32 @@ def test_co3d_scenes_follow_timestamps_and_skip_short_sequences(tmp_path):
         build_scenes("synthetic", (16, 16), min_frames=8, frames_per_scene=4)
     with pytest.raises(ValueError, match="data.source"):
         build_scenes("mvimgnet", (16, 16), min_frames=4)
+
+
+def test_sparsefusion_cropped_scenes_match_the_crop_function(tmp_path):
+    from nvs.data.crop import sparsefusion_crop
+    from nvs.data.synthetic import synthetic_views
+
+    scenes = synthetic_scenes(1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40,
+                              supersample=1)
+    full = synthetic_views(scenes[0].category, 0, 3, 40, 40, supersample=1)
+    images, masks, _, valid, cams = sparsefusion_crop(full.images, full.masks, full.cameras, 24)
+    assert torch.equal(scenes[0].images, images) and torch.equal(scenes[0].masks, masks)
+    assert torch.equal(scenes[0].valid_region, valid) and torch.allclose(scenes[0].cameras.K, cams.K)
+    cached = synthetic_scenes(1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40,
+                              supersample=1)
+    assert torch.equal(cached[0].valid_region, valid)
+    with pytest.raises(ValueError, match="data.crop"):
+        synthetic_scenes(1, 3, 24, 24, crop="square")
+
+
+def test_black_target_background_masks_targets_only():
+    scenes = MemoryScenes(synthetic_scenes(1, 6, 16, 16, seed=0, supersample=1))
+    spec = ClipSampler(scenes.frame_counts, 3, 1, seed=0, min_inputs=2, max_inputs=2).clip(0, 0)
+    whole = load_batch(scenes, [spec])
+    black = load_batch(scenes, [spec], target_background="black")
+    views = scenes.load(spec.scene, list(spec.targets))
+    assert torch.equal(black.input_images, whole.input_images)
+    assert torch.equal(black.target_images[0], views.images * views.masks)
+    with pytest.raises(ValueError, match="target_background"):
+        load_batch(scenes, [spec], target_background="white")

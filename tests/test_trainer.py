@@ -162,3 +162,15 @@ def test_gradient_checkpointing_gives_the_same_step(tiny_model, scenes, tmp_path
     assert ckpt.model.unet.is_gradient_checkpointing and not plain.model.unet.is_gradient_checkpointing
     a, b = plain.train_step(plain.next_batch()), ckpt.train_step(ckpt.next_batch())
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
+
+
+def test_stop_at_ends_early_without_changing_the_schedule(tiny_model, scenes, tmp_path):
+    full = _trainer(tiny_model, scenes, tmp_path / "a", steps=6, schedule="cosine")
+    early = _trainer(tiny_model, scenes, tmp_path / "b", steps=6, stop_at=3, schedule="cosine", export=True)
+    expected = [full.train_step(full.next_batch())["lr"] for _ in range(3)]
+    early.fit()
+    assert early.step == 3 and (tmp_path / "b" / "model" / "pathnvs.json").is_file()
+    logged = [r["lr"] for r in __import__("nvs.train.trainer", fromlist=["read_log"]).read_log(tmp_path / "b" / "log.jsonl")]
+    assert logged[-1] == pytest.approx(expected[-1])
+    with pytest.raises(ValueError, match="stop_at"):
+        TrainerSettings(out=str(tmp_path), steps=5, stop_at=6)

@@ -13,15 +13,37 @@ from pathlib import Path
 
 
 def build_model(cfg):
-    """The starting model of configs/train.yaml: ``init`` folder, else random weights at ``model``."""
+    """The starting model of configs/train.yaml: ``init`` folder, else random weights at ``model``;
+    with ``vae`` a folder from ``nvs train-vae``, that VAE (and its latent scale) replaces the model's."""
     from nvs.models import PathNVSModel
 
     if cfg.init is None:
-        return PathNVSModel.from_preset(cfg.model, cfg.conditioning)
-    init = Path(cfg.init)
-    if (init / "pathnvs.json").is_file():
-        return PathNVSModel.from_pretrained(init)
-    return PathNVSModel.from_svd(init, cfg.conditioning)
+        model = PathNVSModel.from_preset(cfg.model, cfg.conditioning)
+    else:
+        init = Path(cfg.init)
+        model = PathNVSModel.from_pretrained(init) if (init / "pathnvs.json").is_file() \
+            else PathNVSModel.from_svd(init, cfg.conditioning)
+    if cfg.get("vae"):
+        model = with_trained_vae(model, Path(cfg.vae))
+    return model
+
+
+def with_trained_vae(model, folder: Path):
+    """``model`` with the VAE saved in ``folder`` (float32), its scaling factor in the settings."""
+    from dataclasses import replace
+
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"vae={folder}: no VAE there (expected config.json + safetensors written by "
+                                "`nvs train-vae`, i.e. <autoencoder.out>/vae)")
+    vae = AutoencoderKLTemporalDecoder.from_pretrained(folder).float()
+    if vae.config.latent_channels != model.vae.config.latent_channels:
+        raise ValueError(f"vae={folder} has {vae.config.latent_channels} latent channels, the model "
+                         f"{model.vae.config.latent_channels}: train the VAE for this model preset")
+    model.vae = vae
+    model.settings = replace(model.settings, latent_scaling_factor=float(vae.config.scaling_factor))
+    return model
 
 
 def run(cfg) -> dict[str, float]:
@@ -51,9 +73,10 @@ def run(cfg) -> dict[str, float]:
             D.barrier(info)
         clips = OmegaConf.to_container(cfg.clips, resolve=True)
         radius = clips.pop("camera_radius")
+        target_background = clips.pop("target_background", None)
         loss = OmegaConf.to_container(cfg.loss, resolve=True)
         trainer = Trainer(model, scenes, settings, sampler_options=clips, objective_options=loss,
-                          camera_radius=radius, seed=cfg.seed, info=info)
+                          camera_radius=radius, seed=cfg.seed, info=info, target_background=target_background)
         if info.is_main:
             out = Path(settings.out)
             out.mkdir(parents=True, exist_ok=True)

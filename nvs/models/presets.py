@@ -51,8 +51,23 @@ def unet_arguments(cfg: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSModel:
+def build_vae(name_or_cfg: str | dict):
+    """The preset's ``AutoencoderKLTemporalDecoder`` with random weights (4 levels: x8 downsampling)."""
     from diffusers import AutoencoderKLTemporalDecoder
+
+    cfg = preset_config(name_or_cfg)
+    settings = ModelSettings.from_dict(cfg["settings"])
+    vae_args = dict(cfg["vae"])
+    levels = len(vae_args.get("block_out_channels", (128, 256, 512, 512)))
+    vae_args.setdefault("down_block_types", ["DownEncoderBlock2D"] * levels)
+    vae_args.setdefault("latent_channels", 4)
+    vae_args.setdefault("scaling_factor", settings.latent_scaling_factor)
+    if levels != 4:
+        raise ValueError(f"the VAE needs 4 block_out_channels levels for SVD's x8 downsampling, got {levels}")
+    return AutoencoderKLTemporalDecoder(**vae_args)
+
+
+def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSModel:
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from conditioning import build_conditioner
@@ -62,14 +77,7 @@ def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSM
     settings = ModelSettings.from_dict(cfg["settings"])
     clip_config = CLIPVisionConfig(**cfg["clip"])
     image_encoder = CLIPVisionModelWithProjection(clip_config)
-    vae_args = dict(cfg["vae"])
-    levels = len(vae_args.get("block_out_channels", (128, 256, 512, 512)))
-    vae_args.setdefault("down_block_types", ["DownEncoderBlock2D"] * levels)
-    vae_args.setdefault("latent_channels", 4)
-    vae_args.setdefault("scaling_factor", settings.latent_scaling_factor)
-    if levels != 4:
-        raise ValueError(f"the VAE needs 4 block_out_channels levels for SVD's x8 downsampling, got {levels}")
-    vae = AutoencoderKLTemporalDecoder(**vae_args)
+    vae = build_vae(cfg)
     unet_args = unet_arguments(cfg)
     conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet_args.get("block_out_channels", (320,))[0],
                                      unet_args["cross_attention_dim"])

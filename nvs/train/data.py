@@ -62,15 +62,16 @@ class Co3dScenes:
     """Sequences of a CO3D root, frames sorted by timestamp, loaded on demand at ``size``.
 
     ``categories`` None = every category under the root. Images are resized by the smaller
-    scale and pasted top-left on a ``size`` canvas (CO3D's resize), without depth.
+    scale and pasted top-left on a ``size`` canvas (CO3D's resize), without depth; with
+    ``crop="sparsefusion"`` they are first cut around the object mask (the benchmark's crop).
     """
 
     def __init__(self, root: str | os.PathLike, size: int | tuple[int, int],
-                 categories: Sequence[str] | None = None, min_frames: int = 1) -> None:
+                 categories: Sequence[str] | None = None, min_frames: int = 1, crop: str | None = None) -> None:
         from nvs.data.co3d import Co3dDataset
 
         self.dataset = Co3dDataset(root)
-        self.size = size
+        self.size, self.crop = size, crop
         cats = list(categories) if categories else self.dataset.categories
         self.items: list[tuple[str, str, list[int]]] = []
         for category in cats:
@@ -88,17 +89,24 @@ class Co3dScenes:
     def load(self, scene: int, frames: Sequence[int]) -> Views:
         category, sequence, numbers = self.items[scene]
         return self.dataset.load_views(sequence, [numbers[i] for i in frames], size=self.size,
-                                       category=category, with_depth=False)
+                                       category=category, with_depth=False, crop=self.crop)
 
 
 def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, seed: int = 0,
-                     categories: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None
+                     categories: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
+                     crop: str | None = None, render_size: int | None = None, supersample: int = 2
                      ) -> list[Views]:
     """Render ``num_scenes`` synthetic scenes once (scene i: category ``categories[i % n]``, seed
-    ``seed + i``); with ``cache_dir`` they are kept in one safetensors file keyed by the settings."""
+    ``seed + i``); with ``cache_dir`` they are kept in one safetensors file keyed by the settings.
+
+    ``crop="sparsefusion"``: frames rendered at ``render_size`` (default 2 x the larger side) and
+    cut around the object mask onto a black ``height x width`` canvas, exactly as the SparseFusion
+    CO3D protocol crops its frames (:func:`nvs.data.crop.sparsefusion_crop`); ``valid_region`` is kept.
+    """
     from safetensors.torch import load_file, save_file
 
-    from nvs.data.synthetic import CATEGORIES, synthetic_views
+    from nvs.data.crop import sparsefusion_crop
+    from nvs.data.synthetic import CATEGORIES, capture_cameras, make_scene, object_orbit_views
 
     cats = list(categories) if categories else list(CATEGORIES)
     unknown = sorted(set(cats) - set(CATEGORIES))
@@ -106,7 +114,14 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
         raise ValueError(f"unknown synthetic categories {unknown}; choose from {list(CATEGORIES)}")
     if num_scenes < 1:
         raise ValueError(f"num_scenes must be >= 1, got {num_scenes}")
+    if crop not in (None, "sparsefusion"):
+        raise ValueError(f"data.crop must be null or sparsefusion, got {crop!r}")
     settings = dict(num_scenes=num_scenes, num_frames=num_frames, height=height, width=width, seed=seed, cats=cats)
+    if supersample != 2:
+        settings["supersample"] = supersample
+    if crop is not None:
+        render_size = int(render_size or 2 * max(height, width))
+        settings |= dict(crop=crop, render_size=render_size)
     key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"synthetic_{key}.safetensors" if cache_dir is not None else None
     if path is not None and path.is_file():
@@ -114,15 +129,28 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
         return [_views_from_tensors(tensors, f"scene{i}", cats[i % len(cats)]) for i in range(num_scenes)]
     from tqdm.auto import tqdm
 
-    scenes = [synthetic_views(cats[i % len(cats)], seed + i, num_frames, height, width)
-              for i in tqdm(range(num_scenes), desc="render synthetic scenes", leave=False)]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def render(i: int) -> Views:  # on the GPU when there is one, kept on the CPU
+        category = cats[i % len(cats)]
+        size = (height, width) if crop is None else (render_size, render_size)
+        cams = capture_cameras(make_scene(category, seed + i), num_frames, *size, seed + i)
+        full = object_orbit_views(category, seed + i, cams.to(device), supersample)
+        full = Views(full.images.cpu(), cams, masks=full.masks.cpu(), scene=full.scene, category=category)
+        if crop is None:
+            return full
+        images, masks, _, valid, cameras = sparsefusion_crop(full.images, full.masks, full.cameras, (height, width))
+        return Views(images, cameras, masks=masks, valid_region=valid, scene=full.scene, category=category)
+
+    scenes = [render(i) for i in tqdm(range(num_scenes), desc="render synthetic scenes", leave=False)]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {}
         for i, v in enumerate(scenes):
             tensors |= {f"scene{i}.images": v.images, f"scene{i}.K": v.cameras.K, f"scene{i}.c2w": v.cameras.c2w}
-            if v.masks is not None:
-                tensors[f"scene{i}.masks"] = v.masks
+            for name in ("masks", "valid_region"):
+                if getattr(v, name) is not None:
+                    tensors[f"scene{i}.{name}"] = getattr(v, name)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         os.close(fd)
         save_file({k: t.contiguous() for k, t in tensors.items()}, tmp)
@@ -133,7 +161,8 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
 def _views_from_tensors(tensors: dict[str, Tensor], prefix: str, category: str) -> Views:
     images = tensors[f"{prefix}.images"]
     cameras = Cameras(tensors[f"{prefix}.K"], tensors[f"{prefix}.c2w"], images.shape[-2], images.shape[-1])
-    return Views(images, cameras, masks=tensors.get(f"{prefix}.masks"), scene=prefix, category=category)
+    return Views(images, cameras, masks=tensors.get(f"{prefix}.masks"), valid_region=tensors.get(f"{prefix}.valid_region"),
+                 scene=prefix, category=category)
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -268,9 +297,16 @@ class TrainBatch:
                           torch.cat([b.sample_ids for b in batches]))
 
 
-def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float | None = 1.5) -> TrainBatch:
+def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float | None = 1.5,
+               target_background: str | None = None) -> TrainBatch:
     """Load the clips of ``specs``; with ``camera_radius`` each clip's cameras (inputs and targets
-    together) are recentred at their mean centre and scaled so the farthest lies at that radius (V3D)."""
+    together) are recentred at their mean centre and scaled so the farthest lies at that radius (V3D).
+
+    ``target_background="black"``: targets are image x soft mask (the SparseFusion ground truth),
+    inputs stay whole, as the CO3D benchmark feeds them.
+    """
+    if target_background not in (None, "black"):
+        raise ValueError(f"clips.target_background must be null or black, got {target_background!r}")
     inputs, targets, in_cams, tg_cams = [], [], [], []
     for spec in specs:
         frames = list(spec.inputs) + list(spec.targets)
@@ -280,7 +316,12 @@ def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float
             cams, _ = cams.normalize_scene(camera_radius)
         v = len(spec.inputs)
         inputs.append(views.images[:v])
-        targets.append(views.images[v:])
+        if target_background is None:
+            targets.append(views.images[v:])
+        elif views.masks is None:
+            raise ValueError(f"scene {spec.scene} has no masks: clips.target_background=black needs masked data")
+        else:
+            targets.append(views.images[v:] * views.masks[v:])
         in_cams.append(cams[:v])
         tg_cams.append(cams[v:])
     return TrainBatch(torch.stack(inputs), Cameras.cat(in_cams), torch.stack(targets), Cameras.cat(tg_cams),
@@ -289,16 +330,18 @@ def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float
 
 def build_scenes(source: str, image_size: tuple[int, int], min_frames: int, *, num_scenes: int = 16,
                  frames_per_scene: int = 24, categories: Sequence[str] | None = None, seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> SceneSet:
+                 cache_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
+                 crop: str | None = None, render_size: int | None = None, supersample: int = 2) -> SceneSet:
     """The scene set of ``data=synthetic`` (rendered at ``image_size``) or ``data=co3d`` (``root``)."""
     h, w = image_size
     if source == "synthetic":
         if frames_per_scene < min_frames:
             raise ValueError(f"data.frames_per_scene={frames_per_scene} is below the model's num_frames={min_frames}: "
                              f"set data.frames_per_scene >= {min_frames}")
-        return MemoryScenes(synthetic_scenes(num_scenes, frames_per_scene, h, w, seed, categories, cache_dir))
+        return MemoryScenes(synthetic_scenes(num_scenes, frames_per_scene, h, w, seed, categories, cache_dir,
+                                             crop, render_size, supersample))
     if source == "co3d":
         if root is None:
             raise ValueError("data=co3d needs data.root=PATH (a CO3D v2 root)")
-        return Co3dScenes(root, (h, w), categories, min_frames=min_frames)
+        return Co3dScenes(root, (h, w), categories, min_frames=min_frames, crop=crop)
     raise ValueError(f"data.source must be synthetic or co3d, got {source!r}")

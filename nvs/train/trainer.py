@@ -11,7 +11,9 @@ Output folder ``out``::
                                                         read with torch.load(weights_only=True))
     tb/                         tensorboard events (loss terms, lr, grad norm)
     samples/step_XXXXXXX.png    inputs / targets / samples of a fixed preview clip
-    model/                      the EMA model, PathNVSModel.save_pretrained
+    model/                      the EMA model, PathNVSModel.save_pretrained (in ``export_dtype``)
+    log.jsonl                   the logged terms, one line per ``log_every`` steps (cut back on resume)
+    training_curve.png          those terms plotted, rewritten at every checkpoint
 
 Checkpoint folders are written into a temporary sibling and renamed. Resuming restores every
 piece, and the clip sampler and the noise draws are functions of (seed, step, sample index),
@@ -49,7 +51,8 @@ class TrainerSettings:
     """The ``trainer:`` block of configs/train.yaml (see configs/trainer/*.yaml for meanings)."""
 
     out: str
-    steps: int = 1000
+    steps: int = 1000  # the schedule's length (cosine reaches 0 here)
+    stop_at: int | None = None  # end the run (and export) at this step instead, schedule unchanged
     batch_size: int = 1  # global: split evenly over the processes
     lr: float = 1e-4
     weight_decay: float = 0.0
@@ -73,6 +76,7 @@ class TrainerSettings:
     resume: str | None = "auto"  # auto = latest checkpoint in out/checkpoints, a folder, or null
     time_limit_minutes: float | None = None  # checkpoint and stop after this long; rerun to resume
     export: bool = True
+    export_dtype: str = "float32"  # or "float16" (half the size, e.g. for a model shipped in a repository)
     progress: bool = True
     tensorboard: bool = True  # false where the tensorboard package is not installed
 
@@ -80,10 +84,14 @@ class TrainerSettings:
         self.betas = tuple(float(b) for b in self.betas)
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"trainer.steps and trainer.batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        if self.stop_at is not None and not 1 <= self.stop_at <= self.steps:
+            raise ValueError(f"trainer.stop_at must be in 1..trainer.steps={self.steps} or null, got {self.stop_at}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"trainer.schedule must be constant or cosine, got {self.schedule!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"trainer.precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if self.export_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"trainer.export_dtype must be float32, float16 or bfloat16, got {self.export_dtype!r}")
         for name in ("checkpoint_every", "log_every", "sample_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"trainer.{name} must be >= 0 (0 = never), got {getattr(self, name)}")
@@ -164,8 +172,10 @@ class Trainer:
 
     def __init__(self, model: nn.Module, scenes: SceneSet, settings: TrainerSettings,
                  sampler_options: dict | None = None, objective_options: dict | None = None,
-                 camera_radius: float | None = 1.5, seed: int = 0, info: D.DistInfo | None = None) -> None:
+                 camera_radius: float | None = 1.5, seed: int = 0, info: D.DistInfo | None = None,
+                 target_background: str | None = None) -> None:
         self.settings, self.scenes, self.camera_radius = settings, scenes, camera_radius
+        self.target_background = target_background
         self.info = info or D.DistInfo()
         self.out = Path(settings.out)
         torch.manual_seed(seed)
@@ -223,12 +233,17 @@ class Trainer:
     def next_batch(self) -> TrainBatch:
         if self.sampler.step != self.step:
             raise RuntimeError(f"data position {self.sampler.step} and step {self.step} disagree")
-        return load_batch(self.scenes, next(self.sampler), self.camera_radius)
+        return load_batch(self.scenes, next(self.sampler), self.camera_radius, self.target_background)
 
     # ------------------------------------------------------------------ the loop
+    @property
+    def last_step(self) -> int:
+        """Where the run ends: ``stop_at``, else ``steps``."""
+        return self.settings.stop_at or self.settings.steps
+
     def fit(self) -> dict[str, float]:
-        """Train to ``settings.steps`` (resuming first if asked), or until ``time_limit_minutes``;
-        returns the last step's terms. The EMA model is exported when ``steps`` is reached."""
+        """Train to :attr:`last_step` (resuming first if asked), or until ``time_limit_minutes``;
+        returns the last step's terms. The EMA model is exported when the last step is reached."""
         from tqdm.auto import tqdm
 
         s = self.settings
@@ -243,30 +258,36 @@ class Trainer:
                 raise ImportError(f"tensorboard logs need the tensorboard package ({err}): pip install tensorboard, "
                                   "or pass trainer.tensorboard=false") from err
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
-        self.preview = load_batch(self.scenes, [self.sampler.clip(0, 0)], self.camera_radius)
+        self.preview = load_batch(self.scenes, [self.sampler.clip(0, 0)], self.camera_radius, self.target_background)
+        if self.info.is_main:
+            cut_log(self.out / "log.jsonl", self.step)
         deadline = time.monotonic() + 60 * s.time_limit_minutes if s.time_limit_minutes else None
         terms: dict[str, float] = {}
-        bar = tqdm(total=s.steps, initial=self.step, desc="train", disable=not (s.progress and self.info.is_main))
-        while self.step < s.steps:
+        bar = tqdm(total=self.last_step, initial=self.step, desc="train",
+                   disable=not (s.progress and self.info.is_main))
+        while self.step < self.last_step:
             terms = self.train_step(self.next_batch())
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
-            if self.writer is not None and (self.step % max(1, s.log_every) == 0 or self.step == s.steps):
-                for k, v in terms.items():
-                    self.writer.add_scalar(f"train/{k}", v, self.step)
-            last = self.step == s.steps
+            if self.step % max(1, s.log_every) == 0 or self.step == self.last_step:
+                if self.writer is not None:
+                    for k, v in terms.items():
+                        self.writer.add_scalar(f"train/{k}", v, self.step)
+                if self.info.is_main:
+                    append_log(self.out / "log.jsonl", {"step": self.step, "time": time.time(), **terms})
+            last = self.step == self.last_step
             if s.checkpoint_every and (self.step % s.checkpoint_every == 0 or last):
                 self.save_checkpoint()
             if s.sample_every and (self.step % s.sample_every == 0 or last):
                 self.write_samples()
-            if self._out_of_time(deadline) and self.step < s.steps:
+            if self._out_of_time(deadline) and self.step < self.last_step:
                 self.save_checkpoint()
                 if self.info.is_main:
-                    print(f"time limit of {s.time_limit_minutes} min reached at step {self.step}/{s.steps}: "
+                    print(f"time limit of {s.time_limit_minutes} min reached at step {self.step}/{self.last_step}: "
                           "checkpoint written; run the same command again to resume")
                 break
         bar.close()
-        if s.export and self.step == s.steps:
+        if s.export and self.step == self.last_step:
             self.export(self.out / "model")
         if self.writer is not None:
             self.writer.close()
@@ -322,6 +343,8 @@ class Trainer:
                 if tmp.exists():
                     shutil.rmtree(tmp)
             self._prune_checkpoints()
+            if (self.out / "log.jsonl").is_file():
+                plot_training_curve(self.out / "log.jsonl", self.out / "training_curve.png")
         D.barrier(self.info)
         return folder
 
@@ -377,8 +400,9 @@ class Trainer:
             conditioner = copy.deepcopy(self.model.conditioner).cpu()
             conditioner.load_state_dict({k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
             m = self.model
-            PathNVSModel(unet, copy.deepcopy(m.vae).cpu(), copy.deepcopy(m.image_encoder).cpu(), conditioner,
-                         m.settings, m.conditioner_config).save_pretrained(folder)
+            exported = PathNVSModel(unet, copy.deepcopy(m.vae).cpu(), copy.deepcopy(m.image_encoder).cpu(),
+                                    conditioner, m.settings, m.conditioner_config)
+            exported.to(getattr(torch, self.settings.export_dtype)).save_pretrained(folder)
         D.barrier(self.info)
 
     @torch.no_grad()
@@ -437,3 +461,61 @@ def save_grid(path: Path, inputs: Tensor, targets: Tensor, samples: Tensor, titl
     fig.savefig(tmp, dpi=80)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- training log
+def append_log(path: Path, terms: dict) -> None:
+    import json
+
+    with open(path, "a") as f:
+        f.write(json.dumps(terms) + "\n")
+
+
+def read_log(path: Path) -> list[dict]:
+    import json
+
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def cut_log(path: Path, step: int) -> None:
+    """Drop the lines logged after ``step`` (a resumed run logs them again)."""
+    rows = read_log(path)
+    kept = [r for r in rows if r["step"] <= step]
+    if len(kept) != len(rows):
+        import json
+
+        from camera.io import atomic_write_text
+
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def plot_training_curve(log: Path, path: Path) -> None:
+    """Loss terms (log scale) and learning rate against the step, from ``log.jsonl``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from camera.plot import save_figure
+
+    rows = read_log(log)
+    if not rows:
+        return
+    steps = np.array([r["step"] for r in rows])
+    names = [k for k in rows[-1] if k not in ("step", "time", "lr", "grad_norm")]
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name in names:
+        values = np.array([r.get(name, np.nan) for r in rows], dtype=float)
+        k = max(1, len(values) // 40)
+        ax0.plot(steps, values, alpha=0.25)
+        if len(values) >= k:
+            ax0.plot(steps[k - 1:], np.convolve(values, np.ones(k) / k, mode="valid"), label=f"{name} (mean of {k})",
+                     color=ax0.lines[-1].get_color())
+    ax0.set(xlabel="step", ylabel="loss", yscale="log", title="training losses")
+    ax0.legend(fontsize=7)
+    ax1.plot(steps, [r.get("lr", np.nan) for r in rows])
+    ax1.set(xlabel="step", ylabel="learning rate", title="schedule")
+    fig.tight_layout()
+    save_figure(fig, path, close=True, dpi=110)
