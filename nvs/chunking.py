@@ -1,6 +1,6 @@
-"""Paths longer than the model's frame count: anchors first, then the frames between them.
+"""Paths longer than the model's frame count, as pure index planning plus a small loop.
 
-Stable Virtual Camera's two-pass scheme as pure index planning plus a small loop:
+``"anchors"``, Stable Virtual Camera's two-pass scheme:
 
 1. anchors: ``num_frames`` targets spread evenly along the path, generated in one pass
    conditioned on the input views;
@@ -8,8 +8,14 @@ Stable Virtual Camera's two-pass scheme as pure index planning plus a small loop
    ``num_frames``, each conditioned on the input views plus the two anchors around it
    (as extra input views), keeping within ``max_input_views``.
 
-Every target is generated exactly once. The first input view always stays first (its latent
-is the one concatenated to the U-Net input); anchors displace the other inputs when needed.
+The first input view always stays first (its latent is the one concatenated to the U-Net
+input); anchors displace the other inputs when needed.
+
+``"windows"``: consecutive windows of exactly ``num_frames`` path frames, each conditioned on
+the input views only; a short last window is filled with the frames before it (generated
+again, then dropped: ``Chunk.padding``). For a model whose outputs are not like its inputs
+(object-on-black frames from whole input views) or that never saw passes shorter than its
+frame count. Either way every target is kept from exactly one pass.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ class Chunk:
     targets: tuple[int, ...]
     inputs: tuple[int, ...]
     anchors: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()  # generated in the same pass to fill it, then dropped
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        """The path frames of the pass, in path order (targets and padding)."""
+        return tuple(sorted(self.targets + self.padding))
 
 
 def anchor_indices(num_targets: int, num_anchors: int) -> list[int]:
@@ -46,11 +58,17 @@ def _views_for(num_inputs: int, max_input_views: int, anchors: list[int]) -> tup
     return tuple(range(min(num_inputs, keep_inputs))), tuple(anchors)
 
 
-def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_views: int) -> list[Chunk]:
+STRATEGIES = ("anchors", "windows")
+
+
+def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_views: int,
+                strategy: str = "anchors") -> list[Chunk]:
     """The passes that generate ``num_targets`` path frames with a model of ``num_frames`` frames.
 
-    Raises ValueError for a count out of range (checked before any work).
+    Raises ValueError for a count or strategy out of range (checked before any work).
     """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"chunking must be one of {STRATEGIES}, got {strategy!r}")
     if num_targets < 1:
         raise ValueError(f"the path needs at least one camera, got {num_targets}")
     if num_frames < 1 or max_input_views < 1:
@@ -62,6 +80,13 @@ def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_vi
     everything = tuple(range(num_inputs))
     if num_targets <= num_frames:
         return [Chunk(tuple(range(num_targets)), everything)]
+    if strategy == "windows":
+        plan = []
+        for start in range(0, num_targets, num_frames):
+            targets = tuple(range(start, min(start + num_frames, num_targets)))
+            padding = tuple(range(num_targets - num_frames, start))
+            plan.append(Chunk(targets, everything, padding=padding))
+        return plan
     anchors = anchor_indices(num_targets, num_frames)
     plan = [Chunk(tuple(anchors), everything)]
     # gaps between consecutive anchors; with one anchor (num_frames 1) the tail after it
@@ -82,8 +107,9 @@ def run_chunks(
     num_targets: int,
     progress: bool = False,
 ) -> Tensor:
-    """Run ``plan``; ``generate(chunk, anchor_frames)`` returns frames [len(chunk.targets), 3, H, W]
-    given the already generated anchor frames [len(chunk.anchors), 3, H, W] (None when it has none).
+    """Run ``plan``; ``generate(chunk, anchor_frames)`` returns frames [len(chunk.frames), 3, H, W]
+    (targets and padding, in path order) given the already generated anchor frames
+    [len(chunk.anchors), 3, H, W] (None when it has none); the padding frames are dropped.
 
     Returns all frames [num_targets, 3, H, W] in path order.
     """
@@ -94,10 +120,11 @@ def run_chunks(
             raise ValueError(f"chunk {chunk} is conditioned on targets {missing} that no earlier chunk generated")
         anchor_frames = torch.stack([frames[a] for a in chunk.anchors]) if chunk.anchors else None
         out = generate(chunk, anchor_frames)
-        if out.shape[0] != len(chunk.targets):
-            raise ValueError(f"generate returned {out.shape[0]} frames for {len(chunk.targets)} targets")
-        for index, frame in zip(chunk.targets, out):
-            frames[index] = frame
+        if out.shape[0] != len(chunk.frames):
+            raise ValueError(f"generate returned {out.shape[0]} frames for the {len(chunk.frames)} of the pass")
+        for index, frame in zip(chunk.frames, out):
+            if index in chunk.targets:
+                frames[index] = frame
     left = [i for i, f in enumerate(frames) if f is None]
     if left:
         raise ValueError(f"the plan leaves targets {left[:5]} ungenerated")

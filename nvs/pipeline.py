@@ -74,10 +74,16 @@ class PathNVSPipeline:
     """
 
     def __init__(self, model: PathNVSModel, sampler: SamplerSettings | None = None,
-                 camera_radius: float | None = 1.5) -> None:
+                 camera_radius: float | None = 1.5, chunking: str | None = None) -> None:
+        from nvs.chunking import STRATEGIES
+
+        chunking = chunking or model.settings.chunking
+        if chunking not in STRATEGIES:
+            raise ValueError(f"chunking must be one of {STRATEGIES}, got {chunking!r}")
         self.model = model
         self.sampler = sampler or SamplerSettings()
         self.camera_radius = camera_radius
+        self.chunking = chunking  # long paths (nvs.chunking); default: the model's settings
 
     def _normalized(self, inputs: Cameras, targets: Cameras) -> tuple[Cameras, Cameras]:
         if self.camera_radius is None:
@@ -124,7 +130,7 @@ class PathNVSPipeline:
         height, width = settings.image_size
         inputs = resize_views(inputs, height, width)
         path = path.resize(height, width)
-        plan = plan_chunks(len(path), len(inputs), settings.num_frames, settings.max_input_views)
+        plan = plan_chunks(len(path), len(inputs), settings.num_frames, settings.max_input_views, self.chunking)
         input_cams, path_cams = self._normalized(inputs.cameras, path)
         sigmas, guidance = self._settings(steps, guidance)
         generator = torch.Generator().manual_seed(seed)
@@ -135,7 +141,7 @@ class PathNVSPipeline:
             if anchor_frames is not None:
                 images = torch.cat([images, anchor_frames])
                 cams = Cameras.cat([cams, path_cams[list(chunk.anchors)]])
-            return self._one_pass(images, cams, path_cams[list(chunk.targets)], sigmas, guidance, generator,
+            return self._one_pass(images, cams, path_cams[list(chunk.frames)], sigmas, guidance, generator,
                                   progress)
 
         frames = run_chunks(plan, generate_chunk, len(path), progress)

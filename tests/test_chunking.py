@@ -69,3 +69,32 @@ def test_run_chunks_rejects_a_bad_plan():
         run_chunks([Chunk((0,), (0,), (1,))], lambda c, a: torch.zeros(1, 3, 2, 2), 2)
     with pytest.raises(ValueError, match="ungenerated"):
         run_chunks([Chunk((0,), (0,))], lambda c, a: torch.zeros(1, 3, 2, 2), 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(targets=st.integers(1, 60), inputs=st.integers(1, 6), frames=st.integers(1, 25))
+def test_windows_keep_every_target_once_in_full_passes(targets, inputs, frames):
+    plan = plan_chunks(targets, inputs, frames, 6, strategy="windows")
+    kept = [t for chunk in plan for t in chunk.targets]
+    assert sorted(kept) == list(range(targets))
+    for chunk in plan:
+        assert len(chunk.frames) == min(frames, targets)  # never a short pass
+        assert chunk.inputs == tuple(range(inputs)) and chunk.anchors == ()
+        assert list(chunk.frames) == list(range(chunk.frames[0], chunk.frames[0] + len(chunk.frames)))
+        assert not set(chunk.padding) & set(chunk.targets)
+
+
+def test_windows_pad_the_last_pass_with_frames_before_it():
+    plan = plan_chunks(10, 2, 4, 6, strategy="windows")
+    assert plan == [Chunk((0, 1, 2, 3), (0, 1)), Chunk((4, 5, 6, 7), (0, 1)), Chunk((8, 9), (0, 1), padding=(6, 7))]
+    seen = []
+
+    def generate(chunk, anchors):
+        seen.append(chunk.frames)
+        return torch.tensor(chunk.frames, dtype=torch.float32)[:, None, None, None].expand(-1, 3, 1, 1) + 100 * len(seen)
+
+    out = run_chunks(plan, generate, 10)
+    assert seen[-1] == (6, 7, 8, 9)
+    assert out[:, 0, 0, 0].tolist() == [100, 101, 102, 103, 204, 205, 206, 207, 308, 309]  # padding dropped
+    with pytest.raises(ValueError, match="chunking"):
+        plan_chunks(10, 2, 4, 6, strategy="sliding")

@@ -66,3 +66,19 @@ def test_errors_before_work():
         pipe.generate(inputs, still, steps=1)
     with pytest.raises(ValueError, match="'v3d'"):
         pipe.orbit(torch.rand(3, 8, 8), "spiral")
+
+
+def test_chunking_comes_from_the_model_settings_unless_given():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from nvs.models.pathnvs import ModelSettings
+    from nvs.pipeline import PathNVSPipeline
+
+    model = SimpleNamespace(settings=replace(ModelSettings(), chunking="windows"))
+    assert PathNVSPipeline(model).chunking == "windows"
+    assert PathNVSPipeline(model, chunking="anchors").chunking == "anchors"
+    with pytest.raises(ValueError, match="chunking"):
+        PathNVSPipeline(model, chunking="sliding")
+    with pytest.raises(ValueError, match="chunking"):
+        ModelSettings(chunking="sliding")

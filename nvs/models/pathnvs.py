@@ -50,6 +50,9 @@ class ModelSettings:
     latent_scaling_factor: VAE latent scale (0.18215 for SVD's VAE).
     decode_chunk_size: frames the VAE decodes at once.
     clip_mean, clip_std: CLIP input normalisation.
+    chunking: how pipelines split paths longer than ``num_frames`` (``nvs.chunking``):
+        "anchors" (Stable Virtual Camera) or "windows" (for a model whose outputs are unlike its
+        inputs, e.g. object-on-black frames generated from whole input views).
     """
 
     num_frames: int = 14
@@ -62,6 +65,7 @@ class ModelSettings:
     decode_chunk_size: int = 14
     clip_mean: tuple[float, float, float] = OPENAI_CLIP_MEAN
     clip_std: tuple[float, float, float] = OPENAI_CLIP_STD
+    chunking: str = "anchors"
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(s) for s in self.image_size)
@@ -70,6 +74,8 @@ class ModelSettings:
             raise ValueError(f"image_size must be (H, W), positive multiples of 8, got {self.image_size}")
         if self.num_frames < 1 or self.max_input_views < 1:
             raise ValueError("num_frames and max_input_views must be >= 1")
+        if self.chunking not in ("anchors", "windows"):
+            raise ValueError(f"chunking must be 'anchors' or 'windows', got {self.chunking!r}")
 
     @property
     def latent_size(self) -> tuple[int, int]:
@@ -201,7 +207,8 @@ class PathNVSModel(nn.Module):
     @staticmethod
     def from_pretrained(folder: str | os.PathLike, device: str | torch.device | None = None,
                         dtype: torch.dtype | None = None) -> "PathNVSModel":
-        """A folder written by :meth:`save_pretrained`."""
+        """A folder written by :meth:`save_pretrained`; ``dtype`` None = float32 whatever the stored
+        dtype (a float16 folder, as the shipped default model, is cast up)."""
         from diffusers import AutoencoderKLTemporalDecoder
         from safetensors.torch import load_model
         from transformers import CLIPVisionModelWithProjection
@@ -220,7 +227,7 @@ class PathNVSModel(nn.Module):
         vae = AutoencoderKLTemporalDecoder.from_pretrained(folder / "vae")
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder")
         model = PathNVSModel(unet, vae, image_encoder, conditioner, settings, conditioner_config)
-        return model.to(device=device, dtype=dtype).eval()
+        return model.to(device=device, dtype=dtype or torch.float32).eval()
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write the folder atomically: into a temporary sibling, then renamed over ``folder``."""
