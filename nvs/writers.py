@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 from torch import Tensor
 
+from camera.io._common import new_file_mode
 from nvs.data.sample import Views
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -76,3 +76,22 @@ def test_unknown_formats_list_the_known_ones(tmp_path):
     (tmp_path / "z.jgz").write_bytes(gzip.compress(b"[]"))
     with pytest.raises(ValueError, match="zero frames"):
         load_cameras(tmp_path / "z.jgz")
+
+
+def test_atomic_writes_get_the_umask_mode_not_mkstemps(tmp_path):
+    import os
+    import stat
+
+    from camera.io import atomic_write_text
+    from nvs.writers import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_path(tmp_path / "b.png") as tmp:
+            tmp.write_bytes(b"y")
+    finally:
+        os.umask(old)
+    for name in ("a.txt", "b.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.png"]
