@@ -6,10 +6,12 @@ import importlib
 import sys
 
 COMMANDS = {
+    "demo": ("nvs.commands.demo", "the shipped model on a held-out synthetic scene: frames, baselines, recon, scores"),
     "recon": ("nvs.commands.recon", "3D Gaussians, COLMAP clouds and meshes from posed frames"),
     "path": ("nvs.commands.path", "build, interpolate, convert and plot camera paths"),
     "data": ("nvs.commands.data", "synthetic CO3D-layout world and protocol manifests"),
     "generate": ("nvs.commands.generate", "generate frames along a camera path (or an object orbit) with a model"),
+    "train-vae": ("nvs.commands.train_vae", "train a model preset's temporal VAE (stage 1 of a model from scratch)"),
     "train": ("nvs.commands.train", "train the NVS model (EDM, hydra overrides, torchrun for DDP/FSDP)"),
     "bench": ("nvs.commands.bench", "CO3D sparse-view benchmark and conditioning ablation (V3D Table 3)"),
 }
