@@ -95,3 +95,16 @@ def test_atomic_writes_get_the_umask_mode_not_mkstemps(tmp_path):
     for name in ("a.txt", "b.png"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.png"]
+
+
+def test_atomic_folder_replaces_on_success_and_keeps_the_old_one_on_error(tmp_path):
+    from camera.io import atomic_folder
+
+    target = tmp_path / "model"
+    with atomic_folder(target) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "a").write_text("2")
+            raise RuntimeError("half-written")
+    assert (target / "a").read_text() == "1" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]

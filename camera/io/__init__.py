@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from camera.cameras import Cameras
-from camera.io._common import atomic_write_bytes, atomic_write_text
+from camera.io._common import atomic_folder, atomic_write_bytes, atomic_write_text
 from camera.io.co3d import (
     cameras_to_co3d_frames,
     co3d_frame_to_cameras,
@@ -118,7 +118,7 @@ def save_cameras(path: str | os.PathLike, cameras: Cameras, format: str | None =
 
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text",
+    "atomic_folder", "atomic_write_bytes", "atomic_write_text",
     "FORMATS", "infer_format", "load_cameras", "save_cameras",
     "read_nerfstudio_path", "write_nerfstudio_path", "read_transforms", "write_transforms",
     "read_re10k", "write_re10k", "read_motionctrl", "write_motionctrl", "read_colmap", "write_colmap",

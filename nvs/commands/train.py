@@ -96,18 +96,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf
-    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
-    from nvs.config import compose
+    from nvs.config import compose, config_complete
 
     cfg = compose("train", args.overrides)
     if args.print_config:
         print(OmegaConf.to_yaml(cfg))
         return 0
-    try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except (MissingMandatoryValue, InterpolationToMissingValueError) as err:
-        print(f"nvs train: {err.msg} (pass KEY=VALUE, e.g. trainer.out=runs/NAME)", file=sys.stderr)
+    if not config_complete(cfg, "nvs train", "pass KEY=VALUE, e.g. trainer.out=runs/NAME"):
         return 2
     terms = run(cfg)
     if terms and os.environ.get("RANK", "0") == "0":

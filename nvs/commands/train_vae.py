@@ -42,18 +42,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf
-    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
 
-    from nvs.config import compose
+    from nvs.config import compose, config_complete
 
     cfg = compose("train_vae", args.overrides)
     if args.print_config:
         print(OmegaConf.to_yaml(cfg))
         return 0
-    try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except (MissingMandatoryValue, InterpolationToMissingValueError) as err:
-        print(f"nvs train-vae: {err.msg} (pass KEY=VALUE, e.g. autoencoder.out=runs/NAME)", file=sys.stderr)
+    if not config_complete(cfg, "nvs train-vae", "pass KEY=VALUE, e.g. autoencoder.out=runs/NAME"):
         return 2
     summary = run(cfg)
     print(f"vae: {summary['steps_done']} steps in {summary['train_seconds']:.0f} s, L1 {summary['final_l1']:.4f}, "

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -180,16 +177,10 @@ def psnr(pred: Tensor, target: Tensor) -> float:
 
 def save_vae(vae: nn.Module, folder: Path) -> None:
     """``save_pretrained`` into a temporary sibling, then renamed over ``folder``."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    from camera.io import atomic_folder
+
+    with atomic_folder(folder) as tmp:
         vae.save_pretrained(tmp, safe_serialization=True)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def plot_curve(curve: dict, path: Path) -> None:

@@ -28,7 +28,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -328,20 +327,14 @@ class Trainer:
         trainable, ema, optim = self.trainable_state(), self.ema_state(), self._optimizer_state()
         folder = self.out / "checkpoints" / f"step_{self.step:07d}"
         if self.info.is_main:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            try:
+            from camera.io import atomic_folder
+
+            with atomic_folder(folder) as tmp:
                 save_file(trainable, str(tmp / "trainable.safetensors"))
                 save_file(ema, str(tmp / "ema.safetensors"))
                 torch.save({"step": self.step, "data": self.sampler.state_dict(), "optimizer": optim,
                             "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
                             "trained_names": sorted(self.trained_names)}, tmp / "training_state.pt")
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp, folder)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp)
             self._prune_checkpoints()
             if (self.out / "log.jsonl").is_file():
                 plot_training_curve(self.out / "log.jsonl", self.out / "training_curve.png")
