@@ -28,7 +28,7 @@ from camera.io import atomic_write_bytes
 from camera.plot import save_figure
 
 VARIANT_LABELS = {"camera_embedding": "w. camera embedding", "plucker": "w. Plücker rays",
-                  "pixelnerf": "w. PixelNeRF features"}
+                  "pixelnerf": "w. PixelNeRF features", "pixelnerf_small": "w. PixelNeRF features (small)"}
 ABLATION_METRICS = ("psnr", "ssim")
 
 
