@@ -61,14 +61,20 @@ def _views_for(num_inputs: int, max_input_views: int, anchors: list[int]) -> tup
 STRATEGIES = ("anchors", "windows")
 
 
+def check_strategy(strategy: str) -> str:
+    """``strategy`` if it is one of :data:`STRATEGIES`, else a ValueError naming them."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"chunking must be one of {STRATEGIES}, got {strategy!r}")
+    return strategy
+
+
 def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_views: int,
                 strategy: str = "anchors") -> list[Chunk]:
     """The passes that generate ``num_targets`` path frames with a model of ``num_frames`` frames.
 
     Raises ValueError for a count or strategy out of range (checked before any work).
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"chunking must be one of {STRATEGIES}, got {strategy!r}")
+    check_strategy(strategy)
     if num_targets < 1:
         raise ValueError(f"the path needs at least one camera, got {num_targets}")
     if num_frames < 1 or max_input_views < 1:

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from camera.cameras import Cameras
 from conditioning.base import ConditioningInputs
-from nvs.chunking import Chunk, plan_chunks, run_chunks
+from nvs.chunking import Chunk, check_strategy, plan_chunks, run_chunks
 from nvs.data.sample import Views
 from nvs.models.pathnvs import PathNVSModel
 from nvs.sampling import Guidance, karras_sigmas, sample
@@ -75,15 +75,10 @@ class PathNVSPipeline:
 
     def __init__(self, model: PathNVSModel, sampler: SamplerSettings | None = None,
                  camera_radius: float | None = 1.5, chunking: str | None = None) -> None:
-        from nvs.chunking import STRATEGIES
-
-        chunking = chunking or model.settings.chunking
-        if chunking not in STRATEGIES:
-            raise ValueError(f"chunking must be one of {STRATEGIES}, got {chunking!r}")
         self.model = model
         self.sampler = sampler or SamplerSettings()
         self.camera_radius = camera_radius
-        self.chunking = chunking  # long paths (nvs.chunking); default: the model's settings
+        self.chunking = check_strategy(chunking or model.settings.chunking)  # long paths; default: the model's
 
     def _normalized(self, inputs: Cameras, targets: Cameras) -> tuple[Cameras, Cameras]:
         if self.camera_radius is None:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
+from nvs.chunking import check_strategy
 from nvs.models import edm
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -74,8 +75,7 @@ class ModelSettings:
             raise ValueError(f"image_size must be (H, W), positive multiples of 8, got {self.image_size}")
         if self.num_frames < 1 or self.max_input_views < 1:
             raise ValueError("num_frames and max_input_views must be >= 1")
-        if self.chunking not in ("anchors", "windows"):
-            raise ValueError(f"chunking must be 'anchors' or 'windows', got {self.chunking!r}")
+        check_strategy(self.chunking)
 
     @property
     def latent_size(self) -> tuple[int, int]:

@@ -106,7 +106,7 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
     from safetensors.torch import load_file, save_file
 
     from nvs.data.crop import sparsefusion_crop
-    from nvs.data.synthetic import CATEGORIES, capture_cameras, make_scene, object_orbit_views
+    from nvs.data.synthetic import CATEGORIES, synthetic_views
 
     cats = list(categories) if categories else list(CATEGORIES)
     unknown = sorted(set(cats) - set(CATEGORIES))
@@ -134,9 +134,9 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
     def render(i: int) -> Views:  # on the GPU when there is one, kept on the CPU
         category = cats[i % len(cats)]
         size = (height, width) if crop is None else (render_size, render_size)
-        cams = capture_cameras(make_scene(category, seed + i), num_frames, *size, seed + i)
-        full = object_orbit_views(category, seed + i, cams.to(device), supersample)
-        full = Views(full.images.cpu(), cams, masks=full.masks.cpu(), scene=full.scene, category=category)
+        full = synthetic_views(category, seed + i, num_frames, *size, supersample, device)
+        full = Views(full.images.cpu(), full.cameras.to("cpu"), masks=full.masks.cpu(), scene=full.scene,
+                     category=category)
         if crop is None:
             return full
         images, masks, _, valid, cameras = sparsefusion_crop(full.images, full.masks, full.cameras, (height, width))

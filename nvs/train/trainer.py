@@ -460,6 +460,7 @@ def save_grid(path: Path, inputs: Tensor, targets: Tensor, samples: Tensor, titl
 def append_log(path: Path, terms: dict) -> None:
     import json
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(terms) + "\n")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from camera.cameras import Cameras
 from nvs.data.sample import Views
 from nvs.data.synthetic.render import render
@@ -21,7 +23,8 @@ def object_orbit_views(category: str, seed: int, cameras: Cameras, supersample: 
 
 
 def synthetic_views(category: str, seed: int, num_frames: int, height: int, width: int,
-                    supersample: int = 2) -> Views:
-    """A hand-held capture of scene ``(category, seed)``: ``num_frames`` views of ``height x width``."""
+                    supersample: int = 2, device: torch.device | str | None = None) -> Views:
+    """A hand-held capture of scene ``(category, seed)``: ``num_frames`` views of ``height x width``,
+    rendered on ``device`` (default: the CPU) and left there."""
     cameras = capture_cameras(make_scene(category, seed), num_frames, height, width, seed)
-    return object_orbit_views(category, seed, cameras, supersample)
+    return object_orbit_views(category, seed, cameras.to(device) if device is not None else cameras, supersample)
