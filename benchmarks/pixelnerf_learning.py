@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -181,15 +182,22 @@ def evaluate(model: PixelNeRFConditioner, scenes: list[Views], settings: Setting
 
 
 # ------------------------------------------------------------------------------ training
+def cosine_lr(peak: float, step: int, steps: int, seconds: float, max_seconds: float, floor: float = 0.05) -> float:
+    """Cosine decay from ``peak`` to ``floor * peak`` over whichever budget runs out first, the
+    steps or the seconds, so that a run stopped by its time limit still ends at the low rate."""
+    progress = min(1.0, max(step / max(steps, 1), seconds / max(max_seconds, 1e-9)))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: list[Views], settings: Settings,
           max_seconds: float | None = None) -> dict:
     """Adam on losses["pixelnerf_rgb"] for ``settings.steps`` steps or ``max_seconds`` (default
-    ``settings.max_train_seconds``); returns the curve (step, loss) and periodic held-out PSNR at 3 views."""
+    ``settings.max_train_seconds``), the rate on :func:`cosine_lr`; returns the curve (step, loss,
+    lr) and periodic held-out PSNR at 3 views."""
     max_seconds = settings.max_train_seconds if max_seconds is None else max_seconds
     rng = random.Random(settings.seed)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps, eta_min=settings.lr * 0.05)
-    curve = {"step": [], "loss": [], "eval_step": [], "eval_psnr_3_views": []}
+    curve = {"step": [], "loss": [], "eval_step": [], "eval_psnr_3_views": [], "lr": []}
     model.train()
     start = time.perf_counter()
     bar = tqdm(range(1, settings.steps + 1), desc="train", file=sys.stdout)
@@ -202,12 +210,15 @@ def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: l
             inputs.append(frames[:v])
             targets.append(frames[v:])
         batch = make_inputs([train_scenes[i] for i in picked], inputs, targets, settings.render_size)
+        lr = cosine_lr(settings.lr, step - 1, settings.steps, time.perf_counter() - start, max_seconds)
+        for group in opt.param_groups:
+            group["lr"] = lr
         loss = model(batch).losses["pixelnerf_rgb"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
         curve["step"].append(step)
+        curve["lr"].append(lr)
         curve["loss"].append(loss.item())
         bar.set_postfix(loss=f"{curve['loss'][-1]:.4f}")
         out_of_time = time.perf_counter() - start > max_seconds

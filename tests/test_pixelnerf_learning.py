@@ -6,6 +6,7 @@ import torch
 from benchmarks.pixelnerf_learning import (
     METHODS,
     baselines,
+    cosine_lr,
     eval_split,
     main,
     markdown_table,
@@ -57,3 +58,10 @@ def test_markdown_table_has_one_row_per_view_count():
 def test_cli_rejects_missing_out():
     with pytest.raises(SystemExit):
         main(["--quick"])
+
+
+def test_cosine_lr_follows_the_budget_that_runs_out_first():
+    assert cosine_lr(1.0, 0, 100, 0.0, 10.0) == pytest.approx(1.0)
+    assert cosine_lr(1.0, 50, 100, 1.0, 10.0) == pytest.approx(0.05 + 0.95 * 0.5)  # half the steps
+    assert cosine_lr(1.0, 10, 100, 5.0, 10.0) == pytest.approx(0.05 + 0.95 * 0.5)  # half the time
+    assert cosine_lr(1.0, 10, 100, 20.0, 10.0) == pytest.approx(0.05)  # past the time limit: the floor
