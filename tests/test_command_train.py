@@ -37,3 +37,26 @@ def test_nvs_train_end_to_end_and_resume(tmp_path, capsys):
 def test_missing_run_folder_is_reported(capsys):
     assert main(["train", "model=tiny"]) == 2
     assert "trainer.out" in capsys.readouterr().err
+
+
+def test_the_default_models_stage3_recipe_needs_stage2s_export(capsys):
+    assert main(["train", "+experiment=demo_stage3", "trainer.out=/nonexistent/run"]) == 2
+    assert "stage2_model" in capsys.readouterr().err
+
+
+def test_the_default_models_stage3_recipe_matches_its_record():
+    """configs/experiment/demo_stage3.yaml reproduces the config saved with models/default."""
+    from omegaconf import OmegaConf
+
+    from nvs.config import CONFIG_DIR, compose
+
+    cfg = OmegaConf.to_container(compose("train", ["+experiment=demo_stage3", "stage2_model=RUN/model", "trainer.out=RUN/stage3"]), resolve=True)
+    record = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR.parent / "models" / "default" / "training" /
+                                                   "stage3_config.yaml"), resolve=True)
+    for section in ("model", "conditioning", "loss", "clips"):
+        assert cfg[section] == record[section], section
+    assert cfg["data"] | {"cache_dir": None} == record["data"] | {"cache_dir": None}
+    machine_only = {"out", "progress", "time_limit_minutes"}
+    assert {k: v for k, v in cfg["trainer"].items() if k not in machine_only} == \
+        {k: v for k, v in record["trainer"].items() if k not in machine_only}
+    assert (cfg["init"], cfg["seed"]) == (record["init"], record["seed"])

@@ -123,6 +123,8 @@ def test_config_errors_come_before_any_work(model_dir, tmp_path, capsys):
     assert "capture positions lie in 0..31" in capsys.readouterr().err
     assert demo.main(base + ["scene.crop=square"]) == 2
     assert "scene.crop" in capsys.readouterr().err
+    assert demo.main(base + ["recon.threads=0"]) == 2
+    assert "recon.threads" in capsys.readouterr().err
     assert demo.main(base + ["recon.iterationz=3"]) == 2
     assert "recon.iterationz" in capsys.readouterr().err
     assert demo.main(base + ["--category", "teapot"]) == 2

@@ -86,6 +86,8 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ValueError(f"steps must be >= 1, got {cfg['steps']}")
     if cfg["recon"]["iterations"] < 1 or cfg["recon"]["points"] < 1 or cfg["recon"]["views_per_step"] < 1:
         raise ValueError("recon.iterations, recon.points and recon.views_per_step must be >= 1")
+    if cfg["recon"]["threads"] is not None and cfg["recon"]["threads"] < 1:
+        raise ValueError(f"recon.threads must be >= 1 or null, got {cfg['recon']['threads']}")
     if not 0 < cfg["recon"]["scale"] <= 1:
         raise ValueError(f"recon.scale must be in (0, 1], got {cfg['recon']['scale']}")
     if cfg["threads"] is not None and cfg["threads"] < 1:
@@ -353,7 +355,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-recon", action="store_true", help="skip the 3D Gaussian reconstruction")
     p.add_argument("--quick", action="store_true", help="everything shrunk (the quick section of configs/demo.yaml)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default 25)")
-    p.add_argument("--guidance", type=float, default=None, help="constant CFG scale (default 2.0)")
+    p.add_argument("--guidance", type=float, default=None, help="constant CFG scale (default 1.0: none)")
     p.add_argument("--seed", type=int, default=None, help="sampling and fitting seed")
     p.add_argument("--category", default=None, help="synthetic category (snowman, table, tower, mushroom, rocket)")
     p.add_argument("--scene-seed", type=int, default=None, help="held-out scene seed (default 10000)")
@@ -516,7 +518,8 @@ def run(cfg: dict[str, Any], folder: Path, recon: bool = True, quick: bool = Fal
         r = cfg["recon"]
         with clock.stage("recon_fit", f"fitting {r['points']} Gaussians to the generated frames at {r['scale']:g}x "
                                       f"({r['iterations']} iterations on {device})"):
-            result = fit_recon(frames, cfg, device, cfg["seed"])
+            with _torch_threads(r["threads"] if device == "cpu" else None):
+                result = fit_recon(frames, cfg, device, cfg["seed"])
         with clock.stage("recon_render", "rendering the Gaussians along the path"):
             renders = render_gaussians(result.gaussians, frames.cameras, result.background, device)[0].clamp(0, 1)
         methods["recon"] = {**score(renders, truth), "num_gaussians": len(result.gaussians),
@@ -571,6 +574,18 @@ def _guidance_text(guidance) -> str | float:
     if guidance.constant:
         return float(guidance.max_scale)
     return f"{guidance.min_scale:g} to {guidance.max_scale:g} over the frames"
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to ``count`` inside (None: unchanged)."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(min(count, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
