@@ -425,15 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"nvs demo: error: {e}", file=sys.stderr)
         return 2
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg["threads"] or default_threads())
     try:
-        return run(cfg, folder, recon=not args.no_recon, quick=args.quick)
+        with _torch_threads(cfg["threads"] or default_threads()):
+            return run(cfg, folder, recon=not args.no_recon, quick=args.quick)
     except (ValueError, FileNotFoundError) as e:
         print(f"nvs demo: error: {e}", file=sys.stderr)
         return 2
-    finally:
-        torch.set_num_threads(threads)
 
 
 class _Clock:
@@ -578,10 +575,10 @@ def _guidance_text(guidance) -> str | float:
 
 @contextmanager
 def _torch_threads(count: int | None) -> Iterator[None]:
-    """torch's CPU thread count set to ``count`` inside (None: unchanged)."""
+    """torch's CPU thread count set to ``count`` inside (None: unchanged), restored after."""
     before = torch.get_num_threads()
     if count is not None:
-        torch.set_num_threads(min(count, before))
+        torch.set_num_threads(count)
     try:
         yield
     finally:
