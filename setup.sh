@@ -4,7 +4,7 @@
 #   ./setup.sh --no-run   set up only
 # On a machine without an NVIDIA driver it installs the CPU build of torch 2.13.0 and never
 # pulls CUDA packages; torchvision (needed only by lpips' VGG definition) is installed without
-# its dependencies, and nvs/_torchvision.py makes its import work on the CPU build.
+# its dependencies, and camera/_torchvision.py makes its import work on the CPU build.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}

@@ -46,9 +46,9 @@ from tqdm import tqdm
 from camera.cameras import Cameras
 from camera.io import atomic_write_bytes
 from camera.plot import save_figure
+from camera.views import Views
 from conditioning.base import ConditioningInputs
 from conditioning.pixelnerf import PixelNeRFConditioner
-from nvs.data.sample import Views
 
 EVAL_VIEWS = (1, 2, 3, 6)
 METHODS = ("pixelnerf", "nearest_view", "mean_colour")
@@ -73,20 +73,55 @@ class Settings:
     masked: bool = False  # True: object on black, as the SparseFusion CO3D protocol (DESIGN.md §3)
     lr: float = 5e-4
     seed: int = 0
-    model: dict = field(default_factory=lambda: {
-        "map_channels": 0, "encoder_blocks": [2, 2, 2], "encoder_width": 64, "encoder_channels": 64,
-        "num_samples": 32, "hidden_channels": 128, "mlp_layers": 3, "pe_freqs": 6, "compositing": "alpha",
-        "chunk_size": 1 << 17, "gradient_checkpointing": False, "rgb_mode": "blend", "background_samples": 16,
-    })
+    model: dict = field(
+        default_factory=lambda: {
+            "map_channels": 0,
+            "encoder_blocks": [2, 2, 2],
+            "encoder_width": 64,
+            "encoder_channels": 64,
+            "num_samples": 32,
+            "hidden_channels": 128,
+            "mlp_layers": 3,
+            "pe_freqs": 6,
+            "compositing": "alpha",
+            "chunk_size": 1 << 17,
+            "gradient_checkpointing": False,
+            "rgb_mode": "blend",
+            "background_samples": 16,
+        }
+    )
 
 
 def quick_settings() -> Settings:
     return Settings(
-        categories=("snowman", "table"), train_seeds=2, eval_seeds=1, frames=8, image_size=32, render_size=16,
-        steps=40, max_train_seconds=120.0, batch=2, targets=2, eval_targets=2, eval_every=20, lr=2e-3,
-        model={"map_channels": 0, "encoder_blocks": [1, 1], "encoder_width": 16, "encoder_channels": 16,
-               "num_samples": 8, "hidden_channels": 32, "mlp_layers": 2, "pe_freqs": 4, "compositing": "alpha",
-               "chunk_size": 4096, "gradient_checkpointing": False, "rgb_mode": "blend", "background_samples": 4},
+        categories=("snowman", "table"),
+        train_seeds=2,
+        eval_seeds=1,
+        frames=8,
+        image_size=32,
+        render_size=16,
+        steps=40,
+        max_train_seconds=120.0,
+        batch=2,
+        targets=2,
+        eval_targets=2,
+        eval_every=20,
+        lr=2e-3,
+        model={
+            "map_channels": 0,
+            "encoder_blocks": [1, 1],
+            "encoder_width": 16,
+            "encoder_channels": 16,
+            "num_samples": 8,
+            "hidden_channels": 32,
+            "mlp_layers": 2,
+            "pe_freqs": 4,
+            "compositing": "alpha",
+            "chunk_size": 4096,
+            "gradient_checkpointing": False,
+            "rgb_mode": "blend",
+            "background_samples": 4,
+        },
     )
 
 
@@ -104,12 +139,15 @@ def render_scenes(categories, seeds, settings: Settings, device: torch.device, d
         images = views.images.to(device, torch.float32).clamp(0, 1)
         if settings.masked:
             images = images * views.masks.to(device, torch.float32)
-        scenes.append(Views(images=images, cameras=views.cameras.to(device, torch.float32),
-                            scene=views.scene, category=category))
+        scenes.append(
+            Views(images=images, cameras=views.cameras.to(device, torch.float32), scene=views.scene, category=category)
+        )
     return scenes
 
 
-def make_inputs(scenes: list[Views], inputs: list[list[int]], targets: list[list[int]], grid: int) -> ConditioningInputs:
+def make_inputs(
+    scenes: list[Views], inputs: list[list[int]], targets: list[list[int]], grid: int
+) -> ConditioningInputs:
     """Stack per-scene input/target frame indices (same counts across scenes) into one batch."""
     images = torch.stack([s.images[i] for s, i in zip(scenes, inputs)])
     tgt = torch.stack([s.images[i] for s, i in zip(scenes, targets)])
@@ -154,8 +192,13 @@ def eval_split(scene_index: int, frames: int, num_targets: int) -> tuple[list[in
 
 
 @torch.no_grad()
-def evaluate(model: PixelNeRFConditioner, scenes: list[Views], settings: Settings, view_counts=EVAL_VIEWS,
-             keep_samples: bool = False) -> tuple[dict, list]:
+def evaluate(
+    model: PixelNeRFConditioner,
+    scenes: list[Views],
+    settings: Settings,
+    view_counts=EVAL_VIEWS,
+    keep_samples: bool = False,
+) -> tuple[dict, list]:
     """{V: {method: {"psnr", "ssim"}}} averaged over scenes (each scene's mean over its targets)."""
     was_training = model.training
     model.eval()
@@ -177,7 +220,9 @@ def evaluate(model: PixelNeRFConditioner, scenes: list[Views], settings: Setting
             if keep_samples and v == 3 and len(samples) < 4:
                 samples.append({"gt": gt[0].cpu(), **{m: p[0].float().cpu() for m, p in preds.items()}})
     model.train(was_training)
-    result = {v: {m: {k: float(np.mean(x)) for k, x in d.items()} for m, d in methods.items()} for v, methods in per.items()}
+    result = {
+        v: {m: {k: float(np.mean(x)) for k, x in d.items()} for m, d in methods.items()} for v, methods in per.items()
+    }
     return result, samples
 
 
@@ -189,8 +234,13 @@ def cosine_lr(peak: float, step: int, steps: int, seconds: float, max_seconds: f
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: list[Views], settings: Settings,
-          max_seconds: float | None = None) -> dict:
+def train(
+    model: PixelNeRFConditioner,
+    train_scenes: list[Views],
+    eval_scenes: list[Views],
+    settings: Settings,
+    max_seconds: float | None = None,
+) -> dict:
     """Adam on losses["pixelnerf_rgb"] for ``settings.steps`` steps or ``max_seconds`` (default
     ``settings.max_train_seconds``), the rate on :func:`cosine_lr`; returns the curve (step, loss,
     lr) and periodic held-out PSNR at 3 views."""
@@ -235,8 +285,10 @@ def train(model: PixelNeRFConditioner, train_scenes: list[Views], eval_scenes: l
 
 # ------------------------------------------------------------------------------- outputs
 def markdown_table(metrics: dict) -> str:
-    lines = ["| input views | " + " | ".join(f"{m} PSNR / SSIM" for m in METHODS) + " |",
-             "|---|" + "---|" * len(METHODS)]
+    lines = [
+        "| input views | " + " | ".join(f"{m} PSNR / SSIM" for m in METHODS) + " |",
+        "|---|" + "---|" * len(METHODS),
+    ]
     for v in sorted(metrics):
         cells = [f"{metrics[v][m]['psnr']:.2f} / {metrics[v][m]['ssim']:.3f}" for m in METHODS]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
@@ -293,15 +345,22 @@ def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
     render_seconds = time.perf_counter() - t0
     model = PixelNeRFConditioner(**settings.model).to(device)
     left = settings.budget_seconds - (time.perf_counter() - t0) - 60.0  # keep a minute for the evaluation
-    curve = train(model, train_scenes, eval_scenes, settings, max_seconds=max(10.0, min(settings.max_train_seconds, left)))
+    curve = train(
+        model, train_scenes, eval_scenes, settings, max_seconds=max(10.0, min(settings.max_train_seconds, left))
+    )
     metrics, samples = evaluate(model, eval_scenes, settings, keep_samples=True)
-    beats = {v: all(metrics[v]["pixelnerf"][k] > metrics[v][b][k] for b in METHODS[1:] for k in ("psnr", "ssim"))
-             for v in metrics}
+    beats = {
+        v: all(metrics[v]["pixelnerf"][k] > metrics[v][b][k] for b in METHODS[1:] for k in ("psnr", "ssim"))
+        for v in metrics
+    }
     result = {
-        "settings": asdict(settings), "device": str(device),
+        "settings": asdict(settings),
+        "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "render_seconds": render_seconds, "train_seconds": curve["train_seconds"],
-        "steps_done": len(curve["step"]), "initial_loss": curve["loss"][0],
+        "render_seconds": render_seconds,
+        "train_seconds": curve["train_seconds"],
+        "steps_done": len(curve["step"]),
+        "initial_loss": curve["loss"][0],
         "final_loss_mean_last_10pct": float(np.mean(curve["loss"][-max(1, len(curve["loss"]) // 10) :])),
         "metrics": {str(v): m for v, m in metrics.items()},
         "pixelnerf_beats_both_baselines": {str(v): b for v, b in beats.items()},
@@ -314,28 +373,43 @@ def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
     plot_curve(curve, metrics, out_dir / "learning_curve.png")
     plot_samples(samples, out_dir / "samples.png")
     print(table)
-    print(f"render {render_seconds:.1f} s, train {curve['train_seconds']:.1f} s ({len(curve['step'])} steps), "
-          f"loss {result['initial_loss']:.4f} -> {result['final_loss_mean_last_10pct']:.4f}; "
-          f"beats both baselines: {result['pixelnerf_beats_both_baselines']}")
+    print(
+        f"render {render_seconds:.1f} s, train {curve['train_seconds']:.1f} s ({len(curve['step'])} steps), "
+        f"loss {result['initial_loss']:.4f} -> {result['final_loss_mean_last_10pct']:.4f}; "
+        f"beats both baselines: {result['pixelnerf_beats_both_baselines']}"
+    )
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.pixelnerf_learning", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.pixelnerf_learning", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--quick", action="store_true", help="tiny CPU version (seconds)")
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu (always cpu with --quick)")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--max-train-seconds", type=float, default=None)
     parser.add_argument("--budget-seconds", type=float, default=None, help="whole run (default 450)")
-    parser.add_argument("--masked", action="store_true",
-                        help="object on black (image x mask) for inputs and targets, as the SparseFusion protocol")
+    parser.add_argument(
+        "--masked",
+        action="store_true",
+        help="object on black (image x mask) for inputs and targets, as the SparseFusion protocol",
+    )
     parser.add_argument("--train-seeds", type=int, default=None, help="training scenes per category (default 40)")
     parser.add_argument("--rgb-loss", choices=("l2", "l1"), default=None, help="photometric loss (default l2)")
-    parser.add_argument("--rgb-mode", choices=("decode", "blend"), default=None,
-                        help="RGB branch: blend the input colours (default) or decode them (V3D)")
-    parser.add_argument("--background-samples", type=int, default=None,
-                        help="samples per ray beyond the box (default 16, --quick 4; V3D: 0)")
+    parser.add_argument(
+        "--rgb-mode",
+        choices=("decode", "blend"),
+        default=None,
+        help="RGB branch: blend the input colours (default) or decode them (V3D)",
+    )
+    parser.add_argument(
+        "--background-samples",
+        type=int,
+        default=None,
+        help="samples per ray beyond the box (default 16, --quick 4; V3D: 0)",
+    )
     args = parser.parse_args(argv)
     settings = quick_settings() if args.quick else Settings()
     for name in ("steps", "max_train_seconds", "budget_seconds", "train_seeds"):

@@ -31,15 +31,35 @@ from conditioning.base import ConditioningInputs
 from conditioning.pixelnerf import PixelNeRFConditioner
 
 FULL = {
-    "targets": 25, "image": (576, 1024), "latent": (72, 128), "views": (1, 2, 3, 6), "samples": (16, 32, 64, 128),
-    "model": {"map_channels": 128, "encoder_blocks": [3, 4, 6, 3], "encoder_width": 64, "encoder_channels": 64,
-              "hidden_channels": 128, "chunk_size": 8192},
+    "targets": 25,
+    "image": (576, 1024),
+    "latent": (72, 128),
+    "views": (1, 2, 3, 6),
+    "samples": (16, 32, 64, 128),
+    "model": {
+        "map_channels": 128,
+        "encoder_blocks": [3, 4, 6, 3],
+        "encoder_width": 64,
+        "encoder_channels": 64,
+        "hidden_channels": 128,
+        "chunk_size": 8192,
+    },
     "repeats": 3,
 }
 QUICK = {
-    "targets": 2, "image": (72, 128), "latent": (9, 16), "views": (1, 2), "samples": (4, 8),
-    "model": {"map_channels": 8, "encoder_blocks": [1, 1], "encoder_width": 8, "encoder_channels": 8,
-              "hidden_channels": 16, "chunk_size": 256},
+    "targets": 2,
+    "image": (72, 128),
+    "latent": (9, 16),
+    "views": (1, 2),
+    "samples": (4, 8),
+    "model": {
+        "map_channels": 8,
+        "encoder_blocks": [1, 1],
+        "encoder_width": 8,
+        "encoder_channels": 8,
+        "hidden_channels": 16,
+        "chunk_size": 256,
+    },
     "repeats": 1,
 }
 
@@ -51,7 +71,9 @@ def orbit_cameras(n: int, height: int, width: int, device: torch.device, radius:
     return Cameras.from_fov(c2w, 50.0, height, width)
 
 
-def measure(model: PixelNeRFConditioner, inputs: ConditioningInputs, mode: str, repeats: int) -> tuple[float, float | None]:
+def measure(
+    model: PixelNeRFConditioner, inputs: ConditioningInputs, mode: str, repeats: int
+) -> tuple[float, float | None]:
     """Median seconds per call and peak extra memory in GiB (None on CPU)."""
     cuda = inputs.input_images.is_cuda
     model.train(mode == "train")
@@ -101,8 +123,11 @@ def run(sizes: dict, device: torch.device, out_dir: Path) -> dict:
     for mode, views, samples in tqdm(combos, desc="configs", file=sys.stdout):
         model.num_samples = samples
         inputs = ConditioningInputs(
-            torch.rand(1, views, 3, h, w, device=device), orbit_cameras(views, h, w, device), targets,
-            sizes["latent"], target_images=torch.rand(1, sizes["targets"], 3, h, w, device=device),
+            torch.rand(1, views, 3, h, w, device=device),
+            orbit_cameras(views, h, w, device),
+            targets,
+            sizes["latent"],
+            target_images=torch.rand(1, sizes["targets"], 3, h, w, device=device),
         )
         seconds, peak = measure(model, inputs, mode, sizes["repeats"])
         rows.append({"mode": mode, "views": views, "samples": samples, "seconds": seconds, "peak_gib": peak})
@@ -111,13 +136,20 @@ def run(sizes: dict, device: torch.device, out_dir: Path) -> dict:
     for mode in ("inference", "train"):
         sel = [r for r in rows if r["mode"] == mode]
         x = [r["views"] * r["samples"] for r in sel]
-        fits[mode] = {"seconds_r2": linear_fit_r2(x, [r["seconds"] for r in sel]),
-                      "peak_gib_r2": linear_fit_r2(x, [r["peak_gib"] for r in sel])}
+        fits[mode] = {
+            "seconds_r2": linear_fit_r2(x, [r["seconds"] for r in sel]),
+            "peak_gib_r2": linear_fit_r2(x, [r["peak_gib"] for r in sel]),
+        }
     result = {
-        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "targets": sizes["targets"], "latent": list(sizes["latent"]), "image": list(sizes["image"]),
-        "rays": sizes["targets"] * sizes["latent"][0] * sizes["latent"][1], "model": sizes["model"],
-        "rows": rows, "linear_fit_vs_views_x_samples": fits,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "targets": sizes["targets"],
+        "latent": list(sizes["latent"]),
+        "image": list(sizes["image"]),
+        "rays": sizes["targets"] * sizes["latent"][0] * sizes["latent"][1],
+        "model": sizes["model"],
+        "rows": rows,
+        "linear_fit_vs_views_x_samples": fits,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f".pixelnerf_memory.json.tmp{os.getpid()}"
@@ -129,13 +161,18 @@ def run(sizes: dict, device: torch.device, out_dir: Path) -> dict:
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{result['targets']} targets x {result['latent'][0]}x{result['latent'][1]} rays = {result['rays']} rays "
-             f"on {result['device_name']}", f"{'mode':<10} {'views':>5} {'samples':>7} {'seconds':>9} {'peak GiB':>9}"]
+    lines = [
+        f"{result['targets']} targets x {result['latent'][0]}x{result['latent'][1]} rays = {result['rays']} rays "
+        f"on {result['device_name']}",
+        f"{'mode':<10} {'views':>5} {'samples':>7} {'seconds':>9} {'peak GiB':>9}",
+    ]
     for r in result["rows"]:
         peak = "n/a" if r["peak_gib"] is None else f"{r['peak_gib']:.2f}"
         lines.append(f"{r['mode']:<10} {r['views']:>5} {r['samples']:>7} {r['seconds']:>9.3f} {peak:>9}")
     for mode, fit in result["linear_fit_vs_views_x_samples"].items():
-        lines.append(f"{mode}: linear fit vs views x samples, R^2 seconds {fit['seconds_r2']}, peak {fit['peak_gib_r2']}")
+        lines.append(
+            f"{mode}: linear fit vs views x samples, R^2 seconds {fit['seconds_r2']}, peak {fit['peak_gib_r2']}"
+        )
     return "\n".join(lines)
 
 

@@ -62,9 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     from recon.colmap import run_colmap, score_cloud
 
     scene = make_scene(args.category, args.seed)
-    cams = orbit(args.views, radius=2.6 * scene.radius, elevation_deg=args.elevation, arc_deg=args.arc,
-                 look_at=scene.center.tolist(),
-                 fov_deg=45.0, height=args.size, width=args.size)
+    cams = orbit(
+        args.views,
+        radius=2.6 * scene.radius,
+        elevation_deg=args.elevation,
+        arc_deg=args.arc,
+        look_at=scene.center.tolist(),
+        fov_deg=45.0,
+        height=args.size,
+        width=args.size,
+    )
     views = object_orbit_views(args.category, args.seed, cams.to(dtype=torch.float32))
     views = replace(views, images=(views.images * views.masks + 1 - views.masks).clamp(0, 1), cameras=cams)
     gt, _ = sample_surface(scene, 20000, args.seed)
@@ -75,17 +82,29 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if result.points.shape[0]:
         _plot(args.out / "recon_colmap.png", result.points.float(), gt)
-    report = {"device": "CPU (pycolmap)", "category": args.category, "seed": args.seed, "views": args.views,
-              "size": args.size, "elevation_deg": args.elevation, "arc_deg": args.arc, "known_poses": True,
-              "seconds": seconds,
-              "num_registered": result.num_registered, "mean_reprojection_error": result.mean_reprojection_error,
-              **score, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "device": "CPU (pycolmap)",
+        "category": args.category,
+        "seed": args.seed,
+        "views": args.views,
+        "size": args.size,
+        "elevation_deg": args.elevation,
+        "arc_deg": args.arc,
+        "known_poses": True,
+        "seconds": seconds,
+        "num_registered": result.num_registered,
+        "mean_reprojection_error": result.mean_reprojection_error,
+        **score,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     atomic_write_text(args.out / "recon_colmap.json", json.dumps(report, indent=2))
     print(f"{'category':<10}{'views':>6}{'size':>6}{'points':>8}{'Chamfer':>10}{'rel.':>8}{'object':>8}{'s':>7}")
     chamfer = score.get("chamfer", float("nan"))
     rel = score.get("relative_chamfer", float("nan"))
-    print(f"{args.category:<10}{args.views:>6}{args.size:>6}{score['num_points']:>8}{chamfer:>10.4f}{rel:>8.2%}"
-          f"{score.get('object_size', float('nan')):>8.3f}{seconds:>7.1f}")
+    print(
+        f"{args.category:<10}{args.views:>6}{args.size:>6}{score['num_points']:>8}{chamfer:>10.4f}{rel:>8.2%}"
+        f"{score.get('object_size', float('nan')):>8.3f}{seconds:>7.1f}"
+    )
     return 0
 
 

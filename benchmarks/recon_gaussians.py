@@ -36,8 +36,16 @@ def _orbit_views(category: str, seed: int, num: int, size: int, elevation: float
     from nvs.data.synthetic import make_scene, object_orbit_views
 
     scene = make_scene(category, seed)
-    cams = orbit(num, radius=2.6 * scene.radius, elevation_deg=elevation, azimuth_deg=azimuth,
-                 look_at=scene.center.tolist(), fov_deg=45.0, height=size, width=size)
+    cams = orbit(
+        num,
+        radius=2.6 * scene.radius,
+        elevation_deg=elevation,
+        azimuth_deg=azimuth,
+        look_at=scene.center.tolist(),
+        fov_deg=45.0,
+        height=size,
+        width=size,
+    )
     views = object_orbit_views(category, seed, cams.to(dtype=torch.float32))
     white = views.images * views.masks + (1 - views.masks)
     return replace(views, images=white.clamp(0, 1), cameras=cams)
@@ -81,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-size", type=int, default=512, help="image size of the timed fit (0: skip)")
     args = parser.parse_args(argv)
 
-    from recon.fit import PRESETS, fit_gaussians, psnr_curve
+    from recon.fit import FIT_PRESETS, fit_gaussians, psnr_curve
     from recon.render_path import render_gaussians
 
-    config = PRESETS["v3d"]
+    config = FIT_PRESETS["v3d"]
     num_views = 18
     if args.quick:
         torch.set_num_threads(1)  # many small ops: threads only contend on a shared CPU
@@ -100,21 +108,43 @@ def main(argv: list[str] | None = None) -> int:
     heldout = _orbit_views(args.category, args.seed, 6, args.size, 10.0, 360.0 / num_views / 2)
     rows, curves, fits = [], {}, {}
     for init in ("carve", "random"):
-        result = fit_gaussians(train, config, init=init, iterations=args.iterations, device=device,
-                               eval_views=heldout, eval_every=args.eval_every, progress=not args.quick)
+        result = fit_gaussians(
+            train,
+            config,
+            init=init,
+            iterations=args.iterations,
+            device=device,
+            eval_views=heldout,
+            eval_every=args.eval_every,
+            progress=not args.quick,
+        )
         curves[init] = psnr_curve(result.history)
         fits[init] = result
-        rows.append({"init": init, "views": num_views, "size": args.size, "iterations": args.iterations,
-                     "heldout_psnr": result.history[-1]["eval_psnr"],
-                     "iterations_to_target": _iterations_to(result.history, args.target_psnr),
-                     "num_gaussians": len(result.gaussians), "seconds": result.seconds, "backend": result.backend})
+        rows.append(
+            {
+                "init": init,
+                "views": num_views,
+                "size": args.size,
+                "iterations": args.iterations,
+                "heldout_psnr": result.history[-1]["eval_psnr"],
+                "iterations_to_target": _iterations_to(result.history, args.target_psnr),
+                "num_gaussians": len(result.gaussians),
+                "seconds": result.seconds,
+                "backend": result.backend,
+            }
+        )
     timing = None
     if args.time_size:
         big = _orbit_views(args.category, args.seed, num_views, args.time_size, 10.0, 0.0)
         result = fit_gaussians(big, config, iterations=args.iterations, device=device, progress=True)
-        timing = {"views": num_views, "size": args.time_size, "iterations": args.iterations,
-                  "seconds_including_carving": result.seconds, "num_gaussians": len(result.gaussians),
-                  "backend": result.backend}
+        timing = {
+            "views": num_views,
+            "size": args.time_size,
+            "iterations": args.iterations,
+            "seconds_including_carving": result.seconds,
+            "num_gaussians": len(result.gaussians),
+            "backend": result.backend,
+        }
 
     frames, _ = render_gaussians(fits["carve"].gaussians, heldout.cameras, fits["carve"].background, device)
     grid = torch.cat([torch.cat(list(heldout.images), 2), torch.cat(list(frames.clamp(0, 1)), 2)], 1)
@@ -128,21 +158,33 @@ def main(argv: list[str] | None = None) -> int:
     _plot(args.out / "psnr_curves.png", curves, args.target_psnr)
 
     device_name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
-    report = {"device": device_name, "category": args.category, "seed": args.seed, "quick": args.quick,
-              "target_psnr": args.target_psnr, "config": asdict(config), "rows": rows,
-              "curves": {k: {"iteration": v[0], "psnr": v[1]} for k, v in curves.items()},
-              "timed_fit": timing, "notes": fits["carve"].notes,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "device": device_name,
+        "category": args.category,
+        "seed": args.seed,
+        "quick": args.quick,
+        "target_psnr": args.target_psnr,
+        "config": asdict(config),
+        "rows": rows,
+        "curves": {k: {"iteration": v[0], "psnr": v[1]} for k, v in curves.items()},
+        "timed_fit": timing,
+        "notes": fits["carve"].notes,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     atomic_write_text(args.out / "recon_gaussians.json", json.dumps(report, indent=2))
     print(f"device: {device_name}; target {args.target_psnr:g} dB on {len(heldout)} held-out views")
     print(f"{'init':<8}{'views':>6}{'size':>6}{'iters':>7}{'held-out PSNR':>15}{'iters to target':>17}{'N':>9}{'s':>8}")
     for r in rows:
         to = "-" if r["iterations_to_target"] is None else str(r["iterations_to_target"])
-        print(f"{r['init']:<8}{r['views']:>6}{r['size']:>6}{r['iterations']:>7}{r['heldout_psnr']:>15.2f}{to:>17}"
-              f"{r['num_gaussians']:>9}{r['seconds']:>8.1f}")
+        print(
+            f"{r['init']:<8}{r['views']:>6}{r['size']:>6}{r['iterations']:>7}{r['heldout_psnr']:>15.2f}{to:>17}"
+            f"{r['num_gaussians']:>9}{r['seconds']:>8.1f}"
+        )
     if timing:
-        print(f"timed fit: {timing['views']} views at {timing['size']}², {timing['iterations']} iterations: "
-              f"{timing['seconds_including_carving']:.1f} s (carving included), {timing['num_gaussians']} Gaussians")
+        print(
+            f"timed fit: {timing['views']} views at {timing['size']}², {timing['iterations']} iterations: "
+            f"{timing['seconds_including_carving']:.1f} s (carving included), {timing['num_gaussians']} Gaussians"
+        )
     for note in report["notes"]:
         print(f"note: {note}")
     return 0

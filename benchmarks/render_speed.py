@@ -23,8 +23,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def measure(sizes: list[int], supersamples: list[int], frames: int, repeats: int, device: str,
-            category: str = "snowman") -> list[dict]:
+def measure(
+    sizes: list[int], supersamples: list[int], frames: int, repeats: int, device: str, category: str = "snowman"
+) -> list[dict]:
     from tqdm.auto import tqdm
 
     from nvs.data.synthetic import capture_cameras, make_scene, render

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import torch
 
-import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
-
 REFERENCE = {  # DESIGN.md §5, one H100, 14 frames x 576², B = 2
     "eager": {"seconds_per_step": 0.218, "tflop_per_step": 46.1},
     "compile": {"seconds_per_step": 0.152, "tflop_per_step": 46.1},
@@ -54,7 +52,7 @@ def build(preset: str, conditioning: str, size: int, device: torch.device, dtype
 
 def scene(frames: int, size: int):
     from camera.presets import orbit, spiral
-    from nvs.data.sample import Views
+    from camera.views import Views
 
     cams = orbit(2, radius=2.0, elevation_deg=15.0, height=size, width=size)[:1]
     images = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -94,8 +92,9 @@ def measure(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) 
     inputs, path = scene(args.frames, args.size)
     h, w = model.settings.latent_size
     with torch.no_grad():
-        cond = model.condition(ConditioningInputs(inputs.images[None].to(device), inputs.cameras.to(device),
-                                                  path.to(device), (h, w)))
+        cond = model.condition(
+            ConditioningInputs(inputs.images[None].to(device), inputs.cameras.to(device), path.to(device), (h, w))
+        )
         both = Condition.cat([cond, cond.unconditional()])
         x = torch.randn(2, args.frames, 4, h, w, device=device, dtype=dtype)
         sigma = torch.full((2,), 10.0, device=device)
@@ -110,8 +109,16 @@ def measure(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         seconds, warm = time_steps(step, device, args.warmup, args.repeats)
-        rows = [{"mode": "eager", "seconds_per_step": seconds, "warmup_seconds": warm, "tflop_per_step": tflop,
-                 "tflops": tflop / seconds, "peak_gib": _peak_gib(device)}]
+        rows = [
+            {
+                "mode": "eager",
+                "seconds_per_step": seconds,
+                "warmup_seconds": warm,
+                "tflop_per_step": tflop,
+                "tflops": tflop / seconds,
+                "peak_gib": _peak_gib(device),
+            }
+        ]
         progress.update()
         generate_seconds = None
         if args.generate_steps > 0:
@@ -127,12 +134,24 @@ def measure(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) 
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             seconds, warm = time_steps(step, device, args.warmup, args.repeats)
-            rows.append({"mode": "compile", "seconds_per_step": seconds, "warmup_seconds": warm,
-                         "tflop_per_step": tflop, "tflops": tflop / seconds, "peak_gib": _peak_gib(device)})
+            rows.append(
+                {
+                    "mode": "compile",
+                    "seconds_per_step": seconds,
+                    "warmup_seconds": warm,
+                    "tflop_per_step": tflop,
+                    "tflops": tflop / seconds,
+                    "peak_gib": _peak_gib(device),
+                }
+            )
             progress.update()
     progress.close()
-    return {"unet_parameters": params, "rows": rows, "generate_steps": args.generate_steps,
-            "generate_seconds": generate_seconds}
+    return {
+        "unet_parameters": params,
+        "rows": rows,
+        "generate_steps": args.generate_steps,
+        "generate_seconds": generate_seconds,
+    }
 
 
 def _peak_gib(device: torch.device) -> float | None:
@@ -161,16 +180,28 @@ def main(argv: list[str] | None = None) -> int:
         device, dtype = torch.device("cuda"), torch.bfloat16
     result = measure(args, device, dtype)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    result.update(device=name, torch=torch.__version__, preset=args.preset, frames=args.frames, size=args.size,
-                  batch=2, dtype=str(dtype).removeprefix("torch."), reference=REFERENCE)
-    print(f"device: {name}; U-Net {result['unet_parameters'] / 1e9:.3f} B parameters; "
-          f"B=2 x {args.frames} frames x {args.size}²")
+    result.update(
+        device=name,
+        torch=torch.__version__,
+        preset=args.preset,
+        frames=args.frames,
+        size=args.size,
+        batch=2,
+        dtype=str(dtype).removeprefix("torch."),
+        reference=REFERENCE,
+    )
+    print(
+        f"device: {name}; U-Net {result['unet_parameters'] / 1e9:.3f} B parameters; "
+        f"B=2 x {args.frames} frames x {args.size}²"
+    )
     print(f"{'mode':<8} {'s/step':>8} {'TFLOP':>7} {'TFLOP/s':>8} {'peak GiB':>9} {'ref s/step':>10}")
     for r in result["rows"]:
         ref = REFERENCE[r["mode"]]["seconds_per_step"] if args.preset == "svd" and args.size == 576 else None
         peak = f"{r['peak_gib']:.1f}" if r["peak_gib"] is not None else "-"
-        print(f"{r['mode']:<8} {r['seconds_per_step']:>8.4f} {r['tflop_per_step']:>7.2f} {r['tflops']:>8.1f} "
-              f"{peak:>9} {ref if ref is not None else '-':>10}")
+        print(
+            f"{r['mode']:<8} {r['seconds_per_step']:>8.4f} {r['tflop_per_step']:>7.2f} {r['tflops']:>8.1f} "
+            f"{peak:>9} {ref if ref is not None else '-':>10}"
+        )
     if result["generate_seconds"] is not None:
         print(f"whole generation, {args.generate_steps} steps: {result['generate_seconds']:.2f} s")
     args.out.mkdir(parents=True, exist_ok=True)

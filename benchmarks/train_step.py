@@ -21,14 +21,12 @@ from pathlib import Path
 
 import torch
 
-import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
-
 REFERENCE = {"svd_14x576_bs1": 0.45, "svd_14x576_bs1_checkpointing": 0.60}  # DESIGN.md §5, s/step on one H100
 
 
 def orbit_scene(frames: int, size: int, seed: int):
     from camera.cameras import Cameras, look_at
-    from nvs.data.sample import Views
+    from camera.views import Views
 
     angles = torch.linspace(0, 2 * torch.pi, frames + 1)[:frames]
     eye = torch.stack([2 * torch.cos(angles), 2 * torch.sin(angles), torch.full_like(angles, 0.5)], -1)
@@ -41,10 +39,11 @@ def measure(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
     from nvs.config import CONFIG_DIR
+    from nvs.data.clips import MemoryScenes
     from nvs.models import PathNVSModel
     from nvs.models.presets import preset_config
-    from nvs.train.data import MemoryScenes
-    from nvs.train.trainer import Trainer, TrainerSettings
+    from nvs.train.settings import TrainerSettings
+    from nvs.train.trainer import Trainer
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.quick else "cpu")
     cfg = preset_config(args.preset)
@@ -55,9 +54,19 @@ def measure(args: argparse.Namespace) -> dict:
     size, frames = model.settings.image_size[0], model.settings.num_frames
     scenes = MemoryScenes([orbit_scene(2 * frames, size, i) for i in range(4)])
     with tempfile.TemporaryDirectory() as out:
-        settings = TrainerSettings(out=out, steps=args.warmup + args.repeats, batch_size=args.batch, warmup_steps=0,
-                                   gradient_checkpointing=args.gradient_checkpointing, checkpoint_every=0,
-                                   sample_every=0, export=False, resume=None, progress=False, device=device.type)
+        settings = TrainerSettings(
+            out=out,
+            steps=args.warmup + args.repeats,
+            batch_size=args.batch,
+            warmup_steps=0,
+            gradient_checkpointing=args.gradient_checkpointing,
+            checkpoint_every=0,
+            sample_every=0,
+            export=False,
+            resume=None,
+            progress=False,
+            device=device.type,
+        )
         trainer = Trainer(model, scenes, settings, objective_options={"aux_weights": {"pixelnerf_rgb": 1.0}})
         params = sum(p.numel() for p in model.unet.parameters())
         trained = sum(p.numel() for p in trainer.named_trained().values())
@@ -75,12 +84,20 @@ def measure(args: argparse.Namespace) -> dict:
             if i >= args.warmup:
                 times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    return {"preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-            "image_size": size, "num_frames": frames, "batch": args.batch,
-            "gradient_checkpointing": args.gradient_checkpointing, "unet_parameters": params,
-            "trained_parameters": trained, "seconds_per_step": seconds, "clips_per_second": args.batch / seconds,
-            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
-            "reference_seconds_per_step": REFERENCE}
+    return {
+        "preset": args.preset,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "image_size": size,
+        "num_frames": frames,
+        "batch": args.batch,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "unet_parameters": params,
+        "trained_parameters": trained,
+        "seconds_per_step": seconds,
+        "clips_per_second": args.batch / seconds,
+        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None,
+        "reference_seconds_per_step": REFERENCE,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.preset, args.size, args.batch, args.warmup, args.repeats = "tiny", 32, 1, 1, 2
     result = measure(args)
-    print(f"{'preset':<8}{'device':<28}{'size':>6}{'F':>4}{'B':>4}{'ckpt':>6}{'s/step':>9}{'clips/s':>9}{'peak GiB':>10}")
+    print(
+        f"{'preset':<8}{'device':<28}{'size':>6}{'F':>4}{'B':>4}{'ckpt':>6}{'s/step':>9}{'clips/s':>9}{'peak GiB':>10}"
+    )
     peak = f"{result['peak_gib']:.1f}" if result["peak_gib"] is not None else "-"
-    print(f"{result['preset']:<8}{result['device'][:27]:<28}{result['image_size']:>6}{result['num_frames']:>4}"
-          f"{result['batch']:>4}{str(result['gradient_checkpointing'])[0]:>6}{result['seconds_per_step']:>9.3f}"
-          f"{result['clips_per_second']:>9.2f}{peak:>10}")
+    print(
+        f"{result['preset']:<8}{result['device'][:27]:<28}{result['image_size']:>6}{result['num_frames']:>4}"
+        f"{result['batch']:>4}{str(result['gradient_checkpointing'])[0]:>6}{result['seconds_per_step']:>9.3f}"
+        f"{result['clips_per_second']:>9.2f}{peak:>10}"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "train_step.json.tmp"

@@ -7,8 +7,8 @@ for an image of ``height x width`` pixels whose first pixel centre is at (0.5, 0
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -35,7 +35,7 @@ class SimilarityTransform:
         out[..., :3, 3] = self.apply_points(c2w[..., :3, 3])
         return out
 
-    def inverse(self) -> "SimilarityTransform":
+    def inverse(self) -> SimilarityTransform:
         rot_inv = self.rotation.T
         return SimilarityTransform(1.0 / self.scale, rot_inv, -(rot_inv @ self.translation) / self.scale)
 
@@ -84,9 +84,7 @@ class Cameras:
 
     # ----------------------------------------------------------------- constructors
     @staticmethod
-    def from_fov(
-        c2w: Tensor, fov_y_deg: float | Tensor, height: int, width: int
-    ) -> "Cameras":
+    def from_fov(c2w: Tensor, fov_y_deg: float | Tensor, height: int, width: int) -> Cameras:
         """Square pixels, centred principal point, vertical field of view in degrees.
 
         c2w [N, 4, 4]; fov_y_deg scalar or [N].
@@ -99,7 +97,7 @@ class Cameras:
         return Cameras(intrinsics_matrix(focal, focal, width / 2, height / 2), c2w, height, width)
 
     @staticmethod
-    def cat(cameras: Sequence["Cameras"]) -> "Cameras":
+    def cat(cameras: Sequence[Cameras]) -> Cameras:
         if len(cameras) == 0:
             raise ValueError("Cameras.cat needs at least one Cameras")
         sizes = {(c.height, c.width) for c in cameras}
@@ -118,7 +116,7 @@ class Cameras:
     def __len__(self) -> int:
         return self.K.shape[0]
 
-    def __getitem__(self, index: int | slice | Tensor | Sequence[int]) -> "Cameras":
+    def __getitem__(self, index: int | slice | Tensor | Sequence[int]) -> Cameras:
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
         elif not isinstance(index, slice):
@@ -174,20 +172,20 @@ class Cameras:
         return torch.rad2deg(2 * torch.atan((self.width / 2) / self.fx))
 
     # ----------------------------------------------------------------- moves
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Cameras":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Cameras:
         return Cameras(self.K.to(device, dtype), self.c2w.to(device, dtype), self.height, self.width)
 
-    def with_c2w(self, c2w: Tensor) -> "Cameras":
+    def with_c2w(self, c2w: Tensor) -> Cameras:
         return Cameras(self.K, c2w, self.height, self.width)
 
-    def resize(self, height: int, width: int) -> "Cameras":
+    def resize(self, height: int, width: int) -> Cameras:
         """The same cameras for an image resampled to ``height x width`` (pixel areas scale)."""
         check_size(height, width)
         sx, sy = width / self.width, height / self.height
         scale = torch.tensor([[sx, 0, 0], [0, sy, 0], [0, 0, 1]], dtype=self.dtype, device=self.device)
         return Cameras(scale @ self.K, self.c2w, height, width)
 
-    def crop(self, top: int | float, left: int | float, height: int, width: int) -> "Cameras":
+    def crop(self, top: int | float, left: int | float, height: int, width: int) -> Cameras:
         """The cameras of the window ``[top, top+height) x [left, left+width)`` of the image.
 
         The window may extend past the image (padding); the principal point shifts by the offset.
@@ -198,17 +196,17 @@ class Cameras:
         K[:, 1, 2] -= top
         return Cameras(K, self.c2w, height, width)
 
-    def relative_to(self, index: int = 0) -> "Cameras":
+    def relative_to(self, index: int = 0) -> Cameras:
         """Poses expressed in the frame of camera ``index`` (which becomes the identity)."""
         ref_w2c = rigid_inverse(self.c2w[index : index + 1])
         return self.with_c2w(pose_matmul(ref_w2c, self.c2w))
 
-    def transform(self, similarity: SimilarityTransform) -> "Cameras":
+    def transform(self, similarity: SimilarityTransform) -> Cameras:
         return self.with_c2w(similarity.apply_c2w(self.c2w))
 
     def normalize_scene(
         self, target_radius: float = 1.0, center: Tensor | None = None
-    ) -> tuple["Cameras", SimilarityTransform]:
+    ) -> tuple[Cameras, SimilarityTransform]:
         """Recentre on ``center`` (default: the mean camera centre) and scale so that the
         farthest camera lies at ``target_radius``. Returns the cameras and the transform applied
         to the world (apply the same transform to points, e.g. a point cloud)."""

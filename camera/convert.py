@@ -22,6 +22,7 @@ import warnings
 from typing import Literal
 
 import torch
+from kornia.geometry.conversions import quaternion_to_rotation_matrix
 from torch import Tensor
 
 from camera.cameras import Cameras, intrinsics_matrix, rigid_inverse
@@ -47,8 +48,9 @@ def _float(x, like: Tensor | None = None) -> Tensor:
     """A tensor of ``x``: moved to ``like``'s dtype/device, or float64 for Python numbers and lists."""
     if isinstance(x, Tensor):
         return x if like is None else x.to(like)
-    return torch.as_tensor(x, dtype=torch.float64 if like is None else like.dtype,
-                           device=None if like is None else like.device)
+    return torch.as_tensor(
+        x, dtype=torch.float64 if like is None else like.dtype, device=None if like is None else like.device
+    )
 
 
 # ---------------------------------------------------------------- OpenGL / Blender / nerfstudio
@@ -92,8 +94,12 @@ def pytorch3d_to_cameras(
     R = _float(R)
     T, focal_length, principal_point = _float(T, R), _float(focal_length, R), _float(principal_point, R)
     n = R.shape[0]
-    for name, x, shape in (("R", R, (n, 3, 3)), ("T", T, (n, 3)), ("focal_length", focal_length, (n, 2)),
-                           ("principal_point", principal_point, (n, 2))):
+    for name, x, shape in (
+        ("R", R, (n, 3, 3)),
+        ("T", T, (n, 3)),
+        ("focal_length", focal_length, (n, 2)),
+        ("principal_point", principal_point, (n, 2)),
+    ):
         if tuple(x.shape) != shape:
             raise ValueError(f"pytorch3d_to_cameras: {name} must have shape {list(shape)}, got {list(x.shape)}")
         check_finite(x, f"pytorch3d_to_cameras: {name}")
@@ -125,20 +131,15 @@ def cameras_to_pytorch3d(cameras: Cameras, intrinsics_format: NdcFormat = "ndc_i
 
 # ---------------------------------------------------------------- COLMAP
 def qvec_to_rotmat(qvec: Tensor) -> Tensor:
-    """Hamilton quaternions [..., 4] (w, x, y, z), normalised here -> rotation matrices [..., 3, 3]."""
+    """Hamilton quaternions [..., 4] (w, x, y, z), any non-zero norm -> rotation matrices [..., 3, 3].
+
+    The project's one quaternion-to-matrix conversion (kornia's, differentiable); COLMAP poses,
+    path interpolation and the Gaussians' rotations all pass through it.
+    """
     qvec = _float(qvec)
-    norm = qvec.norm(dim=-1, keepdim=True)
-    if torch.any(norm == 0) or not torch.isfinite(qvec).all():
+    if not torch.isfinite(qvec).all() or torch.any(qvec.norm(dim=-1) == 0):
         raise ValueError("qvec_to_rotmat: quaternions must be finite and non-zero")
-    w, x, y, z = (qvec / norm).unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        -1,
-    ).reshape(*qvec.shape[:-1], 3, 3)
+    return quaternion_to_rotation_matrix(qvec)
 
 
 def rotmat_to_qvec(R: Tensor) -> Tensor:

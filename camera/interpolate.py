@@ -49,8 +49,15 @@ def quat_mul(a: Tensor, b: Tensor) -> Tensor:
     """Hamilton product [..., 4] x [..., 4] -> [..., 4]."""
     aw, ax, ay, az = a.unbind(-1)
     bw, bx, by, bz = b.unbind(-1)
-    return torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                        aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        -1,
+    )
 
 
 def quat_conj(q: Tensor) -> Tensor:
@@ -99,8 +106,12 @@ def _hermite(p0: Tensor, p1: Tensor, m0: Tensor, m1: Tensor, s: Tensor) -> Tenso
 def _kb_weights(tension: float, continuity: float, bias: float) -> tuple[float, float, float, float]:
     """Weights of (p_i - p_{i-1}, p_{i+1} - p_i) in the outgoing and incoming tangents at keyframe i."""
     t, c, b = tension, continuity, bias
-    return ((1 - t) * (1 + b) * (1 + c) / 2, (1 - t) * (1 - b) * (1 - c) / 2,
-            (1 - t) * (1 + b) * (1 - c) / 2, (1 - t) * (1 - b) * (1 + c) / 2)
+    return (
+        (1 - t) * (1 + b) * (1 + c) / 2,
+        (1 - t) * (1 - b) * (1 - c) / 2,
+        (1 - t) * (1 + b) * (1 - c) / 2,
+        (1 - t) * (1 - b) * (1 + c) / 2,
+    )
 
 
 def _neighbour_differences(values: Tensor, closed: bool) -> tuple[Tensor, Tensor]:
@@ -118,8 +129,10 @@ def _kb_tangents(values: Tensor, closed: bool, weights, timing: tuple[Tensor, Te
     w_out_back, w_out_fwd, w_in_back, w_in_fwd = weights
     back, fwd = _neighbour_differences(values, closed)
     scale_out, scale_in = timing
-    return (scale_out[:, None] * (w_out_back * back + w_out_fwd * fwd),
-            scale_in[:, None] * (w_in_back * back + w_in_fwd * fwd))
+    return (
+        scale_out[:, None] * (w_out_back * back + w_out_fwd * fwd),
+        scale_in[:, None] * (w_in_back * back + w_in_fwd * fwd),
+    )
 
 
 def _timing(keyframes: Cameras, closed: bool) -> tuple[Tensor, Tensor]:
@@ -132,8 +145,10 @@ def _timing(keyframes: Cameras, closed: bool) -> tuple[Tensor, Tensor]:
         before, after = torch.cat([steps[:1], steps]), torch.cat([steps, steps[-1:]])
     total = before + after
     ones = torch.ones_like(total)
-    return (torch.where(total > 0, 2 * after / total.clamp_min(1e-300), ones),
-            torch.where(total > 0, 2 * before / total.clamp_min(1e-300), ones))
+    return (
+        torch.where(total > 0, 2 * after / total.clamp_min(1e-300), ones),
+        torch.where(total > 0, 2 * before / total.clamp_min(1e-300), ones),
+    )
 
 
 def _segments(u: Tensor, num_keys: int, closed: bool) -> tuple[Tensor, Tensor, Tensor]:
@@ -196,8 +211,15 @@ def _check(keyframes: Cameras, method: str, tension: float, continuity: float, b
             raise ValueError(f"{name} must lie in [-1, 1] (0 is Catmull–Rom), got {value}")
 
 
-def interpolate_at(keyframes: Cameras, u: Tensor, method: Method = "kb", tension: float = 0.0,
-                   continuity: float = 0.0, bias: float = 0.0, closed: bool = False) -> Cameras:
+def interpolate_at(
+    keyframes: Cameras,
+    u: Tensor,
+    method: Method = "kb",
+    tension: float = 0.0,
+    continuity: float = 0.0,
+    bias: float = 0.0,
+    closed: bool = False,
+) -> Cameras:
     """The interpolated cameras at spline parameters ``u`` [N] (keyframe i at u = i).
 
     ``u`` must lie in [0, K-1] for an open path, [0, K] for a closed one.
@@ -208,8 +230,10 @@ def interpolate_at(keyframes: Cameras, u: Tensor, method: Method = "kb", tension
     u = torch.as_tensor(u, dtype=torch.float64).reshape(-1)
     upper = n if closed else n - 1
     if not torch.isfinite(u).all() or u.min() < 0 or u.max() > upper:
-        raise ValueError(f"spline parameters must lie in [0, {upper}] for {n} keyframes "
-                         f"({'closed' if closed else 'open'}), got [{float(u.min())}, {float(u.max())}]")
+        raise ValueError(
+            f"spline parameters must lie in [0, {upper}] for {n} keyframes "
+            f"({'closed' if closed else 'open'}), got [{float(u.min())}, {float(u.max())}]"
+        )
     weights = _kb_weights(tension, continuity, bias)
     timing = _timing(kf, closed)
     centers = _spline(kf.centers, u, closed, method, weights, timing)
@@ -248,8 +272,15 @@ def path_lengths(cameras: Cameras) -> Tensor:
     return (cameras.fy[1:].log() - cameras.fy[:-1].log()).abs()
 
 
-def constant_speed_parameters(keyframes: Cameras, num_frames: int, method: Method = "kb", tension: float = 0.0,
-                              continuity: float = 0.0, bias: float = 0.0, closed: bool = False) -> Tensor:
+def constant_speed_parameters(
+    keyframes: Cameras,
+    num_frames: int,
+    method: Method = "kb",
+    tension: float = 0.0,
+    continuity: float = 0.0,
+    bias: float = 0.0,
+    closed: bool = False,
+) -> Tensor:
     """Spline parameters u [num_frames] equally spaced in :func:`path_lengths` along the path."""
     n = len(keyframes)
     upper = n if closed else n - 1
@@ -266,9 +297,16 @@ def constant_speed_parameters(keyframes: Cameras, num_frames: int, method: Metho
     return (dense_u[idx - 1] + frac * (dense_u[idx] - dense_u[idx - 1])).clamp(0, upper)
 
 
-def interpolate(keyframes: Cameras, num_frames: int, method: Method = "kb", tension: float = 0.0,
-                closed: bool = False, constant_speed: bool = True, continuity: float = 0.0,
-                bias: float = 0.0) -> Cameras:
+def interpolate(
+    keyframes: Cameras,
+    num_frames: int,
+    method: Method = "kb",
+    tension: float = 0.0,
+    closed: bool = False,
+    constant_speed: bool = True,
+    continuity: float = 0.0,
+    bias: float = 0.0,
+) -> Cameras:
     """A path of ``num_frames`` cameras through ``keyframes`` (in their order).
 
     Open paths start at the first keyframe and end at the last; closed paths start at the first and

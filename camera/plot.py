@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,9 +39,14 @@ def _stride(n: int) -> int:
     return max(1, int(np.ceil(n / MAX_FRUSTA)))
 
 
-def plot_cameras(path: Cameras, inputs: Cameras | None = None, look_at: Sequence[float] | None = None,
-                 out: str | os.PathLike | None = None, up: Sequence[float] = (0.0, 0.0, 1.0),
-                 title: str | None = None):
+def plot_cameras(
+    path: Cameras,
+    inputs: Cameras | None = None,
+    look_at: Sequence[float] | None = None,
+    out: str | os.PathLike | None = None,
+    up: Sequence[float] = (0.0, 0.0, 1.0),
+    title: str | None = None,
+):
     """A figure of ``path`` (frusta coloured by frame index, trajectory line) and ``inputs`` (black),
     in a 3D view and a top-down view (looking down ``up``), with ``look_at`` marked by a star.
     ``title`` prefixes the summary line (frames, size, FoV range) above the views.
@@ -130,9 +135,10 @@ def plot_cameras(path: Cameras, inputs: Cameras | None = None, look_at: Sequence
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax2, shrink=0.8)
     bar.set_label("frame")
     fov = path.fov_y_deg
-    fig.suptitle((f"{title}: " if title else "") + f"{n} frames, {path.height}x{path.width} px, vertical FoV "
-                 f"{float(fov.min()):.1f}-{float(fov.max()):.1f}°"
-                 + (f" (frusta: every {stride}th frame)" if stride > 1 else ""))
+    fig.suptitle(
+        (f"{title}: " if title else "") + f"{n} frames, {path.height}x{path.width} px, vertical FoV "
+        f"{float(fov.min()):.1f}-{float(fov.max()):.1f}°" + (f" (frusta: every {stride}th frame)" if stride > 1 else "")
+    )
     if out is not None:
         save_figure(fig, out)
     return fig

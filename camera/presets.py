@@ -14,18 +14,20 @@ Every preset starts from one camera, given either
   look-at frame (e.g. a roll) is kept along the path.
 
 World up is +z unless ``up`` is given. Poses follow the package convention (OpenCV axes, c2w,
-intrinsics in pixels) in float64. ``PRESETS`` maps the command-line names to the functions.
+intrinsics in pixels) in float64. ``PATH_PRESETS`` maps the command-line names to the functions.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from camera.cameras import Cameras, intrinsics_matrix, look_at as look_at_c2w
+from camera.cameras import Cameras, intrinsics_matrix
+from camera.cameras import look_at as look_at_c2w
 from camera.interpolate import interpolate
 
 Vector = Sequence[float] | Tensor
@@ -72,8 +74,11 @@ def _check_anchor(anchor: Cameras) -> Cameras:
 def orbit_basis(up: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Right-handed orthonormal (e1, e2, up_unit) [3] each, for azimuth/elevation about ``up`` [3]."""
     up = up / up.norm()
-    ref = torch.tensor([1.0, 0.0, 0.0], dtype=up.dtype) if abs(float(up[0])) < 0.9 else torch.tensor(
-        [0.0, 1.0, 0.0], dtype=up.dtype)
+    ref = (
+        torch.tensor([1.0, 0.0, 0.0], dtype=up.dtype)
+        if abs(float(up[0])) < 0.9
+        else torch.tensor([0.0, 1.0, 0.0], dtype=up.dtype)
+    )
     e1 = ref - (ref @ up) * up
     e1 = e1 / e1.norm()
     return e1, torch.linalg.cross(up, e1), up
@@ -82,8 +87,10 @@ def orbit_basis(up: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 def _spherical(radius: Tensor | float, elevation: Tensor, azimuth: Tensor, basis) -> Tensor:
     """Offsets [N, 3] from the look-at point; angles in radians [N]."""
     e1, e2, up = basis
-    return radius * (torch.cos(elevation)[:, None] * (torch.cos(azimuth)[:, None] * e1 + torch.sin(azimuth)[:, None] * e2)
-                     + torch.sin(elevation)[:, None] * up)
+    return radius * (
+        torch.cos(elevation)[:, None] * (torch.cos(azimuth)[:, None] * e1 + torch.sin(azimuth)[:, None] * e2)
+        + torch.sin(elevation)[:, None] * up
+    )
 
 
 class _Start(NamedTuple):
@@ -111,8 +118,17 @@ def resolve_look_at(anchor: Cameras | None, look_at: Vector | None, radius: floa
     return anchor.centers[0] + radius * anchor.R[0, :, 2]
 
 
-def _start(anchor: Cameras | None, look_at: Vector | None, radius: float, elevation_deg: float,
-           azimuth_deg: float, up: Vector, fov_deg: float, height: int, width: int) -> _Start:
+def _start(
+    anchor: Cameras | None,
+    look_at: Vector | None,
+    radius: float,
+    elevation_deg: float,
+    azimuth_deg: float,
+    up: Vector,
+    fov_deg: float,
+    height: int,
+    width: int,
+) -> _Start:
     up = _vector(up, "up")
     if up.norm() == 0:
         raise ValueError("up must be a non-zero vector, e.g. [0, 0, 1]")
@@ -127,7 +143,10 @@ def _start(anchor: Cameras | None, look_at: Vector | None, radius: float, elevat
     _check_finite(azimuth_deg, "azimuth_deg")
     _check_fov(fov_deg)
     target = _vector(look_at if look_at is not None else (0.0, 0.0, 0.0), "look_at")
-    el, az = torch.tensor([math.radians(elevation_deg)], dtype=DTYPE), torch.tensor([math.radians(azimuth_deg)], dtype=DTYPE)
+    el, az = (
+        torch.tensor([math.radians(elevation_deg)], dtype=DTYPE),
+        torch.tensor([math.radians(azimuth_deg)], dtype=DTYPE),
+    )
     eye = target + _spherical(radius, el, az, orbit_basis(up))[0]
     R = look_at_c2w(eye, target, up)[0, :3, :3]
     focal = torch.tensor([(height / 2) / math.tan(math.radians(fov_deg) / 2)], dtype=DTYPE)
@@ -167,10 +186,21 @@ def _ramp(num_frames: int, endpoint: bool = True) -> Tensor:
 
 
 # ------------------------------------------------------------------------------- orbits
-def orbit(num_frames: int = 18, radius: float = 2.0, elevation_deg: float = 0.0, azimuth_deg: float = 0.0,
-          arc_deg: float = 360.0, clockwise: bool = False, endpoint: bool | None = None,
-          look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0), fov_deg: float = 60.0,
-          height: int = 256, width: int = 256, anchor: Cameras | None = None) -> Cameras:
+def orbit(
+    num_frames: int = 18,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    arc_deg: float = 360.0,
+    clockwise: bool = False,
+    endpoint: bool | None = None,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """Cameras on a circle of constant elevation around ``look_at``, all looking at it.
 
     ``arc_deg`` of azimuth are covered, counter-clockwise seen from above (``clockwise`` reverses).
@@ -199,24 +229,59 @@ def orbit(num_frames: int = 18, radius: float = 2.0, elevation_deg: float = 0.0,
 
 def v3d_orbit(height: int = 256, width: int = 256, up: Vector = (0.0, 0.0, 1.0)) -> Cameras:
     """V3D's object orbit: 18 frames, elevation 0, distance 2, FoV 60°, 360° without the endpoint."""
-    return orbit(18, radius=2.0, elevation_deg=0.0, arc_deg=360.0, endpoint=False, fov_deg=60.0,
-                 up=up, height=height, width=width)
+    return orbit(
+        18,
+        radius=2.0,
+        elevation_deg=0.0,
+        arc_deg=360.0,
+        endpoint=False,
+        fov_deg=60.0,
+        up=up,
+        height=height,
+        width=width,
+    )
 
 
-def im3d_orbit(elevation_deg: float, num_frames: int = 16, radius: float = 2.0, fov_deg: float = 60.0,
-               height: int = 256, width: int = 256, up: Vector = (0.0, 0.0, 1.0)) -> Cameras:
+def im3d_orbit(
+    elevation_deg: float,
+    num_frames: int = 16,
+    radius: float = 2.0,
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    up: Vector = (0.0, 0.0, 1.0),
+) -> Cameras:
     """IM-3D's orbit: 16 frames around the object at ``elevation_deg`` (the paper draws it in [0, 45]).
 
     The paper gives no distance or FoV; V3D's (2, 60°) are the defaults here.
     """
-    return orbit(num_frames, radius=radius, elevation_deg=elevation_deg, arc_deg=360.0, endpoint=False,
-                 fov_deg=fov_deg, up=up, height=height, width=width)
+    return orbit(
+        num_frames,
+        radius=radius,
+        elevation_deg=elevation_deg,
+        arc_deg=360.0,
+        endpoint=False,
+        fov_deg=fov_deg,
+        up=up,
+        height=height,
+        width=width,
+    )
 
 
-def spiral(num_frames: int = 32, radius: float = 2.0, elevation_deg: float = 0.0, azimuth_deg: float = 0.0,
-           amplitude: float = 0.25, turns: float = 2.0, look_at: Vector | None = None,
-           up: Vector = (0.0, 0.0, 1.0), fov_deg: float = 60.0, height: int = 256, width: int = 256,
-           anchor: Cameras | None = None) -> Cameras:
+def spiral(
+    num_frames: int = 32,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    amplitude: float = 0.25,
+    turns: float = 2.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """An Archimedean spiral in the start camera's image plane, all frames looking at ``look_at``.
 
     The offset from the start eye grows linearly from 0 to ``amplitude * radius`` over ``turns``
@@ -234,10 +299,19 @@ def spiral(num_frames: int = 32, radius: float = 2.0, elevation_deg: float = 0.0
     return _assemble(start, _aimed(start, eyes), eyes)
 
 
-def lemniscate(num_frames: int = 32, radius: float = 2.0, elevation_deg: float = 0.0, azimuth_deg: float = 0.0,
-               amplitude: float = 0.25, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-               fov_deg: float = 60.0, height: int = 256, width: int = 256,
-               anchor: Cameras | None = None) -> Cameras:
+def lemniscate(
+    num_frames: int = 32,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    amplitude: float = 0.25,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """A figure eight (lemniscate of Bernoulli) in the start camera's image plane, looking at ``look_at``.
 
     The curve ``a (cos s, sin s cos s) / (1 + sin² s)`` with ``a = amplitude * radius`` is traced
@@ -264,10 +338,20 @@ def _axis_rotation(axis: Tensor, angle: Tensor) -> Tensor:
     return torch.eye(3, dtype=DTYPE) + s * cross + (1 - c) * (cross @ cross)
 
 
-def roll(num_frames: int = 24, roll_deg: float = 360.0, endpoint: bool | None = None, radius: float = 2.0,
-         elevation_deg: float = 0.0, azimuth_deg: float = 0.0, look_at: Vector | None = None,
-         up: Vector = (0.0, 0.0, 1.0), fov_deg: float = 60.0, height: int = 256, width: int = 256,
-         anchor: Cameras | None = None) -> Cameras:
+def roll(
+    num_frames: int = 24,
+    roll_deg: float = 360.0,
+    endpoint: bool | None = None,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """The start camera turning about its own optical axis by ``roll_deg`` (clockwise in the image
     for positive angles); ``endpoint`` defaults to False for a full turn."""
     _check_frames(num_frames)
@@ -279,8 +363,20 @@ def roll(num_frames: int = 24, roll_deg: float = 360.0, endpoint: bool | None = 
     return _assemble(start, R, start.eye.expand(num_frames, 3).clone())
 
 
-def _pan(sign: float, num_frames: int, angle_deg: float, radius: float, elevation_deg: float, azimuth_deg: float,
-         look_at, up, fov_deg, height, width, anchor) -> Cameras:
+def _pan(
+    sign: float,
+    num_frames: int,
+    angle_deg: float,
+    radius: float,
+    elevation_deg: float,
+    azimuth_deg: float,
+    look_at,
+    up,
+    fov_deg,
+    height,
+    width,
+    anchor,
+) -> Cameras:
     _check_frames(num_frames)
     _check_finite(angle_deg, "angle_deg")
     start = _start(anchor, look_at, radius, elevation_deg, azimuth_deg, up, fov_deg, height, width)
@@ -289,24 +385,47 @@ def _pan(sign: float, num_frames: int, angle_deg: float, radius: float, elevatio
     return _assemble(start, R, start.eye.expand(num_frames, 3).clone())
 
 
-def pan_left(num_frames: int = 24, angle_deg: float = 45.0, radius: float = 2.0, elevation_deg: float = 0.0,
-             azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-             fov_deg: float = 60.0, height: int = 256, width: int = 256, anchor: Cameras | None = None) -> Cameras:
+def pan_left(
+    num_frames: int = 24,
+    angle_deg: float = 45.0,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """The start camera turning left in place by ``angle_deg`` about the world ``up`` axis."""
-    return _pan(1.0, num_frames, angle_deg, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height,
-                width, anchor)
+    return _pan(
+        1.0, num_frames, angle_deg, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor
+    )
 
 
-def pan_right(num_frames: int = 24, angle_deg: float = 45.0, radius: float = 2.0, elevation_deg: float = 0.0,
-              azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-              fov_deg: float = 60.0, height: int = 256, width: int = 256, anchor: Cameras | None = None) -> Cameras:
+def pan_right(
+    num_frames: int = 24,
+    angle_deg: float = 45.0,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """The start camera turning right in place by ``angle_deg`` about the world ``up`` axis."""
-    return _pan(-1.0, num_frames, angle_deg, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height,
-                width, anchor)
+    return _pan(
+        -1.0, num_frames, angle_deg, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor
+    )
 
 
-def _zoom(factor: float, num_frames: int, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width,
-          anchor) -> Cameras:
+def _zoom(
+    factor: float, num_frames: int, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor
+) -> Cameras:
     _check_frames(num_frames)
     start = _start(anchor, look_at, radius, elevation_deg, azimuth_deg, up, fov_deg, height, width)
     scale = factor ** _ramp(num_frames)
@@ -314,28 +433,48 @@ def _zoom(factor: float, num_frames: int, radius, elevation_deg, azimuth_deg, lo
     return _assemble(start, R, start.eye.expand(num_frames, 3).clone(), scale)
 
 
-def zoom_in(num_frames: int = 24, zoom: float = 2.0, radius: float = 2.0, elevation_deg: float = 0.0,
-            azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-            fov_deg: float = 60.0, height: int = 256, width: int = 256, anchor: Cameras | None = None) -> Cameras:
+def zoom_in(
+    num_frames: int = 24,
+    zoom: float = 2.0,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """Camera fixed; the focal length grows geometrically to ``zoom`` times its start (FoV narrows)."""
     if not (math.isfinite(zoom) and zoom > 1):
         raise ValueError(f"zoom_in needs zoom > 1 (the final focal length multiplier), got {zoom}")
     return _zoom(zoom, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor)
 
 
-def zoom_out(num_frames: int = 24, zoom: float = 2.0, radius: float = 2.0, elevation_deg: float = 0.0,
-             azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-             fov_deg: float = 60.0, height: int = 256, width: int = 256, anchor: Cameras | None = None) -> Cameras:
+def zoom_out(
+    num_frames: int = 24,
+    zoom: float = 2.0,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """Camera fixed; the focal length shrinks geometrically to 1/``zoom`` of its start (FoV widens)."""
     if not (math.isfinite(zoom) and zoom > 1):
         raise ValueError(f"zoom_out needs zoom > 1 (the final focal length divisor), got {zoom}")
-    return _zoom(1 / zoom, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width,
-                 anchor)
+    return _zoom(1 / zoom, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor)
 
 
 # ----------------------------------------------------------------------- moving cameras
-def _dolly_zoom(ratio: float, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width,
-                anchor) -> Cameras:
+def _dolly_zoom(
+    ratio: float, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor
+) -> Cameras:
     _check_frames(num_frames)
     start = _start(anchor, look_at, radius, elevation_deg, azimuth_deg, up, fov_deg, height, width)
     forward = start.R[:, 2]
@@ -348,39 +487,75 @@ def _dolly_zoom(ratio: float, num_frames, radius, elevation_deg, azimuth_deg, lo
     return _assemble(start, R, eyes, d / d0)
 
 
-def dolly_zoom_in(num_frames: int = 24, distance_ratio: float = 0.5, radius: float = 2.0, elevation_deg: float = 0.0,
-                  azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-                  fov_deg: float = 60.0, height: int = 256, width: int = 256,
-                  anchor: Cameras | None = None) -> Cameras:
+def dolly_zoom_in(
+    num_frames: int = 24,
+    distance_ratio: float = 0.5,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """The camera moves forward to ``distance_ratio`` of its distance to the look-at plane while the
     focal length follows (f / distance constant), so that plane keeps its size and the FoV widens."""
     if not (math.isfinite(distance_ratio) and 0 < distance_ratio < 1):
         raise ValueError(f"dolly_zoom_in needs 0 < distance_ratio < 1 (final / start distance), got {distance_ratio}")
-    return _dolly_zoom(distance_ratio, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height,
-                       width, anchor)
+    return _dolly_zoom(
+        distance_ratio, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor
+    )
 
 
-def dolly_zoom_out(num_frames: int = 24, distance_ratio: float = 2.0, radius: float = 2.0, elevation_deg: float = 0.0,
-                   azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-                   fov_deg: float = 60.0, height: int = 256, width: int = 256,
-                   anchor: Cameras | None = None) -> Cameras:
+def dolly_zoom_out(
+    num_frames: int = 24,
+    distance_ratio: float = 2.0,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """The camera moves back to ``distance_ratio`` times its distance to the look-at plane while the
     focal length follows (f / distance constant), so that plane keeps its size and the FoV narrows."""
     if not (math.isfinite(distance_ratio) and distance_ratio > 1):
         raise ValueError(f"dolly_zoom_out needs distance_ratio > 1 (final / start distance), got {distance_ratio}")
-    return _dolly_zoom(distance_ratio, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height,
-                       width, anchor)
+    return _dolly_zoom(
+        distance_ratio, num_frames, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg, height, width, anchor
+    )
 
 
 # camera axis (OpenCV: x right, y down, z forward) and sign of each move
-MOVES = {"forward": (2, 1.0), "backward": (2, -1.0), "right": (0, 1.0), "left": (0, -1.0),
-         "down": (1, 1.0), "up": (1, -1.0)}
+MOVES = {
+    "forward": (2, 1.0),
+    "backward": (2, -1.0),
+    "right": (0, 1.0),
+    "left": (0, -1.0),
+    "down": (1, 1.0),
+    "up": (1, -1.0),
+}
 
 
-def move(direction: str, num_frames: int = 24, distance: float = 1.0, radius: float = 2.0,
-         elevation_deg: float = 0.0, azimuth_deg: float = 0.0, look_at: Vector | None = None,
-         up: Vector = (0.0, 0.0, 1.0), fov_deg: float = 60.0, height: int = 256, width: int = 256,
-         anchor: Cameras | None = None) -> Cameras:
+def move(
+    direction: str,
+    num_frames: int = 24,
+    distance: float = 1.0,
+    radius: float = 2.0,
+    elevation_deg: float = 0.0,
+    azimuth_deg: float = 0.0,
+    look_at: Vector | None = None,
+    up: Vector = (0.0, 0.0, 1.0),
+    fov_deg: float = 60.0,
+    height: int = 256,
+    width: int = 256,
+    anchor: Cameras | None = None,
+) -> Cameras:
     """The start camera translated by ``distance`` (world units) along one of its own axes, at constant
     speed and orientation. ``direction`` is one of ``MOVES`` (forward, backward, left, right, up, down)."""
     if direction not in MOVES:
@@ -394,11 +569,33 @@ def move(direction: str, num_frames: int = 24, distance: float = 1.0, radius: fl
 
 
 def _move_preset(direction: str) -> Callable[..., Cameras]:
-    def preset(num_frames: int = 24, distance: float = 1.0, radius: float = 2.0, elevation_deg: float = 0.0,
-               azimuth_deg: float = 0.0, look_at: Vector | None = None, up: Vector = (0.0, 0.0, 1.0),
-               fov_deg: float = 60.0, height: int = 256, width: int = 256, anchor: Cameras | None = None) -> Cameras:
-        return move(direction, num_frames, distance, radius, elevation_deg, azimuth_deg, look_at, up, fov_deg,
-                    height, width, anchor)
+    def preset(
+        num_frames: int = 24,
+        distance: float = 1.0,
+        radius: float = 2.0,
+        elevation_deg: float = 0.0,
+        azimuth_deg: float = 0.0,
+        look_at: Vector | None = None,
+        up: Vector = (0.0, 0.0, 1.0),
+        fov_deg: float = 60.0,
+        height: int = 256,
+        width: int = 256,
+        anchor: Cameras | None = None,
+    ) -> Cameras:
+        return move(
+            direction,
+            num_frames,
+            distance,
+            radius,
+            elevation_deg,
+            azimuth_deg,
+            look_at,
+            up,
+            fov_deg,
+            height,
+            width,
+            anchor,
+        )
 
     preset.__name__ = preset.__qualname__ = f"move_{direction}"
     preset.__doc__ = f"``move('{direction}', ...)``: the start camera translated {direction} by ``distance``."
@@ -413,17 +610,31 @@ move_up = _move_preset("up")
 move_down = _move_preset("down")
 
 
-def through_cameras(cameras: Cameras, num_frames: int, method: str = "kb", tension: float = 0.0,
-                    closed: bool = False) -> Cameras:
+def through_cameras(
+    cameras: Cameras, num_frames: int, method: str = "kb", tension: float = 0.0, closed: bool = False
+) -> Cameras:
     """A smooth path through ``cameras`` themselves, in their order, at constant speed
     (see :func:`camera.interpolate.interpolate`)."""
     return interpolate(cameras, num_frames, method=method, tension=tension, closed=closed)
 
 
-PRESETS: dict[str, Callable[..., Cameras]] = {
-    "orbit": orbit, "spiral": spiral, "lemniscate": lemniscate, "roll": roll,
-    "zoom_in": zoom_in, "zoom_out": zoom_out, "dolly_zoom_in": dolly_zoom_in, "dolly_zoom_out": dolly_zoom_out,
-    "move_forward": move_forward, "move_backward": move_backward, "move_left": move_left,
-    "move_right": move_right, "move_up": move_up, "move_down": move_down,
-    "pan_left": pan_left, "pan_right": pan_right, "v3d_orbit": v3d_orbit, "im3d_orbit": im3d_orbit,
+PATH_PRESETS: dict[str, Callable[..., Cameras]] = {
+    "orbit": orbit,
+    "spiral": spiral,
+    "lemniscate": lemniscate,
+    "roll": roll,
+    "zoom_in": zoom_in,
+    "zoom_out": zoom_out,
+    "dolly_zoom_in": dolly_zoom_in,
+    "dolly_zoom_out": dolly_zoom_out,
+    "move_forward": move_forward,
+    "move_backward": move_backward,
+    "move_left": move_left,
+    "move_right": move_right,
+    "move_up": move_up,
+    "move_down": move_down,
+    "pan_left": pan_left,
+    "pan_right": pan_right,
+    "v3d_orbit": v3d_orbit,
+    "im3d_orbit": im3d_orbit,
 }

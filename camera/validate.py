@@ -19,8 +19,10 @@ def check_size(height: int, width: int) -> None:
 def check_intrinsics(K: Tensor, name: str) -> None:
     check_finite(K, name)
     if not torch.all(K[:, 0, 0] > 0) or not torch.all(K[:, 1, 1] > 0):
-        raise ValueError(f"{name}: focal lengths must be positive, got fx={K[:, 0, 0].tolist()[:4]}..., "
-                         f"fy={K[:, 1, 1].tolist()[:4]}...")
+        raise ValueError(
+            f"{name}: focal lengths must be positive, got fx={K[:, 0, 0].tolist()[:4]}..., "
+            f"fy={K[:, 1, 1].tolist()[:4]}..."
+        )
 
 
 def check_rotation(R: Tensor, name: str, atol: float = 1e-4) -> None:
@@ -52,8 +54,14 @@ def check_rigid(m: Tensor, name: str) -> None:
     check_rotation(m[..., :3, :3], name)
 
 
-def check_frames(where: str, c2w: Tensor, K: Tensor | None = None, pose_field: str = "pose",
-                 intrinsics_field: str = "intrinsics", atol: float = 1e-4) -> None:
+def check_frames(
+    where: str,
+    c2w: Tensor,
+    K: Tensor | None = None,
+    pose_field: str = "pose",
+    intrinsics_field: str = "intrinsics",
+    atol: float = 1e-4,
+) -> None:
     """Checks of N poses c2w [N, 4, 4] (and K [N, 3, 3]) read from a file, naming the first bad frame.
 
     ``where`` names the file; the fields name where the numbers come from in that file.
@@ -73,8 +81,10 @@ def check_frames(where: str, c2w: Tensor, K: Tensor | None = None, pose_field: s
     bad = (c2w[:, 3] - bottom).abs().amax(1) > 1e-6
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(f"{where}: frame {i}: {pose_field} is not a rigid 4x4 (last row {c2w[i, 3].tolist()}, "
-                         "expected [0, 0, 0, 1]); check the matrix layout (row- vs column-major)")
+        raise ValueError(
+            f"{where}: frame {i}: {pose_field} is not a rigid 4x4 (last row {c2w[i, 3].tolist()}, "
+            "expected [0, 0, 0, 1]); check the matrix layout (row- vs column-major)"
+        )
     R = c2w[:, :3, :3]
     err = (R.transpose(1, 2) @ R - torch.eye(3, dtype=R.dtype, device=R.device)).abs().amax((1, 2))
     bad = err > max(atol, 100 * torch.finfo(R.dtype).eps)

@@ -54,7 +54,8 @@ class ConditioningInputs:
         if self.target_images is not None and tuple(self.target_images.shape[:3]) != (b, f, 3):
             raise ValueError(f"target_images must be [{b}, {f}, 3, H, W], got {tuple(self.target_images.shape)}")
         if self.input_latents is not None and (
-            self.input_latents.ndim != 5 or tuple(self.input_latents.shape[:2]) != (b, v)
+            self.input_latents.ndim != 5
+            or tuple(self.input_latents.shape[:2]) != (b, v)
             or tuple(self.input_latents.shape[3:]) != tuple(self.latent_size)
         ):
             raise ValueError(

@@ -8,7 +8,8 @@ a list of such mappings. ``conditioner.config`` is again such a mapping.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from conditioning.base import Conditioner, NoConditioner
 from conditioning.camera_embedding import CameraEmbeddingConditioner

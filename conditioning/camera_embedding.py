@@ -70,15 +70,22 @@ class CameraEmbeddingConditioner(Conditioner):
         if input_latent_views < 0:
             raise ValueError(f"input_latent_views must be >= 0, got {input_latent_views}")
         self.config = {
-            "name": "camera_embedding", "embedding_dim": embedding_dim, "hidden_dim": hidden_dim, "output": output,
-            "normalize_scale": normalize_scale, "input_latent_views": input_latent_views,
+            "name": "camera_embedding",
+            "embedding_dim": embedding_dim,
+            "hidden_dim": hidden_dim,
+            "output": output,
+            "normalize_scale": normalize_scale,
+            "input_latent_views": input_latent_views,
             "latent_channels": latent_channels,
         }
         self.output = output
         self.normalize_scale = normalize_scale
         self.input_latent_views = input_latent_views
         self.mlp = nn.Sequential(
-            nn.Linear(12, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim), nn.SiLU(),
+            nn.Linear(12, hidden_dim),
+            nn.SiLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.SiLU(),
             nn.Linear(hidden_dim, embedding_dim),
         )
         nn.init.zeros_(self.mlp[-1].weight)

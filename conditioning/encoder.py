@@ -9,8 +9,8 @@ by a 1x1 convolution to ``out_channels`` (V3D: ResNet-34, 64 channels at 1/4 res
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -116,9 +116,7 @@ def load_torchvision_resnet(encoder: ResNetEncoder, path: str | os.PathLike) -> 
     path = Path(path)
     state = {k.removeprefix("module."): v for k, v in _read_state_dict(path).items()}
     stages = tuple(f"layer{i + 1}." for i in range(encoder.num_stages))
-    wanted = {
-        k: v for k, v in encoder.state_dict().items() if k.startswith(("conv1.", "bn1.")) or k.startswith(stages)
-    }
+    wanted = {k: v for k, v in encoder.state_dict().items() if k.startswith(("conv1.", "bn1.")) or k.startswith(stages)}
     missing = [k for k in wanted if k not in state]
     mis_shaped = [
         f"{k}: file {tuple(state[k].shape)} vs encoder {tuple(v.shape)}"

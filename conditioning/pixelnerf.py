@@ -21,7 +21,8 @@ softmax blend of the input colours at its projections (IBRNet) and fills only wh
 from __future__ import annotations
 
 import os
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -148,23 +149,37 @@ class PixelNeRFConditioner(Conditioner):
         if num_samples < 1 or chunk_size < 1 or map_channels < 0:
             raise ValueError("num_samples and chunk_size must be >= 1 and map_channels >= 0")
         if background_samples < 0 or not background_far > 0:
-            raise ValueError(f"background_samples must be >= 0 and background_far > 0, got "
-                             f"{background_samples} and {background_far}")
+            raise ValueError(
+                f"background_samples must be >= 0 and background_far > 0, got {background_samples} and {background_far}"
+            )
         if rgb_mode not in ("decode", "blend"):
             raise ValueError(f"rgb_mode must be 'decode' or 'blend', got {rgb_mode!r}")
         if rgb_mode == "blend" and not sample_colors:
             raise ValueError("rgb_mode='blend' blends the input colours at each sample: it needs sample_colors=True")
         self.config = {
-            "name": "pixelnerf", "map_channels": map_channels, "encoder_blocks": list(encoder_blocks),
-            "encoder_width": encoder_width, "encoder_channels": encoder_channels,
+            "name": "pixelnerf",
+            "map_channels": map_channels,
+            "encoder_blocks": list(encoder_blocks),
+            "encoder_width": encoder_width,
+            "encoder_channels": encoder_channels,
             "pretrained_path": None if pretrained_path is None else str(pretrained_path),
-            "num_samples": num_samples, "hidden_channels": hidden_channels, "mlp_layers": mlp_layers,
-            "pe_freqs": pe_freqs, "aggregation": aggregation, "compositing": compositing,
-            "scene_radius": scene_radius, "normalize_with": normalize_with,
-            "box_half_width": box_half_width, "sample_colors": sample_colors,
-            "near_far_fallback": list(near_far_fallback), "background_samples": background_samples,
-            "background_far": background_far, "rgb_mode": rgb_mode, "chunk_size": chunk_size,
-            "gradient_checkpointing": gradient_checkpointing, "rgb_loss": rgb_loss,
+            "num_samples": num_samples,
+            "hidden_channels": hidden_channels,
+            "mlp_layers": mlp_layers,
+            "pe_freqs": pe_freqs,
+            "aggregation": aggregation,
+            "compositing": compositing,
+            "scene_radius": scene_radius,
+            "normalize_with": normalize_with,
+            "box_half_width": box_half_width,
+            "sample_colors": sample_colors,
+            "near_far_fallback": list(near_far_fallback),
+            "background_samples": background_samples,
+            "background_far": background_far,
+            "rgb_mode": rgb_mode,
+            "chunk_size": chunk_size,
+            "gradient_checkpointing": gradient_checkpointing,
+            "rgb_loss": rgb_loss,
         }
         self.map_channels = map_channels
         self.num_samples = num_samples
@@ -320,6 +335,4 @@ class PixelNeRFConditioner(Conditioner):
             target = F.interpolate(inputs.target_images.flatten(0, 1), size=(h, w), mode="area").reshape_as(rgb)
             err = rgb - target.to(rgb)
             losses["pixelnerf_rgb"] = (err**2).mean() if self.rgb_loss == "l2" else err.abs().mean()
-        return ConditioningOutput(
-            maps=maps, losses=losses, extras={"rgb": rgb, "depth": depth, "opacity": opacity}
-        )
+        return ConditioningOutput(maps=maps, losses=losses, extras={"rgb": rgb, "depth": depth, "opacity": opacity})

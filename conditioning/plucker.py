@@ -60,8 +60,11 @@ class PluckerConditioner(Conditioner):
         if input_latent_views < 0:
             raise ValueError(f"input_latent_views must be >= 0, got {input_latent_views}")
         self.config = {
-            "name": "plucker", "order": order, "first_camera_distance": first_camera_distance,
-            "input_latent_views": input_latent_views, "latent_channels": latent_channels,
+            "name": "plucker",
+            "order": order,
+            "first_camera_distance": first_camera_distance,
+            "input_latent_views": input_latent_views,
+            "latent_channels": latent_channels,
         }
         self.order = order
         self.first_camera_distance = first_camera_distance

@@ -3,6 +3,6 @@
 Importing this package stays light; the heavy parts (diffusers, transformers) load where used.
 """
 
-from nvs import _torchvision  # noqa: F401  (must precede any torchvision import)
+import camera  # noqa: F401  (camera's root makes torchvision importable before diffusers / transformers)
 
 __version__ = "0.1.0"

@@ -20,8 +20,8 @@ frame count. Either way every target is kept from exactly one pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -68,8 +68,9 @@ def check_strategy(strategy: str) -> str:
     return strategy
 
 
-def plan_chunks(num_targets: int, num_inputs: int, num_frames: int, max_input_views: int,
-                strategy: str = "anchors") -> list[Chunk]:
+def plan_chunks(
+    num_targets: int, num_inputs: int, num_frames: int, max_input_views: int, strategy: str = "anchors"
+) -> list[Chunk]:
     """The passes that generate ``num_targets`` path frames with a model of ``num_frames`` frames.
 
     Raises ValueError for a count or strategy out of range (checked before any work).

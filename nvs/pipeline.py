@@ -16,9 +16,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from camera.cameras import Cameras
+from camera.views import Views
 from conditioning.base import ConditioningInputs
 from nvs.chunking import Chunk, check_strategy, plan_chunks, run_chunks
-from nvs.data.sample import Views
 from nvs.models.pathnvs import PathNVSModel
 from nvs.sampling import Guidance, karras_sigmas, sample
 
@@ -35,7 +35,7 @@ class SamplerSettings:
     guidance: Guidance = field(default_factory=Guidance)
 
     @staticmethod
-    def from_dict(cfg: dict) -> "SamplerSettings":
+    def from_dict(cfg: dict) -> SamplerSettings:
         cfg = dict(cfg)
         cfg["guidance"] = Guidance(**dict(cfg.get("guidance") or {}))
         return SamplerSettings(**cfg)
@@ -45,23 +45,39 @@ def resize_views(views: Views, height: int, width: int) -> Views:
     """Images (and masks) resampled to ``height x width`` (antialiased bilinear), cameras rescaled."""
     if (views.cameras.height, views.cameras.width) == (height, width):
         return views
-    resize = lambda x: None if x is None else F.interpolate(  # noqa: E731
-        x.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-    return Views(resize(views.images), views.cameras.resize(height, width), resize(views.masks), None,
-                 resize(views.valid_region), list(views.frame_ids), views.scene, views.category)
+
+    def resize(x: Tensor | None) -> Tensor | None:
+        if x is None:
+            return None
+        return F.interpolate(x.float(), size=(height, width), mode="bilinear", antialias=True).clamp(0, 1)
+
+    return Views(
+        resize(views.images),
+        views.cameras.resize(height, width),
+        resize(views.masks),
+        None,
+        resize(views.valid_region),
+        list(views.frame_ids),
+        views.scene,
+        views.category,
+    )
 
 
 def check_request(inputs: Views, path: Cameras, max_input_views: int) -> None:
     """Errors a user can fix, checked before any model is loaded or run."""
     if not 1 <= len(inputs) <= max_input_views:
-        raise ValueError(f"{len(inputs)} input views given; this model takes 1 to {max_input_views}: "
-                         "pass fewer input frames")
+        raise ValueError(
+            f"{len(inputs)} input views given; this model takes 1 to {max_input_views}: pass fewer input frames"
+        )
     for name, cams in (("path", path), ("input", inputs.cameras)):
         if not torch.isfinite(cams.c2w).all():
             raise ValueError(f"the {name} cameras contain NaN or inf poses; fix the camera file")
     centres, ahead = path.centers.double(), path.R[:, :, 2].double()
-    if len(path) > 1 and torch.allclose(centres, centres[:1].expand_as(centres)) and torch.allclose(
-            ahead, ahead[:1].expand_as(ahead)):
+    if (
+        len(path) > 1
+        and torch.allclose(centres, centres[:1].expand_as(centres))
+        and torch.allclose(ahead, ahead[:1].expand_as(ahead))
+    ):
         raise ValueError("every camera of the path has the same pose; give a path that moves")
 
 
@@ -73,8 +89,13 @@ class PathNVSPipeline:
         >>> frames = pipe.generate(inputs, path, steps=25, guidance=3.5, seed=0)
     """
 
-    def __init__(self, model: PathNVSModel, sampler: SamplerSettings | None = None,
-                 camera_radius: float | None = 1.5, chunking: str | None = None) -> None:
+    def __init__(
+        self,
+        model: PathNVSModel,
+        sampler: SamplerSettings | None = None,
+        camera_radius: float | None = 1.5,
+        chunking: str | None = None,
+    ) -> None:
         self.model = model
         self.sampler = sampler or SamplerSettings()
         self.camera_radius = camera_radius
@@ -84,7 +105,8 @@ class PathNVSPipeline:
         if self.camera_radius is None:
             return inputs, targets
         _, transform = Cameras.cat([inputs, targets.resize(inputs.height, inputs.width)]).normalize_scene(
-            self.camera_radius)
+            self.camera_radius
+        )
         return inputs.transform(transform), targets.transform(transform)
 
     def check(self, inputs: Views, path: Cameras) -> None:
@@ -97,27 +119,46 @@ class PathNVSPipeline:
         sigmas = karras_sigmas(steps or s.steps, s.sigma_min, s.sigma_max, s.rho)
         return sigmas, Guidance.of(s.guidance if guidance is None else guidance)
 
-    def _one_pass(self, images: Tensor, input_cams: Cameras, target_cams: Cameras, sigmas: Tensor,
-                  guidance: Guidance, generator: torch.Generator, progress: bool,
-                  x_start: Tensor | None = None) -> Tensor:
+    def _one_pass(
+        self,
+        images: Tensor,
+        input_cams: Cameras,
+        target_cams: Cameras,
+        sigmas: Tensor,
+        guidance: Guidance,
+        generator: torch.Generator,
+        progress: bool,
+        x_start: Tensor | None = None,
+    ) -> Tensor:
         """images [V, 3, H, W] + cameras -> generated frames [F, 3, H, W]."""
         model = self.model
         h, w = model.settings.latent_size
         dev = model.device
         cond_inputs = ConditioningInputs(
-            input_images=images[None].to(dev, torch.float32), input_cameras=input_cams.to(dev, torch.float32),
-            target_cameras=target_cams.to(dev, torch.float32), latent_size=(h, w))
+            input_images=images[None].to(dev, torch.float32),
+            input_cameras=input_cams.to(dev, torch.float32),
+            target_cameras=target_cams.to(dev, torch.float32),
+            latent_size=(h, w),
+        )
         with torch.no_grad():
             with tqdm(total=len(images), desc="encoding", unit="view", disable=not progress, leave=False) as bar:
                 cond = model.condition(cond_inputs, generator=generator)
                 bar.update(len(images))
             shape = (1, len(target_cams), 4, h, w)
-            latents = sample(model, cond, shape, sigmas, guidance, generator, self.sampler.method,
-                             x_start=x_start, progress=progress)
+            latents = sample(
+                model, cond, shape, sigmas, guidance, generator, self.sampler.method, x_start=x_start, progress=progress
+            )
             return model.decode_latents(latents, progress=progress)[0].cpu()
 
-    def generate(self, inputs: Views, path: Cameras, steps: int | None = None,
-                 guidance: Guidance | float | None = None, seed: int = 0, progress: bool = False) -> Views:
+    def generate(
+        self,
+        inputs: Views,
+        path: Cameras,
+        steps: int | None = None,
+        guidance: Guidance | float | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> Views:
         """Frames [T, 3, H, W] along ``path`` (any length; long paths are chunked, see
         :mod:`nvs.chunking`), returned as Views with the path's cameras at the model's image size."""
         self.check(inputs, path)
@@ -136,22 +177,37 @@ class PathNVSPipeline:
             if anchor_frames is not None:
                 images = torch.cat([images, anchor_frames])
                 cams = Cameras.cat([cams, path_cams[list(chunk.anchors)]])
-            return self._one_pass(images, cams, path_cams[list(chunk.frames)], sigmas, guidance, generator,
-                                  progress)
+            return self._one_pass(images, cams, path_cams[list(chunk.frames)], sigmas, guidance, generator, progress)
 
         frames = run_chunks(plan, generate_chunk, len(path), progress)
-        return Views(frames, path.to(dtype=torch.float32), frame_ids=list(range(len(path))), scene=inputs.scene,
-                     category=inputs.category)
+        return Views(
+            frames,
+            path.to(dtype=torch.float32),
+            frame_ids=list(range(len(path))),
+            scene=inputs.scene,
+            category=inputs.category,
+        )
 
-    def sdedit(self, frames: Tensor, cameras: Cameras, inputs: Views, sigma: float, steps: int,
-               guidance: Guidance | float | None = None, seed: int = 0, progress: bool = False) -> Tensor:
+    def sdedit(
+        self,
+        frames: Tensor,
+        cameras: Cameras,
+        inputs: Views,
+        sigma: float,
+        steps: int,
+        guidance: Guidance | float | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> Tensor:
         """Refine frames [F, 3, H, W] in [0, 1] seen by ``cameras``: noise their latents to ``sigma``
         and denoise along a Karras schedule from ``sigma`` to ``sigma_min`` (``steps`` steps),
         conditioned on ``inputs``. Frames beyond the model's frame count go in consecutive chunks.
         Returns frames [F, 3, H, W] at the frames' size."""
         if frames.ndim != 4 or frames.shape[1] != 3 or frames.shape[0] != len(cameras):
-            raise ValueError(f"sdedit expects frames [F, 3, H, W] with one camera each, got {tuple(frames.shape)} "
-                             f"and {len(cameras)} cameras")
+            raise ValueError(
+                f"sdedit expects frames [F, 3, H, W] with one camera each, got {tuple(frames.shape)} "
+                f"and {len(cameras)} cameras"
+            )
         if not self.sampler.sigma_min < sigma:
             raise ValueError(f"sigma must exceed sigma_min={self.sampler.sigma_min}, got {sigma}")
         self.check(inputs, cameras)
@@ -169,16 +225,35 @@ class PathNVSPipeline:
         chunks, n = [], settings.num_frames
         for start in tqdm(range(0, len(view), n), desc="sdedit chunks", disable=not progress):
             idx = list(range(start, min(start + n, len(view))))
-            chunks.append(self._one_pass(inputs.images, input_cams, target_cams[idx], sigmas, guidance, generator,
-                                         progress, x_start=latents[idx][None]))
+            chunks.append(
+                self._one_pass(
+                    inputs.images,
+                    input_cams,
+                    target_cams[idx],
+                    sigmas,
+                    guidance,
+                    generator,
+                    progress,
+                    x_start=latents[idx][None],
+                )
+            )
         out = torch.cat(chunks)
         if (out_h, out_w) != (height, width):
-            out = F.interpolate(out, size=(out_h, out_w), mode="bilinear", antialias=True,
-                                align_corners=False).clamp(0, 1)
+            out = F.interpolate(out, size=(out_h, out_w), mode="bilinear", antialias=True, align_corners=False).clamp(
+                0, 1
+            )
         return out
 
-    def orbit(self, image: Tensor, preset: str = "v3d", elevation_deg: float = 0.0, steps: int | None = None,
-              guidance: Guidance | float | None = None, seed: int = 0, progress: bool = False) -> Views:
+    def orbit(
+        self,
+        image: Tensor,
+        preset: str = "v3d",
+        elevation_deg: float = 0.0,
+        steps: int | None = None,
+        guidance: Guidance | float | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> Views:
         """One image [3, H, W] in [0, 1] -> V3D's 18-frame orbit (``v3d``) or IM-3D's 16 (``im3d``,
         at ``elevation_deg``); the image is taken from the first orbit pose."""
         from camera.presets import im3d_orbit, v3d_orbit
@@ -192,7 +267,8 @@ class PathNVSPipeline:
             path = im3d_orbit(elevation_deg, height=height, width=width)
         else:
             raise ValueError(f"unknown orbit preset {preset!r}; use 'v3d' (18 frames) or 'im3d' (16 frames)")
-        image = F.interpolate(image[None].float(), size=(height, width), mode="bilinear", antialias=True,
-                              align_corners=False).clamp(0, 1)
+        image = F.interpolate(
+            image[None].float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        ).clamp(0, 1)
         inputs = Views(image, path[0].to(dtype=torch.float32), frame_ids=["input"])
         return self.generate(inputs, path, steps, guidance, seed, progress)

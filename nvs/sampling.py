@@ -27,8 +27,11 @@ def karras_sigmas(
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not 0 < sigma_min < sigma_max:
         raise ValueError(f"need 0 < sigma_min < sigma_max, got sigma_min={sigma_min}, sigma_max={sigma_max}")
-    ramp = torch.linspace(0, 1, steps, dtype=torch.float64, device=device) if steps > 1 else torch.zeros(
-        1, dtype=torch.float64, device=device)
+    ramp = (
+        torch.linspace(0, 1, steps, dtype=torch.float64, device=device)
+        if steps > 1
+        else torch.zeros(1, dtype=torch.float64, device=device)
+    )
     lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (hi + ramp * (lo - hi)) ** rho
     return torch.cat([sigmas, sigmas.new_zeros(1)])
@@ -50,7 +53,7 @@ class Guidance:
         return torch.linspace(float(self.min_scale), float(self.max_scale), num_frames)
 
     @staticmethod
-    def of(guidance: "Guidance | float") -> "Guidance":
+    def of(guidance: Guidance | float) -> Guidance:
         return guidance if isinstance(guidance, Guidance) else Guidance(float(guidance), float(guidance), True)
 
 

@@ -11,15 +11,15 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from torch import Tensor
 
 from camera.io._common import new_file_mode
-from nvs.data.sample import Views
+from camera.views import Views
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def write_video(images: Tensor, path: Path, fps: float = 8.0) -> Path:
         import imageio.v2 as imageio
 
         with atomic_path(path) as tmp:
-            imageio.mimwrite(tmp, list(pixels), format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                             macro_block_size=2)
+            imageio.mimwrite(
+                tmp, list(pixels), format="FFMPEG", fps=fps, codec="libx264", quality=8, macro_block_size=2
+            )
         return path
     from PIL import Image
 
@@ -77,8 +78,9 @@ def write_video(images: Tensor, path: Path, fps: float = 8.0) -> Path:
     return gif
 
 
-def contact_sheet(images: Tensor, path: Path, inputs: Tensor | None = None, columns: int | None = None,
-                  title: str = "") -> Path:
+def contact_sheet(
+    images: Tensor, path: Path, inputs: Tensor | None = None, columns: int | None = None, title: str = ""
+) -> Path:
     """A grid of the frames [F, 3, H, W] numbered in path order, after a row of input views [V, 3, H, W]."""
     import matplotlib
 
@@ -118,8 +120,9 @@ def _close(figure) -> None:
     plt.close(figure)
 
 
-def write_generation(out_dir: str | os.PathLike, frames: Views, inputs: Views | None = None,
-                     fps: float = 8.0) -> dict[str, Path]:
+def write_generation(
+    out_dir: str | os.PathLike, frames: Views, inputs: Views | None = None, fps: float = 8.0
+) -> dict[str, Path]:
     """Everything ``nvs generate`` writes, under ``out_dir``:
 
     ``frames/frame_00000.png``..., ``video.mp4`` (or ``video.gif``), ``contact_sheet.png``,
@@ -133,13 +136,19 @@ def write_generation(out_dir: str | os.PathLike, frames: Views, inputs: Views | 
     out.mkdir(parents=True, exist_ok=True)
     frame_paths = write_frames(frames.images, out / "frames")
     written = {"frames": out / "frames", "video": write_video(frames.images, out / "video.mp4", fps)}
-    written["contact_sheet"] = contact_sheet(frames.images, out / "contact_sheet.png",
-                                             None if inputs is None else inputs.images, title=frames.scene)
-    figure = plot_cameras(frames.cameras, inputs.cameras if inputs is not None else None, out=out / "path.png",
-                          title=frames.scene or None)
+    written["contact_sheet"] = contact_sheet(
+        frames.images, out / "contact_sheet.png", None if inputs is None else inputs.images, title=frames.scene
+    )
+    figure = plot_cameras(
+        frames.cameras, inputs.cameras if inputs is not None else None, out=out / "path.png", title=frames.scene or None
+    )
     _close(figure)
     written["path_plot"] = out / "path.png"
-    save_cameras(out / "transforms.json", frames.cameras, format="transforms",
-                 file_paths=[p.relative_to(out).as_posix() for p in frame_paths])
+    save_cameras(
+        out / "transforms.json",
+        frames.cameras,
+        format="transforms",
+        file_paths=[p.relative_to(out).as_posix() for p in frame_paths],
+    )
     written["transforms"] = out / "transforms.json"
     return written

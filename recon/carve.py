@@ -52,13 +52,19 @@ def default_bounds(cameras: Cameras) -> tuple[Tensor, float]:
 
 
 def carve_occupancy(
-    masks: Tensor, cameras: Cameras, resolution: int = 256, centre: Tensor | None = None,
-    half_size: float | None = None, threshold: float = 0.5, progress: bool = False,
+    masks: Tensor,
+    cameras: Cameras,
+    resolution: int = 256,
+    centre: Tensor | None = None,
+    half_size: float | None = None,
+    threshold: float = 0.5,
+    progress: bool = False,
 ) -> tuple[Tensor, Tensor, float]:
     """masks [F, 1, H, W] -> (occupancy [R, R, R] bool indexed x, y, z; grid origin [3]; voxel size)."""
     if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[0] != len(cameras):
-        raise ValueError(f"carve: masks must be [F, 1, H, W] with one per camera ({len(cameras)}), "
-                         f"got {tuple(masks.shape)}")
+        raise ValueError(
+            f"carve: masks must be [F, 1, H, W] with one per camera ({len(cameras)}), got {tuple(masks.shape)}"
+        )
     if (masks.shape[2], masks.shape[3]) != (cameras.height, cameras.width):
         raise ValueError(f"carve: masks are {tuple(masks.shape[2:])} but cameras are {cameras.height}x{cameras.width}")
     if resolution < 2:
@@ -120,9 +126,17 @@ def colors_from_views(points: Tensor, normals: Tensor, images: Tensor, cameras: 
 
 
 def space_carve(
-    images: Tensor, masks: Tensor, cameras: Cameras, num_points: int = 100_000, resolution: int = 256,
-    level: float = 0.5, threshold: float = 0.5, seed: int = 0, progress: bool = False,
-    centre: Tensor | None = None, half_size: float | None = None,
+    images: Tensor,
+    masks: Tensor,
+    cameras: Cameras,
+    num_points: int = 100_000,
+    resolution: int = 256,
+    level: float = 0.5,
+    threshold: float = 0.5,
+    seed: int = 0,
+    progress: bool = False,
+    centre: Tensor | None = None,
+    half_size: float | None = None,
 ) -> CarveResult:
     """images [F, 3, H, W], masks [F, 1, H, W], cameras -> :class:`CarveResult` with ``num_points``
     surface points (V3D: 256³ grid, marching cubes at 0.5, 100k points)."""
@@ -130,8 +144,10 @@ def space_carve(
 
     occupancy, origin, voxel = carve_occupancy(masks, cameras, resolution, centre, half_size, threshold, progress)
     if not occupancy.any():
-        raise ValueError("space carving removed every voxel: the masks disagree with the cameras (check the "
-                         "pose convention and that the object is inside every image) or the bounds miss the object")
+        raise ValueError(
+            "space carving removed every voxel: the masks disagree with the cameras (check the "
+            "pose convention and that the object is inside every image) or the bounds miss the object"
+        )
     padded = np.pad(occupancy.numpy().astype(np.float32), 1)
     verts, faces, vert_normals, _ = marching_cubes(padded, level=level, gradient_direction="descent")
     vertices = torch.from_numpy(np.ascontiguousarray((verts - 1 + 0.5) * voxel)).float() + origin

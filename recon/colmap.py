@@ -7,7 +7,7 @@ world-to-camera, OpenCV axes: ``Cameras.w2c``) → ``triangulate_points``. Unkno
 similarity (Umeyama) so that the cloud can be compared with a reference in the known frame.
 
 Score: the number of points, and the Chamfer distance to a reference cloud
-(:func:`benchmarks.metrics.chamfer_distance`).
+(:func:`chamfer_distance`).
 """
 
 from __future__ import annotations
@@ -80,15 +80,22 @@ def _write_images(images: Tensor, folder: Path) -> list[str]:
     return names
 
 
-def _extract_and_match(pycolmap, database: Path, image_dir: Path, cameras: Cameras, names: list[str],
-                       matcher: str, max_features: int) -> None:
+def _extract_and_match(
+    pycolmap, database: Path, image_dir: Path, cameras: Cameras, names: list[str], matcher: str, max_features: int
+) -> None:
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = "PINHOLE"
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.sift.max_num_features = max_features
     extraction.num_threads = min(4, os.cpu_count() or 1)
-    pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.PER_IMAGE,
-                              reader_options=reader, extraction_options=extraction)
+    pycolmap.extract_features(
+        database,
+        image_dir,
+        image_names=names,
+        camera_mode=pycolmap.CameraMode.PER_IMAGE,
+        reader_options=reader,
+        extraction_options=extraction,
+    )
     db = pycolmap.Database.open(str(database))
     try:
         index = {name: i for i, name in enumerate(names)}
@@ -134,8 +141,12 @@ def _cloud(rec) -> tuple[Tensor, Tensor]:
 
 
 def run_colmap(
-    images: Tensor, cameras: Cameras, out_dir: str | os.PathLike, known_poses: bool = True,
-    matcher: str = "exhaustive", max_features: int = 8192,
+    images: Tensor,
+    cameras: Cameras,
+    out_dir: str | os.PathLike,
+    known_poses: bool = True,
+    matcher: str = "exhaustive",
+    max_features: int = 8192,
 ) -> ColmapResult:
     """images [F, 3, H, W] in [0, 1] with their cameras -> a sparse model in ``out_dir/sparse`` and
     ``out_dir/points.ply``.
@@ -148,8 +159,9 @@ def run_colmap(
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != len(cameras):
         raise ValueError(f"run_colmap: images must be [F, 3, H, W] with one per camera, got {tuple(images.shape)}")
     if (images.shape[2], images.shape[3]) != (cameras.height, cameras.width):
-        raise ValueError(f"run_colmap: images are {tuple(images.shape[2:])} but the cameras are "
-                         f"{cameras.height}x{cameras.width}")
+        raise ValueError(
+            f"run_colmap: images are {tuple(images.shape[2:])} but the cameras are {cameras.height}x{cameras.width}"
+        )
     if len(cameras) < 2:
         raise ValueError("run_colmap: needs at least two views")
     _silence(pycolmap)
@@ -194,7 +206,7 @@ def run_colmap(
 def _align_to_known(pycolmap, rec, cameras: Cameras, names: list[str]):
     index = {name: i for i, name in enumerate(names)}
     est, known, ids = [], [], []
-    for image_id, image in rec.images.items():
+    for image in rec.images.values():
         if image.has_pose:
             est.append(image.projection_center())
             known.append(cameras.centers[index[image.name]].double().numpy())
@@ -205,15 +217,49 @@ def _align_to_known(pycolmap, rec, cameras: Cameras, names: list[str]):
     sim = pycolmap.Sim3d(scale, pycolmap.Rotation3d(rot.numpy()), trans.numpy())
     rec.transform(sim)
     c2w = []
-    for image_id, image in rec.images.items():
+    for image in rec.images.values():
         if image.has_pose:
             m = np.eye(4)
             m[:3] = image.cam_from_world().inverse().matrix()
             c2w.append(m)
     estimated = Cameras(cameras.K[ids].double(), torch.from_numpy(np.stack(c2w)), cameras.height, cameras.width)
     errors = (estimated.centers - cameras.centers[ids].double()).norm(dim=-1)
-    return rec, estimated, {"scale": scale, "registered": len(ids), "centre_error_mean": float(errors.mean()),
-                            "centre_error_max": float(errors.max())}
+    return (
+        rec,
+        estimated,
+        {
+            "scale": scale,
+            "registered": len(ids),
+            "centre_error_mean": float(errors.mean()),
+            "centre_error_max": float(errors.max()),
+        },
+    )
+
+
+def chamfer_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> dict[str, float | int]:
+    """Symmetric Chamfer distance between clouds a [P, 3] and b [Q, 3].
+
+    ``a_to_b`` = mean over a of the distance to the nearest point of b (Euclidean, not squared);
+    ``chamfer`` = (a_to_b + b_to_a) / 2. Also returns the point counts ``num_a``, ``num_b``.
+    """
+    from scipy.spatial import cKDTree
+
+    a = np.asarray(a.detach().cpu() if isinstance(a, Tensor) else a, dtype=np.float64)
+    b = np.asarray(b.detach().cpu() if isinstance(b, Tensor) else b, dtype=np.float64)
+    for name, x in (("a", a), ("b", b)):
+        if x.ndim != 2 or x.shape[1] != 3 or x.shape[0] == 0:
+            raise ValueError(f"chamfer_distance: {name} must be a non-empty [P, 3] cloud, got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"chamfer_distance: {name} holds NaN or infinite points")
+    a_to_b = float(cKDTree(b).query(a)[0].mean())
+    b_to_a = float(cKDTree(a).query(b)[0].mean())
+    return {
+        "chamfer": (a_to_b + b_to_a) / 2,
+        "a_to_b": a_to_b,
+        "b_to_a": b_to_a,
+        "num_a": int(a.shape[0]),
+        "num_b": int(b.shape[0]),
+    }
 
 
 def score_cloud(points: Tensor, reference: Tensor | None, object_size: float | None = None) -> dict:
@@ -222,8 +268,6 @@ def score_cloud(points: Tensor, reference: Tensor | None, object_size: float | N
     score: dict = {"num_points": int(points.shape[0])}
     if reference is None or points.shape[0] == 0:
         return score
-    from benchmarks.metrics import chamfer_distance
-
     score.update(chamfer_distance(points, reference))
     size = object_size or float((reference.max(0).values - reference.min(0).values).norm())
     score["object_size"] = size

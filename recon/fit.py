@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import torch
 from tqdm import tqdm
 
-from nvs.data.sample import Views
+from camera.views import Views
 from recon.carve import default_bounds, space_carve
 from recon.gaussians import Gaussians, gaussians_from_points, random_gaussians
-from recon.losses import LossWeights, image_loss, make_lpips
+from recon.losses import LossWeights, image_loss, psnr
 from recon.rasterize import rasterize, torch_extensions_dir
 from recon.render_path import render_gaussians
 
@@ -65,12 +65,20 @@ class FitConfig:
             raise ValueError(f"FitConfig.sh_degree must be 0..3, got {self.sh_degree}")
 
 
-PRESETS = {
+FIT_PRESETS = {
     # V3D public code: 4000 iterations, SH 0, λ_dssim 1, λ_lpips 2, carving 256³ at 0.5, 100k points.
     "v3d": FitConfig(),
     # IM-3D: LPIPS 10, SSIM 0.2, mask 1, 1200 iterations, 5000 points at the centre, refine every 50.
-    "im3d": FitConfig(iterations=1200, loss=LossWeights("mse", ssim=0.2, lpips=10.0, mask=1.0), init="random",
-                      init_points=5000, random_radius=0.25, refine_every=50, refine_start=100, refine_stop=1000),
+    "im3d": FitConfig(
+        iterations=1200,
+        loss=LossWeights("mse", ssim=0.2, lpips=10.0, mask=1.0),
+        init="random",
+        init_points=5000,
+        random_radius=0.25,
+        refine_every=50,
+        refine_start=100,
+        refine_stop=1000,
+    ),
 }
 
 
@@ -92,9 +100,9 @@ class FitResult:
 def resolve_config(preset: str | FitConfig, **overrides) -> FitConfig:
     """A preset name or a config, with the non-None ``overrides`` applied."""
     if isinstance(preset, str):
-        if preset not in PRESETS:
-            raise ValueError(f"unknown fit preset {preset!r}; choose one of {sorted(PRESETS)} or pass a FitConfig")
-        preset = PRESETS[preset]
+        if preset not in FIT_PRESETS:
+            raise ValueError(f"unknown fit preset {preset!r}; choose one of {sorted(FIT_PRESETS)} or pass a FitConfig")
+        preset = FIT_PRESETS[preset]
     return replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -112,24 +120,46 @@ def estimate_background(views: Views) -> tuple[float, float, float]:
 def initial_gaussians(views: Views, config: FitConfig, progress: bool = False) -> Gaussians:
     """The starting Gaussians of ``config.init`` for ``views``."""
     if config.init == "carve":
-        carved = space_carve(views.images, views.masks, views.cameras, config.init_points, config.carve_resolution,
-                             config.carve_level, seed=config.seed, progress=progress)
+        carved = space_carve(
+            views.images,
+            views.masks,
+            views.cameras,
+            config.init_points,
+            config.carve_resolution,
+            config.carve_level,
+            seed=config.seed,
+            progress=progress,
+        )
         return gaussians_from_points(carved.points, carved.colors, config.sh_degree, config.initial_opacity)
     centre, half = default_bounds(views.cameras)
-    return random_gaussians(config.init_points, centre, config.random_radius * half, config.seed, config.sh_degree,
-                            config.initial_opacity)
+    return random_gaussians(
+        config.init_points, centre, config.random_radius * half, config.seed, config.sh_degree, config.initial_opacity
+    )
 
 
 def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: float) -> dict:
-    rates = {"means": config.lr_means * scene_scale, "quats": config.lr_quats, "scales": config.lr_scales,
-             "opacities": config.lr_opacities, "sh0": config.lr_sh0, "shN": config.lr_sh0 / 20}
+    rates = {
+        "means": config.lr_means * scene_scale,
+        "quats": config.lr_quats,
+        "scales": config.lr_scales,
+        "opacities": config.lr_opacities,
+        "sh0": config.lr_sh0,
+        "shN": config.lr_sh0 / 20,
+    }
     return {k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15) for k in params}
 
 
 def fit_gaussians(
-    views: Views, preset: str | FitConfig = "v3d", init: str | None = None, iterations: int | None = None,
-    device: str | torch.device = "cpu", progress: bool = True, lpips_weights: str | None = None,
-    eval_views: Views | None = None, eval_every: int = 0, log: Callable[[str], None] = print,
+    views: Views,
+    preset: str | FitConfig = "v3d",
+    init: str | None = None,
+    iterations: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    lpips_fn: torch.nn.Module | None = None,
+    eval_views: Views | None = None,
+    eval_every: int = 0,
+    log: Callable[[str], None] = print,
     initial: Gaussians | None = None,
 ) -> FitResult:
     """Fit Gaussians to ``views`` -> :class:`FitResult`.
@@ -141,14 +171,13 @@ def fit_gaussians(
     config = resolve_config(preset, init=init, iterations=iterations)
     device = torch.device(device)
     if config.init == "carve" and initial is None and views.masks is None:
-        raise ValueError("init='carve' needs foreground masks but the views have none: add masks/<stem>.png "
-                         "(or RGBA images) or use init='random'")
+        raise ValueError(
+            "init='carve' needs foreground masks but the views have none: add masks/<stem>.png "
+            "(or RGBA images) or use init='random'"
+        )
     notes: list[str] = []
-    lpips_fn = None
-    if config.loss.lpips > 0:
-        lpips_fn, reason = make_lpips(lpips_weights, device)
-        if lpips_fn is None:
-            notes.append(f"LPIPS loss off: {reason}")
+    if config.loss.lpips > 0 and lpips_fn is None:
+        notes.append("LPIPS loss off: no LPIPS network given (its VGG16 weights are missing)")
     if config.loss.mask > 0 and views.masks is None:
         notes.append("mask loss off: the views have no masks")
     use_gsplat = device.type == "cuda"
@@ -169,9 +198,13 @@ def fit_gaussians(
         torch_extensions_dir()  # before gsplat loads: reuse a cached kernel build
         from gsplat.strategy import DefaultStrategy
 
-        strategy = DefaultStrategy(refine_every=config.refine_every, refine_start_iter=config.refine_start,
-                                   refine_stop_iter=config.refine_stop, reset_every=config.reset_every,
-                                   verbose=False)
+        strategy = DefaultStrategy(
+            refine_every=config.refine_every,
+            refine_start_iter=config.refine_start,
+            refine_stop_iter=config.refine_stop,
+            reset_every=config.reset_every,
+            verbose=False,
+        )
         strategy.check_sanity(params, optimizers)
         state = strategy.initialize_state(scene_scale=scene_scale)
 
@@ -188,18 +221,33 @@ def fit_gaussians(
     for step in bar:
         if cursor + per_step > len(order):
             order, cursor = torch.randperm(len(views), generator=gen), 0
-        pick = order[cursor:cursor + per_step].to(device)
+        pick = order[cursor : cursor + per_step].to(device)
         cursor += per_step
         sh = torch.cat([params["sh0"], params["shN"]], 1)
-        render, alpha, info = rasterize(params["means"], params["quats"], torch.exp(params["scales"]),
-                                        torch.sigmoid(params["opacities"]), sh, w2c[pick], K[pick],
-                                        views.cameras.width, views.cameras.height, sh_degree=config.sh_degree,
-                                        backgrounds=bg.expand(len(pick), 3),
-                                        backend="gsplat" if use_gsplat else "torch")
+        render, alpha, info = rasterize(
+            params["means"],
+            params["quats"],
+            torch.exp(params["scales"]),
+            torch.sigmoid(params["opacities"]),
+            sh,
+            w2c[pick],
+            K[pick],
+            views.cameras.width,
+            views.cameras.height,
+            sh_degree=config.sh_degree,
+            backgrounds=bg.expand(len(pick), 3),
+            backend="gsplat" if use_gsplat else "torch",
+        )
         if strategy is not None:
             strategy.step_pre_backward(params, optimizers, state, step - 1, info)
-        loss, parts = image_loss(render.permute(0, 3, 1, 2), images[pick], config.loss,
-                                 alpha.permute(0, 3, 1, 2), masks[pick] if masks is not None else None, lpips_fn)
+        loss, parts = image_loss(
+            render.permute(0, 3, 1, 2),
+            images[pick],
+            config.loss,
+            alpha.permute(0, 3, 1, 2),
+            masks[pick] if masks is not None else None,
+            lpips_fn,
+        )
         loss.backward()
         for opt in optimizers.values():
             opt.step()
@@ -217,15 +265,22 @@ def fit_gaussians(
         history[-1]["eval_psnr"] = evaluate_psnr(Gaussians.from_parameters(params), eval_views, background, device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return FitResult(Gaussians.from_parameters(params).to("cpu"), config, background, history, notes,
-                     time.perf_counter() - start, len(gaussians), "gsplat" if use_gsplat else "torch")
+    return FitResult(
+        Gaussians.from_parameters(params).to("cpu"),
+        config,
+        background,
+        history,
+        notes,
+        time.perf_counter() - start,
+        len(gaussians),
+        "gsplat" if use_gsplat else "torch",
+    )
 
 
 def evaluate_psnr(gaussians: Gaussians, views: Views, background: tuple, device: str | torch.device) -> float:
     """Mean PSNR (data range 1) of ``gaussians`` rendered at ``views``' cameras."""
     frames, _ = render_gaussians(gaussians, views.cameras, background, device)
-    mse = ((frames - views.images.float()) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-12)
-    return float((-10 * torch.log10(mse)).mean())
+    return float(psnr(frames, views.images.float()))
 
 
 def psnr_curve(history: list[dict]) -> tuple[list[int], list[float]]:

@@ -64,13 +64,18 @@ class Gaussians:
 
     def activated(self) -> dict[str, Tensor]:
         """What :func:`recon.rasterize.rasterize` takes: means, quats, scales, opacities, colors (SH)."""
-        return {"means": self.means, "quats": self.quats, "scales": torch.exp(self.scales),
-                "opacities": torch.sigmoid(self.opacities), "colors": self.sh}
+        return {
+            "means": self.means,
+            "quats": self.quats,
+            "scales": torch.exp(self.scales),
+            "opacities": torch.sigmoid(self.opacities),
+            "colors": self.sh,
+        }
 
-    def to(self, device: torch.device | str) -> "Gaussians":
+    def to(self, device: torch.device | str) -> Gaussians:
         return Gaussians(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
-    def detach(self) -> "Gaussians":
+    def detach(self) -> Gaussians:
         return Gaussians(**{f.name: getattr(self, f.name).detach().clone() for f in fields(self)})
 
     def parameters_dict(self) -> nn.ParameterDict:
@@ -78,7 +83,7 @@ class Gaussians:
         return nn.ParameterDict({name: nn.Parameter(getattr(self, name).detach().clone()) for name in PARAM_NAMES})
 
     @staticmethod
-    def from_parameters(params: nn.ParameterDict) -> "Gaussians":
+    def from_parameters(params: nn.ParameterDict) -> Gaussians:
         return Gaussians(**{name: params[name].detach().clone() for name in PARAM_NAMES})
 
 
@@ -95,7 +100,10 @@ def _nearest_neighbour_scale(points: Tensor, k: int = 3) -> Tensor:
 
 
 def gaussians_from_points(
-    points: Tensor, colors: Tensor | None = None, sh_degree: int = 0, opacity: float = 0.1,
+    points: Tensor,
+    colors: Tensor | None = None,
+    sh_degree: int = 0,
+    opacity: float = 0.1,
     scale_factor: float = 1.0,
 ) -> Gaussians:
     """Isotropic Gaussians at points [N, 3] with colours [N, 3] in [0, 1] (default grey), scale =
@@ -113,13 +121,24 @@ def gaussians_from_points(
     quats = torch.zeros(n, 4)
     quats[:, 0] = 1
     k = (sh_degree + 1) ** 2
-    return Gaussians(points, quats, scale[:, None].repeat(1, 3), torch.logit(torch.full((n,), opacity)),
-                     rgb_to_sh0(colors), torch.zeros(n, k - 1, 3))
+    return Gaussians(
+        points,
+        quats,
+        scale[:, None].repeat(1, 3),
+        torch.logit(torch.full((n,), opacity)),
+        rgb_to_sh0(colors),
+        torch.zeros(n, k - 1, 3),
+    )
 
 
 def random_gaussians(
-    n: int, center: Tensor | tuple = (0.0, 0.0, 0.0), radius: float = 1.0, seed: int = 0, sh_degree: int = 0,
-    opacity: float = 0.1, max_optical_depth: float = 3.0,
+    n: int,
+    center: Tensor | tuple = (0.0, 0.0, 0.0),
+    radius: float = 1.0,
+    seed: int = 0,
+    sh_degree: int = 0,
+    opacity: float = 0.1,
+    max_optical_depth: float = 3.0,
 ) -> Gaussians:
     """n Gaussians uniform in the ball of ``radius`` around ``center``, random colours.
 
@@ -131,8 +150,10 @@ def random_gaussians(
     ≈ 20 at the nearest-neighbour scale: held-out PSNR stalled at 12 dB).
     """
     if n < 1 or radius <= 0 or max_optical_depth <= 0:
-        raise ValueError(f"random_gaussians: need n >= 1, radius > 0 and max_optical_depth > 0, got n={n}, "
-                         f"radius={radius}, max_optical_depth={max_optical_depth}")
+        raise ValueError(
+            f"random_gaussians: need n >= 1, radius > 0 and max_optical_depth > 0, got n={n}, "
+            f"radius={radius}, max_optical_depth={max_optical_depth}"
+        )
     g = torch.Generator().manual_seed(seed)
     direction = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=-1)
     r = radius * torch.rand(n, 1, generator=g) ** (1 / 3)

@@ -18,9 +18,24 @@ from torch import Tensor
 from camera.io import atomic_write_bytes
 from recon.gaussians import Gaussians
 
-_PLY_TYPES = {"float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "uchar": "u1", "uint8": "u1",
-              "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4", "short": "i2", "ushort": "u2",
-              "char": "i1", "int8": "i1", "int16": "i2", "uint16": "u2"}
+_PLY_TYPES = {
+    "float": "f4",
+    "float32": "f4",
+    "double": "f8",
+    "float64": "f8",
+    "uchar": "u1",
+    "uint8": "u1",
+    "int": "i4",
+    "int32": "i4",
+    "uint": "u4",
+    "uint32": "u4",
+    "short": "i2",
+    "ushort": "u2",
+    "char": "i1",
+    "int8": "i1",
+    "int16": "i2",
+    "uint16": "u2",
+}
 
 
 def _write_vertices(path: str | os.PathLike, columns: dict[str, np.ndarray], dtypes: dict[str, str]) -> None:
@@ -100,8 +115,12 @@ def save_gaussians_ply(path: str | os.PathLike, gaussians: Gaussians) -> None:
 def load_gaussians_ply(path: str | os.PathLike) -> Gaussians:
     """Read an INRIA 3DGS .ply back into :class:`Gaussians` (float32)."""
     v = read_ply_vertices(path)
-    needed = ["x", "y", "z", "opacity"] + [f"f_dc_{i}" for i in range(3)] + [f"scale_{i}" for i in range(3)] + \
-        [f"rot_{i}" for i in range(4)]
+    needed = (
+        ["x", "y", "z", "opacity"]
+        + [f"f_dc_{i}" for i in range(3)]
+        + [f"scale_{i}" for i in range(3)]
+        + [f"rot_{i}" for i in range(4)]
+    )
     missing = [k for k in needed if k not in v]
     if missing:
         raise ValueError(f"{path}: not a 3D Gaussian .ply (missing {missing}); expected the INRIA layout")
@@ -113,14 +132,18 @@ def load_gaussians_ply(path: str | os.PathLike) -> Gaussians:
     rest = len(rest_names) // 3
     sh_rest = stack(rest_names).reshape(n, 3, rest).transpose(1, 2).contiguous() if rest else torch.zeros(n, 0, 3)
     return Gaussians(
-        means=stack(["x", "y", "z"]), quats=stack([f"rot_{i}" for i in range(4)]),
-        scales=stack([f"scale_{i}" for i in range(3)]), opacities=torch.from_numpy(v["opacity"].astype(np.float32)),
-        sh0=stack([f"f_dc_{i}" for i in range(3)])[:, None], shN=sh_rest,
+        means=stack(["x", "y", "z"]),
+        quats=stack([f"rot_{i}" for i in range(4)]),
+        scales=stack([f"scale_{i}" for i in range(3)]),
+        opacities=torch.from_numpy(v["opacity"].astype(np.float32)),
+        sh0=stack([f"f_dc_{i}" for i in range(3)])[:, None],
+        shN=sh_rest,
     )
 
 
-def save_point_cloud_ply(path: str | os.PathLike, points: Tensor | np.ndarray,
-                         colors: Tensor | np.ndarray | None = None) -> None:
+def save_point_cloud_ply(
+    path: str | os.PathLike, points: Tensor | np.ndarray, colors: Tensor | np.ndarray | None = None
+) -> None:
     """points [N, 3] (+ colours [N, 3] in [0, 1] or uint8) -> a binary .ply with x y z (red green blue)."""
     pts = np.asarray(points.detach().cpu() if isinstance(points, Tensor) else points, dtype=np.float32)
     if pts.ndim != 2 or pts.shape[1] != 3:

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from camera.convert import qvec_to_rotmat
+
 Backend = Literal["auto", "gsplat", "torch"]
 RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
 SH_C0 = 0.28209479177387814
@@ -42,24 +44,22 @@ def torch_extensions_dir() -> Path:
     return Path(os.environ["TORCH_EXTENSIONS_DIR"])
 
 
-def quat_to_rotmat(quats: Tensor) -> Tensor:
-    """quats [..., 4] (w, x, y, z), any norm -> rotations [..., 3, 3]."""
-    w, x, y, z = F.normalize(quats, dim=-1).unbind(-1)
-    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
-    return torch.stack(rows, -1).reshape(quats.shape[:-1] + (3, 3))
-
-
 def covariances(quats: Tensor, scales: Tensor) -> Tensor:
     """quats [N, 4], scales [N, 3] -> Σ = R S Sᵀ Rᵀ [N, 3, 3]."""
-    m = quat_to_rotmat(quats) * scales[..., None, :]
+    m = qvec_to_rotmat(quats) * scales[..., None, :]
     return m @ m.transpose(-1, -2)
 
 
 def project_gaussians(
-    means: Tensor, covars: Tensor, viewmats: Tensor, Ks: Tensor, width: int, height: int,
-    eps2d: float = 0.3, near_plane: float = 0.01, far_plane: float = 1e10,
+    means: Tensor,
+    covars: Tensor,
+    viewmats: Tensor,
+    Ks: Tensor,
+    width: int,
+    height: int,
+    eps2d: float = 0.3,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """EWA projection of N Gaussians into C pinhole cameras.
 
@@ -82,8 +82,9 @@ def project_gaussians(
     cov2d = jac @ cov_c @ jac.transpose(-1, -2) + eps2d * torch.eye(2, dtype=means.dtype, device=means.device)
     means2d = torch.stack([fx * tx / tz + cx, fy * ty / tz + cy], -1)
     det = (cov2d[..., 0, 0] * cov2d[..., 1, 1] - cov2d[..., 0, 1] * cov2d[..., 1, 0]).clamp(min=1e-10)
-    conics = torch.stack([cov2d[..., 1, 1] / det, -(cov2d[..., 0, 1] + cov2d[..., 1, 0]) / 2 / det,
-                          cov2d[..., 0, 0] / det], -1)
+    conics = torch.stack(
+        [cov2d[..., 1, 1] / det, -(cov2d[..., 0, 1] + cov2d[..., 1, 0]) / 2 / det, cov2d[..., 0, 0] / det], -1
+    )
     radius = torch.ceil(3.33 * torch.sqrt(torch.stack([cov2d[..., 0, 0], cov2d[..., 1, 1]], -1))).detach()
     keep = (tz > near_plane) & (tz < far_plane)
     keep &= (means2d[..., 0] + radius[..., 0] > 0) & (means2d[..., 0] - radius[..., 0] < width)
@@ -106,8 +107,15 @@ def sh_to_rgb(sh: Tensor, dirs: Tensor, degree: int) -> Tensor:
 
 
 def _composite(
-    means2d: Tensor, conics: Tensor, opacities: Tensor, features: Tensor, depths: Tensor, radii: Tensor,
-    width: int, height: int, tile: int = 16,
+    means2d: Tensor,
+    conics: Tensor,
+    opacities: Tensor,
+    features: Tensor,
+    depths: Tensor,
+    radii: Tensor,
+    width: int,
+    height: int,
+    tile: int = 16,
 ) -> tuple[Tensor, Tensor]:
     """One image: means2d [N, 2], conics [N, 3], opacities [N], features [N, D], depths [N], radii [N, 2]
     -> features [H, W, D], alpha [H, W, 1] (no background).
@@ -118,15 +126,18 @@ def _composite(
     lo, hi = (means2d.detach() - radii).floor(), (means2d.detach() + radii).ceil()
     image = features.new_zeros(height, width, features.shape[1])
     alpha_image = features.new_zeros(height, width, 1)
-    rows, cols = [], []
+    rows = []
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
             near = (hi[:, 0] >= x0) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0) & (lo[:, 1] <= y1)
             if not near.any():
                 continue
-            ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=means2d.dtype) + 0.5,
-                                    torch.arange(x0, x1, dtype=means2d.dtype) + 0.5, indexing="ij")
+            ys, xs = torch.meshgrid(
+                torch.arange(y0, y1, dtype=means2d.dtype) + 0.5,
+                torch.arange(x0, x1, dtype=means2d.dtype) + 0.5,
+                indexing="ij",
+            )
             d = torch.stack([xs, ys], -1).reshape(-1, 1, 2) - means2d[near][None]  # [p, n, 2]
             con = conics[near]
             power = 0.5 * (con[:, 0] * d[..., 0] ** 2 + con[:, 2] * d[..., 1] ** 2) + con[:, 1] * d[..., 0] * d[..., 1]
@@ -136,23 +147,37 @@ def _composite(
             weights = alpha * trans  # [p, n]
             rows.append((y0, y1, x0, x1, weights @ features[near], weights.sum(1, keepdim=True)))
     for y0, y1, x0, x1, f, a in rows:
-        image = image.index_put((torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]),
-                                f.reshape(y1 - y0, x1 - x0, -1))
-        alpha_image = alpha_image.index_put((torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]),
-                                            a.reshape(y1 - y0, x1 - x0, 1))
+        image = image.index_put(
+            (torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]), f.reshape(y1 - y0, x1 - x0, -1)
+        )
+        alpha_image = alpha_image.index_put(
+            (torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]), a.reshape(y1 - y0, x1 - x0, 1)
+        )
     return image, alpha_image
 
 
 def rasterize_torch(
-    means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor, viewmats: Tensor,
-    Ks: Tensor, width: int, height: int, near_plane: float = 0.01, far_plane: float = 1e10,
-    eps2d: float = 0.3, sh_degree: int | None = None, backgrounds: Tensor | None = None,
+    means: Tensor,
+    quats: Tensor,
+    scales: Tensor,
+    opacities: Tensor,
+    colors: Tensor,
+    viewmats: Tensor,
+    Ks: Tensor,
+    width: int,
+    height: int,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    eps2d: float = 0.3,
+    sh_degree: int | None = None,
+    backgrounds: Tensor | None = None,
     render_mode: str = "RGB",
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """The pure-torch rasterizer; arguments and outputs as :func:`rasterize`."""
     covars = covariances(quats, scales)
-    means2d, conics, depths, radii = project_gaussians(means, covars, viewmats, Ks, width, height,
-                                                      eps2d, near_plane, far_plane)
+    means2d, conics, depths, radii = project_gaussians(
+        means, covars, viewmats, Ks, width, height, eps2d, near_plane, far_plane
+    )
     if means2d.requires_grad:
         means2d.retain_grad()
     centers = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
@@ -162,12 +187,25 @@ def rasterize_torch(
             rgb = colors
         else:
             rgb = sh_to_rgb(colors, means - centers[c], sh_degree).clamp(min=0)
-        feats = {"RGB": [rgb], "D": [depths[c, :, None]], "ED": [depths[c, :, None]],
-                 "RGB+D": [rgb, depths[c, :, None]], "RGB+ED": [rgb, depths[c, :, None]]}[render_mode]
+        feats = {
+            "RGB": [rgb],
+            "D": [depths[c, :, None]],
+            "ED": [depths[c, :, None]],
+            "RGB+D": [rgb, depths[c, :, None]],
+            "RGB+ED": [rgb, depths[c, :, None]],
+        }[render_mode]
         feats = torch.cat(feats, -1)
         vis = (radii[c] > 0).all(-1)
-        image, alpha = _composite(means2d[c, vis], conics[c, vis], opacities[vis], feats[vis], depths[c, vis],
-                                  radii[c, vis].to(means2d.dtype), width, height)
+        image, alpha = _composite(
+            means2d[c, vis],
+            conics[c, vis],
+            opacities[vis],
+            feats[vis],
+            depths[c, vis],
+            radii[c, vis].to(means2d.dtype),
+            width,
+            height,
+        )
         if render_mode.endswith("ED"):
             image = torch.cat([image[..., :-1], image[..., -1:] / alpha.clamp(min=1e-10)], -1)
         if backgrounds is not None:  # RGB backgrounds leave the depth channel alone
@@ -176,8 +214,17 @@ def rasterize_torch(
             image = image + (1 - alpha) * bg
         renders.append(image)
         alphas.append(alpha)
-    meta = {"means2d": means2d, "conics": conics, "depths": depths, "radii": radii, "opacities": opacities,
-            "width": width, "height": height, "n_cameras": viewmats.shape[0], "gaussian_ids": None}
+    meta = {
+        "means2d": means2d,
+        "conics": conics,
+        "depths": depths,
+        "radii": radii,
+        "opacities": opacities,
+        "width": width,
+        "height": height,
+        "n_cameras": viewmats.shape[0],
+        "gaussian_ids": None,
+    }
     return torch.stack(renders), torch.stack(alphas), meta
 
 
@@ -192,11 +239,13 @@ def _check_inputs(means, quats, scales, opacities, colors, viewmats, Ks, sh_degr
     if colors.shape[0] != n or (colors.ndim != (2 if sh_degree is None else 3)) or colors.shape[-1] != 3:
         raise ValueError(f"rasterize: colors must be {want} (sh_degree={sh_degree}), got {tuple(colors.shape)}")
     if sh_degree is not None and colors.shape[1] < (sh_degree + 1) ** 2:
-        raise ValueError(f"rasterize: sh_degree {sh_degree} needs K >= {(sh_degree + 1) ** 2} coefficients, "
-                         f"got {colors.shape[1]}")
+        raise ValueError(
+            f"rasterize: sh_degree {sh_degree} needs K >= {(sh_degree + 1) ** 2} coefficients, got {colors.shape[1]}"
+        )
     if viewmats.ndim != 3 or viewmats.shape[1:] != (4, 4) or Ks.shape != (viewmats.shape[0], 3, 3):
-        raise ValueError(f"rasterize: viewmats must be [C, 4, 4] and Ks [C, 3, 3], got {tuple(viewmats.shape)} "
-                         f"and {tuple(Ks.shape)}")
+        raise ValueError(
+            f"rasterize: viewmats must be [C, 4, 4] and Ks [C, 3, 3], got {tuple(viewmats.shape)} and {tuple(Ks.shape)}"
+        )
 
 
 def rasterize(
@@ -237,21 +286,51 @@ def rasterize(
         backend = "gsplat" if means.is_cuda else "torch"
     if backend == "gsplat":
         if not means.is_cuda:
-            raise ValueError("rasterize: the gsplat backend needs CUDA tensors; move them to a GPU "
-                             "or use backend='torch'")
+            raise ValueError(
+                "rasterize: the gsplat backend needs CUDA tensors; move them to a GPU or use backend='torch'"
+            )
         torch_extensions_dir()
         from gsplat import rasterization
 
         # gsplat 1.5.3 rejects per-camera backgrounds in its default packed mode (it checks them
         # against the packed shape), so the background is composited here: C + (1 - alpha) * bg.
-        out, alphas, meta = rasterization(means, quats, scales, opacities, colors, viewmats, Ks, width, height,
-                                          near_plane=near_plane, far_plane=far_plane, eps2d=eps2d,
-                                          sh_degree=sh_degree, render_mode=render_mode, **gsplat_kwargs)
+        out, alphas, meta = rasterization(
+            means,
+            quats,
+            scales,
+            opacities,
+            colors,
+            viewmats,
+            Ks,
+            width,
+            height,
+            near_plane=near_plane,
+            far_plane=far_plane,
+            eps2d=eps2d,
+            sh_degree=sh_degree,
+            render_mode=render_mode,
+            **gsplat_kwargs,
+        )
         if backgrounds is not None:
             bg = backgrounds.to(out)[:, None, None, :]
-            out = torch.cat([out[..., : bg.shape[-1]] + (1 - alphas) * bg, out[..., bg.shape[-1]:]], -1)
+            out = torch.cat([out[..., : bg.shape[-1]] + (1 - alphas) * bg, out[..., bg.shape[-1] :]], -1)
         return out, alphas, meta
     if backend != "torch":
         raise ValueError(f"rasterize: backend must be 'auto', 'gsplat' or 'torch', got {backend!r}")
-    return rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane,
-                           far_plane, eps2d, sh_degree, backgrounds, render_mode)
+    return rasterize_torch(
+        means,
+        quats,
+        scales,
+        opacities,
+        colors,
+        viewmats,
+        Ks,
+        width,
+        height,
+        near_plane,
+        far_plane,
+        eps2d,
+        sh_degree,
+        backgrounds,
+        render_mode,
+    )

@@ -9,14 +9,15 @@ replace the views' images and the Gaussians keep optimising from where they were
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from camera.cameras import Cameras
-from nvs.data.sample import Views
+from camera.views import Views
 from recon.fit import FitConfig, FitResult, fit_gaussians
 from recon.render_path import render_gaussians
 
@@ -35,10 +36,18 @@ class RefineResult:
 
 
 def refine_gaussians(
-    views: Views, denoiser: SDEditDenoiser, rounds: int, sigmas: float | Sequence[float],
-    preset: str | FitConfig = "im3d", iterations_per_round: int = 500, first_fit: FitResult | None = None,
-    device: str | torch.device = "cpu", progress: bool = True, log: Callable[[str], None] = print,
-    sdedit_kwargs: dict | None = None, **fit_kwargs: Any,
+    views: Views,
+    denoiser: SDEditDenoiser,
+    rounds: int,
+    sigmas: float | Sequence[float],
+    preset: str | FitConfig = "im3d",
+    iterations_per_round: int = 500,
+    first_fit: FitResult | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    sdedit_kwargs: dict | None = None,
+    **fit_kwargs: Any,
 ) -> RefineResult:
     """Run ``rounds`` refinement rounds -> :class:`RefineResult`.
 
@@ -53,24 +62,41 @@ def refine_gaussians(
     if any(s <= 0 for s in levels):
         raise ValueError(f"refine_gaussians: noise levels must be positive, got {levels}")
     if not callable(getattr(denoiser, "sdedit", None)):
-        raise TypeError(f"refine_gaussians: the denoiser {type(denoiser).__name__} has no "
-                        "sdedit(frames, cameras, sigma) method")
+        raise TypeError(
+            f"refine_gaussians: the denoiser {type(denoiser).__name__} has no sdedit(frames, cameras, sigma) method"
+        )
     fit = first_fit or fit_gaussians(views, preset, device=device, progress=progress, log=log, **fit_kwargs)
     result = RefineResult(fit)
     for k, sigma in enumerate(levels):
         rendered, _ = render_gaussians(fit.gaussians, views.cameras, fit.background, device)
         edited = denoiser.sdedit(rendered, views.cameras, sigma=sigma, **(sdedit_kwargs or {}))
         if tuple(edited.shape) != tuple(rendered.shape):
-            raise ValueError(f"refine_gaussians: sdedit returned {tuple(edited.shape)} for frames "
-                             f"{tuple(rendered.shape)}; it must return one frame per view at the same size")
+            raise ValueError(
+                f"refine_gaussians: sdedit returned {tuple(edited.shape)} for frames "
+                f"{tuple(rendered.shape)}; it must return one frame per view at the same size"
+            )
         edited = edited.detach().float().cpu().clamp(0, 1)
         change = float((edited - rendered).abs().mean())
         log(f"refinement round {k + 1}/{rounds}: sigma {sigma:g}, mean frame change {change:.4f}")
         views = replace(views, images=edited)
-        fit = fit_gaussians(views, preset, iterations=iterations_per_round, device=device, progress=progress,
-                            log=log, initial=fit.gaussians, **fit_kwargs)
-        result.rounds.append({"round": k + 1, "sigma": sigma, "mean_frame_change": change,
-                              "final_loss": fit.history[-1]["total"] if fit.history else None})
+        fit = fit_gaussians(
+            views,
+            preset,
+            iterations=iterations_per_round,
+            device=device,
+            progress=progress,
+            log=log,
+            initial=fit.gaussians,
+            **fit_kwargs,
+        )
+        result.rounds.append(
+            {
+                "round": k + 1,
+                "sigma": sigma,
+                "mean_frame_change": change,
+                "final_loss": fit.history[-1]["total"] if fit.history else None,
+            }
+        )
         result.frames.append(edited)
         result.fit = fit
     return result

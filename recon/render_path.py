@@ -22,9 +22,14 @@ from recon.rasterize import Backend, rasterize
 
 
 def render_gaussians(
-    gaussians: Gaussians, cameras: Cameras, background: Tensor | tuple = (0.0, 0.0, 0.0),
-    device: str | torch.device = "cpu", backend: Backend = "auto", render_mode: str = "RGB",
-    views_per_batch: int = 4, progress: bool = False,
+    gaussians: Gaussians,
+    cameras: Cameras,
+    background: Tensor | tuple = (0.0, 0.0, 0.0),
+    device: str | torch.device = "cpu",
+    backend: Backend = "auto",
+    render_mode: str = "RGB",
+    views_per_batch: int = 4,
+    progress: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """-> renders [F, D, H, W] (D = 3 for RGB, 4 with depth), alpha [F, 1, H, W], on the CPU, no grad."""
     g = gaussians.to(device)
@@ -39,9 +44,21 @@ def render_gaussians(
         for s in tqdm(starts, desc="rendering", disable=not progress, leave=False):
             c = slice(s, s + views_per_batch)
             n = w2c[c].shape[0]
-            img, alpha, _ = rasterize(act["means"], act["quats"], act["scales"], act["opacities"], act["colors"],
-                                      w2c[c], K[c], cameras.width, cameras.height, backend=backend,
-                                      sh_degree=g.sh_degree, backgrounds=bg.expand(n, -1), render_mode=render_mode)
+            img, alpha, _ = rasterize(
+                act["means"],
+                act["quats"],
+                act["scales"],
+                act["opacities"],
+                act["colors"],
+                w2c[c],
+                K[c],
+                cameras.width,
+                cameras.height,
+                backend=backend,
+                sh_degree=g.sh_degree,
+                backgrounds=bg.expand(n, -1),
+                render_mode=render_mode,
+            )
             frames.append(img.permute(0, 3, 1, 2).cpu())
             alphas.append(alpha.permute(0, 3, 1, 2).cpu())
     return torch.cat(frames), torch.cat(alphas)
@@ -89,8 +106,12 @@ def write_frames(frames: Tensor, out_dir: str | os.PathLike, fps: int = 12, stem
 
 
 def render_path(
-    gaussians: Gaussians, cameras: Cameras, out_dir: str | os.PathLike | None = None,
-    background: Tensor | tuple = (0.0, 0.0, 0.0), device: str | torch.device = "cpu", fps: int = 12,
+    gaussians: Gaussians,
+    cameras: Cameras,
+    out_dir: str | os.PathLike | None = None,
+    background: Tensor | tuple = (0.0, 0.0, 0.0),
+    device: str | torch.device = "cpu",
+    fps: int = 12,
     progress: bool = True,
 ) -> tuple[Tensor, dict[str, str]]:
     """Render ``cameras`` -> frames [F, 3, H, W] and, with ``out_dir``, the files of :func:`write_frames`."""

@@ -7,9 +7,18 @@ from pathlib import Path
 
 import torch
 
-TINY_PIXELNERF = {"name": "pixelnerf", "map_channels": 8, "encoder_blocks": [1, 1], "encoder_width": 8,
-                  "encoder_channels": 8, "num_samples": 8, "hidden_channels": 16, "mlp_layers": 2, "pe_freqs": 2,
-                  "chunk_size": 4096}
+TINY_PIXELNERF = {
+    "name": "pixelnerf",
+    "map_channels": 8,
+    "encoder_blocks": [1, 1],
+    "encoder_width": 8,
+    "encoder_channels": 8,
+    "num_samples": 8,
+    "hidden_channels": 16,
+    "mlp_layers": 2,
+    "pe_freqs": 2,
+    "chunk_size": 4096,
+}
 TINY_PLUCKER = {"name": "plucker", "input_latent_views": 2}
 
 
@@ -17,8 +26,16 @@ def write_world(root: Path, categories: int = 2, size: int = 32) -> Path:
     """``categories`` categories x 2 sequences of 12 frames: the protocol keeps one scene per category."""
     from nvs.data.synthetic.writer import write_co3d_world
 
-    return write_co3d_world(root, categories=categories, sequences_per_category=2, frames=12, size=size,
-                            supersample=1, num_points=64, show_progress=False)
+    return write_co3d_world(
+        root,
+        categories=categories,
+        sequences_per_category=2,
+        frames=12,
+        size=size,
+        supersample=1,
+        num_points=64,
+        show_progress=False,
+    )
 
 
 def trimmed_manifest(root: Path, views=(2, 3), targets: int = 3) -> dict:

@@ -77,7 +77,9 @@ def write_tiny_co3d(
                 if i not in empty_mask_frames:
                     mask[4 + i % 3 : 18, 6 : 20 + i % 5] = 255
                     mask[3, 6] = 120  # a soft pixel
-                depth = (2.0 + np.arange(height * width, dtype=np.float32).reshape(height, width) / 400).astype(np.float16)
+                depth = (2.0 + np.arange(height * width, dtype=np.float32).reshape(height, width) / 400).astype(
+                    np.float16
+                )
                 depth_mask = np.ones((height, width), np.uint8) * 255
                 depth_mask[:, :3] = 0
                 Image.fromarray(image).save(seq_dir / "images" / f"{name}.png")
@@ -85,20 +87,32 @@ def write_tiny_co3d(
                 Image.fromarray(depth.view(np.uint16)).save(seq_dir / "depths" / f"{name}.png")
                 Image.fromarray(depth_mask).save(seq_dir / "depth_masks" / f"{name}.png")
                 rel = f"{category}/{seq}"
-                frames.append({
-                    "sequence_name": seq, "frame_number": i, "frame_timestamp": float(n - i) / 10,
-                    "image": {"path": f"{rel}/images/{name}.png", "size": [height, width]},
-                    "depth": {"path": f"{rel}/depths/{name}.png", "scale_adjustment": 0.5,
-                              "mask_path": f"{rel}/depth_masks/{name}.png"},
-                    "mask": {"path": f"{rel}/masks/{name}.png", "mass": float(mask.sum() / 255)},
-                    "viewpoint": pytorch3d_viewpoint(cams, i),
-                    "meta": {"frame_type": "test_unseen" if i else "train_known"},
-                })
+                frames.append(
+                    {
+                        "sequence_name": seq,
+                        "frame_number": i,
+                        "frame_timestamp": float(n - i) / 10,
+                        "image": {"path": f"{rel}/images/{name}.png", "size": [height, width]},
+                        "depth": {
+                            "path": f"{rel}/depths/{name}.png",
+                            "scale_adjustment": 0.5,
+                            "mask_path": f"{rel}/depth_masks/{name}.png",
+                        },
+                        "mask": {"path": f"{rel}/masks/{name}.png", "mass": float(mask.sum() / 255)},
+                        "viewpoint": pytorch3d_viewpoint(cams, i),
+                        "meta": {"frame_type": "test_unseen" if i else "train_known"},
+                    }
+                )
                 split["test" if i else "train"].append([seq, i, f"{rel}/images/{name}.png"])
             points = np.array([[0.1, 0.2, 0.3], [-0.5, 0.0, 0.25]], np.float32)
             _write_ply(seq_dir / "pointcloud.ply", points, np.array([[255, 0, 0], [0, 128, 255]], np.uint8))
-            seq_annots.append({"sequence_name": seq, "category": category,
-                               "point_cloud": {"path": f"{category}/{seq}/pointcloud.ply", "n_points": 2}})
+            seq_annots.append(
+                {
+                    "sequence_name": seq,
+                    "category": category,
+                    "point_cloud": {"path": f"{category}/{seq}/pointcloud.ply", "n_points": 2},
+                }
+            )
         _gz(root / category / "frame_annotations.jgz", frames)
         _gz(root / category / "sequence_annotations.jgz", seq_annots)
         (root / category / "set_lists").mkdir(exist_ok=True)
@@ -107,10 +121,14 @@ def write_tiny_co3d(
 
 
 def _write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
-    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(points)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-    rows = np.zeros(len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
+    header = (
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(points)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    rows = np.zeros(
+        len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")]
+    )
     rows["x"], rows["y"], rows["z"] = points.T
     rows["r"], rows["g"], rows["b"] = colors.T
     path.write_bytes(header.encode() + rows.tobytes())

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-
 import torch
 
 from camera.cameras import Cameras, look_at
 from conditioning.base import ConditioningInputs
 
 
-def orbit(n: int, radius: float = 3.0, height: float = 1.0, size: tuple[int, int] = (16, 16), phase: float = 0.0) -> Cameras:
+def orbit(
+    n: int, radius: float = 3.0, height: float = 1.0, size: tuple[int, int] = (16, 16), phase: float = 0.0
+) -> Cameras:
     """n cameras on a circle around the origin (+z up), looking at the origin."""
     a = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float32)[:-1] + phase
     eye = torch.stack([radius * a.cos(), radius * a.sin(), torch.full_like(a, height)], -1)
@@ -20,8 +21,14 @@ def orbit(n: int, radius: float = 3.0, height: float = 1.0, size: tuple[int, int
 
 
 def make_inputs(
-    scenes: int, views: int, targets: int, size: tuple[int, int] = (16, 16), latent: tuple[int, int] = (4, 4),
-    latent_channels: int = 4, seed: int = 0, with_targets: bool = True,
+    scenes: int,
+    views: int,
+    targets: int,
+    size: tuple[int, int] = (16, 16),
+    latent: tuple[int, int] = (4, 4),
+    latent_channels: int = 4,
+    seed: int = 0,
+    with_targets: bool = True,
 ) -> ConditioningInputs:
     g = torch.Generator().manual_seed(seed)
     cin = Cameras.cat([orbit(views, 3.0 + b, size=size, phase=0.1 * b) for b in range(scenes)])
@@ -37,8 +44,15 @@ def make_inputs(
 
 
 TINY_PIXELNERF = {
-    "map_channels": 8, "encoder_blocks": [1, 1], "encoder_width": 8, "encoder_channels": 8, "num_samples": 4,
-    "hidden_channels": 16, "mlp_layers": 1, "pe_freqs": 2, "chunk_size": 64,
+    "map_channels": 8,
+    "encoder_blocks": [1, 1],
+    "encoder_width": 8,
+    "encoder_channels": 8,
+    "num_samples": 4,
+    "hidden_channels": 16,
+    "mlp_layers": 1,
+    "pe_freqs": 2,
+    "chunk_size": 64,
 }
 
 

@@ -8,11 +8,18 @@ import pytest
 import torch
 
 from camera.cameras import Cameras, look_at
-from nvs.data.sample import Views
+from camera.views import Views
 
 
-def ring_cameras(num_views: int, size: int, distance: float = 3.0, elevations_deg=(0.0,), fov_deg: float = 40.0,
-                 up=(0.0, 0.0, 1.0), span_deg: float = 360.0) -> Cameras:
+def ring_cameras(
+    num_views: int,
+    size: int,
+    distance: float = 3.0,
+    elevations_deg=(0.0,),
+    fov_deg: float = 40.0,
+    up=(0.0, 0.0, 1.0),
+    span_deg: float = 360.0,
+) -> Cameras:
     """Cameras looking at the origin from rings at the given elevations (+z up), spread evenly over
     ``span_deg`` of azimuth, float64."""
     eyes = []
@@ -21,8 +28,9 @@ def ring_cameras(num_views: int, size: int, distance: float = 3.0, elevations_de
         for i in range(per_ring):
             az = math.radians(span_deg) * (i + 0.5 * r) / per_ring
             e = math.radians(elev)
-            eyes.append([distance * math.cos(e) * math.cos(az), distance * math.cos(e) * math.sin(az),
-                         distance * math.sin(e)])
+            eyes.append(
+                [distance * math.cos(e) * math.cos(az), distance * math.cos(e) * math.sin(az), distance * math.sin(e)]
+            )
     eyes = torch.tensor(eyes[:num_views], dtype=torch.float64)
     c2w = look_at(eyes, torch.zeros(3, dtype=torch.float64), torch.tensor(up, dtype=torch.float64))
     return Cameras.from_fov(c2w, fov_deg, size, size)
@@ -40,8 +48,9 @@ def sphere_texture(points: torch.Tensor, seed: int = 0) -> torch.Tensor:
 def sphere_views(cameras: Cameras, radius: float = 0.6, background: float = 0.0, seed: int = 0) -> Views:
     """Exact renders (pixel centres) of a textured sphere at the origin -> Views with masks."""
     h, w = cameras.height, cameras.width
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5,
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5, indexing="ij"
+    )
     pix = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(-1, 3)
     dirs = pix @ torch.linalg.inv(cameras.K.double()).transpose(1, 2) @ cameras.R.double().transpose(1, 2)
     dirs = dirs / dirs.norm(dim=-1, keepdim=True)  # [F, P, 3]

@@ -1,4 +1,4 @@
-"""benchmarks/ablation.py: three conditioning variants trained through `nvs train`'s entry, scored,
+"""nvs/evaluation/ablation.py: three conditioning variants trained through `nvs train`'s entry, scored,
 tabled; reruns skip finished variants and resume unfinished ones (tiny budget, CPU)."""
 
 from __future__ import annotations
@@ -8,33 +8,60 @@ import shutil
 
 import pytest
 
-from benchmarks.ablation import merge_overrides, run_ablation, train_variant
+from nvs.evaluation.ablation import merge_overrides, run_ablation, train_variant
 from tests.bench_world import trimmed_manifest, write_world
 
 VARIANTS = ("camera_embedding", "plucker", "pixelnerf")
-TRAIN = ["model=tiny", "model.settings.image_size=[32,32]", "data=synthetic", "data.num_scenes=1",
-         "data.frames_per_scene=4", "trainer.steps=1", "trainer.checkpoint_every=1",
-         "trainer.sample_every=0", "trainer.progress=false", "trainer.device=cpu", "seed=0"]
+TRAIN = [
+    "model=tiny",
+    "model.settings.image_size=[32,32]",
+    "data=synthetic",
+    "data.num_scenes=1",
+    "data.frames_per_scene=4",
+    "trainer.steps=1",
+    "trainer.checkpoint_every=1",
+    "trainer.sample_every=0",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+    "seed=0",
+]
 PER_VARIANT = {
     "camera_embedding": ["conditioning.hidden_dim=16"],  # embedding_dim: derived from the tiny U-Net (128)
-    "pixelnerf": ["conditioning.encoder_blocks=[1,1]", "conditioning.encoder_width=8", "conditioning.encoder_channels=8",
-                  "conditioning.map_channels=8", "conditioning.num_samples=8", "conditioning.hidden_channels=16",
-                  "conditioning.mlp_layers=2", "conditioning.pe_freqs=2",
-                  "conditioning.gradient_checkpointing=false"],
+    "pixelnerf": [
+        "conditioning.encoder_blocks=[1,1]",
+        "conditioning.encoder_width=8",
+        "conditioning.encoder_channels=8",
+        "conditioning.map_channels=8",
+        "conditioning.num_samples=8",
+        "conditioning.hidden_channels=16",
+        "conditioning.mlp_layers=2",
+        "conditioning.pe_freqs=2",
+        "conditioning.gradient_checkpointing=false",
+    ],
 }
-EVALUATION = {"views": [2, 3], "steps": 1, "guidance": 1.0, "seed": 0, "image_size": 32, "baselines": True,
-              "world": {"categories": 1, "sequences_per_category": 2, "frames": 12, "seed": 7, "size": 32}}
+EVALUATION = {
+    "views": [2, 3],
+    "steps": 1,
+    "guidance": 1.0,
+    "seed": 0,
+    "image_size": 32,
+    "baselines": True,
+    "world": {"categories": 1, "sequences_per_category": 2, "frames": 12, "seed": 7, "size": 32},
+}
 
 
 def test_merge_overrides_keeps_the_last_value_of_a_key():
     assert merge_overrides(["model=small", "trainer.steps=2000", "seed=0"], ["trainer.steps=5", "model=tiny"]) == [
-        "seed=0", "trainer.steps=5", "model=tiny"]
+        "seed=0",
+        "trainer.steps=5",
+        "model=tiny",
+    ]
     with pytest.raises(ValueError, match="not key=value"):
         merge_overrides(["model"])
 
 
 def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
-    import nvs.commands.train as train
+    import nvs.train.run as train
 
     out = tmp_path / "ablation"
     root = write_world(out / "eval_world", categories=1)  # held-out world, written here to trim its targets
@@ -43,8 +70,8 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
 
     save_manifest(out / "manifest.json", manifest)
     calls = []
-    real_run = train.run
-    monkeypatch.setattr(train, "run", lambda cfg: calls.append(cfg.conditioning.name) or real_run(cfg))
+    real_run = train.train_from_config
+    monkeypatch.setattr(train, "train_from_config", lambda cfg: calls.append(cfg.conditioning.name) or real_run(cfg))
     table = run_ablation(str(out), VARIANTS, TRAIN, EVALUATION, PER_VARIANT, progress=False)
     assert calls == list(VARIANTS)
     for variant in VARIANTS:
@@ -57,8 +84,12 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
     md = (out / "ablation.md").read_text().splitlines()
     assert md[0] == "| conditioning | 2 views PSNR | 2 views SSIM | 3 views PSNR | 3 views SSIM |"
     assert [line.split("|")[1].strip() for line in md[2:7]] == [
-        "w. camera embedding", "w. Plücker rays", "w. PixelNeRF features", "nearest input view",
-        "PixelNeRF RGB branch"]
+        "w. camera embedding",
+        "w. Plücker rays",
+        "w. PixelNeRF features",
+        "nearest input view",
+        "PixelNeRF RGB branch",
+    ]
     assert all(v["psnr"] is not None and 0 <= v["ssim"] <= 1 for r in table["rows"] for v in r["values"].values())
     assert (out / "ablation.png").stat().st_size > 0
 
@@ -67,8 +98,10 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
     before = (out / "runs" / "plucker" / "model" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     overrides = merge_overrides(TRAIN, PER_VARIANT.get("plucker", ()))
     assert len(list((out / "synthetic_cache").glob("*.safetensors"))) == 1  # one render, shared
-    assert train_variant("camera_embedding", out / "runs" / "camera_embedding", TRAIN) == \
-        out / "runs" / "camera_embedding" / "model"
+    assert (
+        train_variant("camera_embedding", out / "runs" / "camera_embedding", TRAIN)
+        == out / "runs" / "camera_embedding" / "model"
+    )
     shutil.rmtree(out / "runs" / "plucker" / "model")
     train_variant("plucker", out / "runs" / "plucker", overrides, out / "synthetic_cache")
     assert calls == [*VARIANTS, "plucker"]

@@ -4,7 +4,7 @@ import json
 import pytest
 from PIL import Image
 
-from benchmarks.aggregate import aggregate, to_markdown, write_report
+from nvs.evaluation.aggregate import aggregate, to_markdown, write_report
 
 RECORDS = [
     # apple: scene a1 has 2 frames, a2 has 1; vase: one scene
@@ -30,7 +30,14 @@ def test_means_per_level():
     assert _row(res, "category", category="apple", views=2)["psnr"] == (21.0 + 30.0) / 2
     assert _row(res, "all", views=2)["psnr"] == pytest.approx((21.0 + 30.0 + 10.0) / 3)
     assert _row(res, "all_by_category", views=2)["psnr"] == pytest.approx((25.5 + 10.0) / 2)
-    assert _row(res, "all", views=3) == {"level": "all", "views": 3, "scenes": 1, "frames": 1, "psnr": 12.0, "lpips": 0.3}
+    assert _row(res, "all", views=3) == {
+        "level": "all",
+        "views": 3,
+        "scenes": 1,
+        "frames": 1,
+        "psnr": 12.0,
+        "lpips": 0.3,
+    }
 
 
 def test_bad_records():

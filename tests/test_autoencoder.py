@@ -5,17 +5,16 @@ import numpy as np
 import pytest
 import torch
 
+from nvs.data.clips import MemoryScenes, synthetic_scenes
 from nvs.models.presets import build_vae
 from nvs.train.autoencoder import AutoencoderSettings, autoencoder_loss, draw_clips, fit_autoencoder
-from nvs.train.data import MemoryScenes, synthetic_scenes
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
 def scenes():
-    return MemoryScenes(synthetic_scenes(2, 6, SIZE, SIZE, seed=0, crop="sparsefusion", render_size=48,
-                                         supersample=1))
+    return MemoryScenes(synthetic_scenes(2, 6, SIZE, SIZE, seed=0, crop="sparsefusion", render_size=48, supersample=1))
 
 
 def test_draw_clips_takes_consecutive_frames_and_masks_some(scenes):
@@ -52,8 +51,17 @@ def test_fit_reduces_the_loss_scales_and_saves(scenes, tmp_path):
     from diffusers import AutoencoderKLTemporalDecoder
 
     torch.manual_seed(0)
-    settings = AutoencoderSettings(out=str(tmp_path), steps=40, batch_size=2, frames=4, lr=2e-3, warmup_steps=2,
-                                   scale_batches=2, log_every=1, progress=False)
+    settings = AutoencoderSettings(
+        out=str(tmp_path),
+        steps=40,
+        batch_size=2,
+        frames=4,
+        lr=2e-3,
+        warmup_steps=2,
+        scale_batches=2,
+        log_every=1,
+        progress=False,
+    )
     summary = fit_autoencoder(build_vae("tiny"), scenes, settings)
     l1 = summary["curve"]["l1"]
     assert all(math.isfinite(v) for v in l1)

@@ -15,8 +15,9 @@ def test_inputs_validate_shapes_with_clear_errors():
     with pytest.raises(ValueError, match="do not split into 2 scenes"):
         ConditioningInputs(good.input_images, good.input_cameras, orbit(7), (4, 4))
     with pytest.raises(ValueError, match="input_latents must be"):
-        ConditioningInputs(good.input_images, good.input_cameras, good.target_cameras, (4, 4),
-                           input_latents=torch.rand(2, 3, 4, 8, 8))
+        ConditioningInputs(
+            good.input_images, good.input_cameras, good.target_cameras, (4, 4), input_latents=torch.rand(2, 3, 4, 8, 8)
+        )
 
 
 def test_conditioner_is_abstract():

@@ -1,4 +1,4 @@
-"""benchmarks/baselines.py: nearest input view against brute force; PixelNeRF RGB branch plumbing."""
+"""nvs/evaluation/baselines.py: nearest input view against brute force; PixelNeRF RGB branch plumbing."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.baselines import nearest_input_index, nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
 from camera.presets import orbit
-from nvs.data.sample import Views
+from camera.views import Views
+from nvs.evaluation.baselines import nearest_input_index, nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
 from tests.bench_world import TINY_PIXELNERF, TINY_PLUCKER
 
 
@@ -48,7 +48,7 @@ def test_pixelnerf_availability_follows_the_conditioner_config():
     assert "camera_embedding" in pixelnerf_rgb_unavailable({"name": "camera_embedding"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tiny(conditioner: str):
     import nvs  # noqa: F401
     from nvs.models import PathNVSModel
@@ -71,8 +71,13 @@ def test_pixelnerf_rgb_is_upsampled_per_target_and_order_equivariant():
     order = [2, 0, 3, 1]
     assert torch.allclose(pixelnerf_rgb(model, inputs, targets[order]), out[order], atol=1e-5)
     # Low-resolution branch: the model renders at the latent grid (32 / 8 = 4 pixels a side).
-    assert torch.allclose(F.interpolate(F.interpolate(out, size=(4, 4), mode="area"), size=(48, 48),
-                                        mode="bilinear", align_corners=False), out, atol=0.05)
+    assert torch.allclose(
+        F.interpolate(
+            F.interpolate(out, size=(4, 4), mode="area"), size=(48, 48), mode="bilinear", align_corners=False
+        ),
+        out,
+        atol=0.05,
+    )
 
 
 def test_pixelnerf_rgb_refuses_models_without_the_branch():

@@ -12,8 +12,16 @@ from tests.bench_world import trimmed_manifest, write_world
 
 
 def test_ablation_overrides_are_split_between_the_ablation_and_train_configs():
-    mine, train = split_overrides(["evaluation.views=[2]", "variants=[plucker]", "model=tiny",
-                                   "trainer.steps=3", "+variant_overrides.plucker=[x=1]", "seed=1"])
+    mine, train = split_overrides(
+        [
+            "evaluation.views=[2]",
+            "variants=[plucker]",
+            "model=tiny",
+            "trainer.steps=3",
+            "+variant_overrides.plucker=[x=1]",
+            "seed=1",
+        ]
+    )
     assert mine == ["evaluation.views=[2]", "variants=[plucker]", "+variant_overrides.plucker=[x=1]"]
     assert train == ["model=tiny", "trainer.steps=3", "seed=1"]
 
@@ -23,9 +31,24 @@ def test_bench_co3d_command_writes_the_table(tmp_path, capsys):
 
     root = write_world(tmp_path / "world", categories=1)
     save_manifest(tmp_path / "m.json", trimmed_manifest(root, views=(2, 3), targets=2))
-    code = main(["bench", "co3d", "--root", str(root), "--manifest", str(tmp_path / "m.json"), "--views", "2,3",
-                 "--out", str(tmp_path / "out"), "methods=[nearest]", "image_size=32", "progress=false",
-                 "lpips_weights=/nonexistent/vgg16.pth"])
+    code = main(
+        [
+            "bench",
+            "co3d",
+            "--root",
+            str(root),
+            "--manifest",
+            str(tmp_path / "m.json"),
+            "--views",
+            "2,3",
+            "--out",
+            str(tmp_path / "out"),
+            "methods=[nearest]",
+            "image_size=32",
+            "progress=false",
+            "lpips_weights=/nonexistent/vgg16.pth",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| nearest input view |" in printed and "table.md" in printed
@@ -38,24 +61,52 @@ def test_bench_co3d_rejects_bad_arguments_before_work(tmp_path, capsys):
         main(["bench", "co3d", "--root", "r", "--manifest", "m", "--views", "2,x", "--out", str(tmp_path)])
     assert "comma-separated integers" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["bench", "co3d", "--root", "r", "--manifest", "m", "--model", str(tmp_path / "none"),
-              "--out", str(tmp_path)])
+        main(
+            [
+                "bench",
+                "co3d",
+                "--root",
+                "r",
+                "--manifest",
+                "m",
+                "--model",
+                str(tmp_path / "none"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert "no such folder" in capsys.readouterr().err
 
 
 def test_bench_ablation_command_passes_budget_and_overrides(tmp_path, monkeypatch, capsys):
-    import benchmarks.ablation as ablation
+    import nvs.evaluation.ablation as ablation
 
     seen = {}
 
     def fake_run(out, variants, train_overrides, evaluation, variant_overrides, device):
         seen.update(out=out, variants=variants, train=train_overrides, evaluation=evaluation, device=device)
-        return {"views": [2], "metrics": ["psnr", "ssim"],
-                "rows": [{"label": "w. Plücker rays", "note": "", "values": {"2": {"psnr": 20.0, "ssim": 0.5}}}]}
+        return {
+            "views": [2],
+            "metrics": ["psnr", "ssim"],
+            "rows": [{"label": "w. Plücker rays", "note": "", "values": {"2": {"psnr": 20.0, "ssim": 0.5}}}],
+        }
 
     monkeypatch.setattr(ablation, "run_ablation", fake_run)
-    code = main(["bench", "ablation", "--out", str(tmp_path), "--steps", "3", "--device", "cpu", "model=tiny",
-                 "variants=[plucker]", "evaluation.views=[2]"])
+    code = main(
+        [
+            "bench",
+            "ablation",
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "3",
+            "--device",
+            "cpu",
+            "model=tiny",
+            "variants=[plucker]",
+            "evaluation.views=[2]",
+        ]
+    )
     assert code == 0
     assert seen["variants"] == ["plucker"] and seen["evaluation"]["views"] == [2] and seen["device"] == "cpu"
     assert seen["train"] == ["data=synthetic", "seed=0", "model=tiny", "trainer.steps=3"]

@@ -1,4 +1,4 @@
-"""benchmarks/co3d.py: plumbing, Table 3 layout, resumability and 2-process sharding on a tiny world.
+"""nvs/evaluation/co3d.py: plumbing, Table 3 layout, resumability and 2-process sharding on a tiny world.
 
 A random model's numbers mean nothing; these tests check what is computed and written, not how good it is.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.co3d import load_pipeline, run_co3d_benchmark, scene_file
+from nvs.evaluation.co3d import load_pipeline, run_co3d_benchmark, scene_file
 from tests.bench_world import TINY_PLUCKER, save_tiny_model, trimmed_manifest, write_world
 
 SIZE = 32  # scoring canvas (the protocol's 256, shrunk for CPU tests)
@@ -42,8 +42,9 @@ def bench(tmp_path_factory):
 
 def _run(root, manifest, out, **kw):
     kw.setdefault("views", (2,))
-    return run_co3d_benchmark(root, manifest, out, steps=1, guidance=1.0, image_size=SIZE, lpips_weights=NO_LPIPS,
-                              progress=False, **kw)
+    return run_co3d_benchmark(
+        root, manifest, out, steps=1, guidance=1.0, image_size=SIZE, lpips_weights=NO_LPIPS, progress=False, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +68,14 @@ def test_table_layout_resume_and_only_missing_scenes_recomputed(bench, single):
                 assert all("lpips" not in r and 0 <= r["ssim"] <= 1 for r in records)
 
     md = (out / "table.md").read_text().splitlines()
-    assert md[0] == ("| method | 2 views PSNR | 2 views SSIM | 2 views LPIPS "
-                     "| 3 views PSNR | 3 views SSIM | 3 views LPIPS |")
+    assert md[0] == (
+        "| method | 2 views PSNR | 2 views SSIM | 2 views LPIPS | 3 views PSNR | 3 views SSIM | 3 views LPIPS |"
+    )
     assert [line.split("|")[1].strip() for line in md[2:5]] == [
-        "NVS model", "nearest input view", "PixelNeRF RGB branch"]
+        "NVS model",
+        "nearest input view",
+        "PixelNeRF RGB branch",
+    ]
     assert all(line.split("|")[4].strip() == "n/a" for line in md[2:5])  # LPIPS without VGG16 weights
     assert "LPIPS: unavailable" in (out / "table.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
@@ -122,8 +127,14 @@ def test_pixelnerf_row_is_na_for_other_conditioners_and_bad_views_fail_early(ben
     with pytest.raises(ValueError, match="no inputs for \\[6\\] views"):
         _run(root, manifest, tmp_path / "bad", views=(2, 6), methods=("nearest",))
     with pytest.raises(ValueError, match="at most 6 input views"):
-        _run(root, trimmed_manifest(root, views=(2, 7)), tmp_path / "bad", views=(2, 7), model_dir=bench[3],
-             methods=("model",))
+        _run(
+            root,
+            trimmed_manifest(root, views=(2, 7)),
+            tmp_path / "bad",
+            views=(2, 7),
+            model_dir=bench[3],
+            methods=("model",),
+        )
     assert not (tmp_path / "bad").exists()
 
 

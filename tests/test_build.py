@@ -18,8 +18,11 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "conditioning"
 EXPECTED = {
-    "none": (NoConditioner, 0), "pixelnerf": (PixelNeRFConditioner, 128), "plucker": (PluckerConditioner, 22),
-    "camera_embedding": (CameraEmbeddingConditioner, 16), "pixelnerf_plucker": (CombinedConditioner, 134),
+    "none": (NoConditioner, 0),
+    "pixelnerf": (PixelNeRFConditioner, 128),
+    "plucker": (PluckerConditioner, 22),
+    "camera_embedding": (CameraEmbeddingConditioner, 16),
+    "pixelnerf_plucker": (CombinedConditioner, 134),
 }
 
 

@@ -14,9 +14,15 @@ def random_rotations(n: int, generator: torch.Generator) -> torch.Tensor:
     w, x, y, z = q.unbind(-1)
     return torch.stack(
         [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
         ],
         -1,
     ).reshape(n, 3, 3)
@@ -50,7 +56,7 @@ def test_unproject_inverts_project():
 def test_look_at_axes_follow_opencv():
     eye = torch.tensor([[0.0, -3.0, 1.0]])
     c2w = look_at(eye, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0]))
-    forward, down, right = c2w[0, :3, 2], c2w[0, :3, 1], c2w[0, :3, 0]
+    forward, down = c2w[0, :3, 2], c2w[0, :3, 1]
     assert torch.allclose(forward, -eye[0] / eye[0].norm())
     assert down[2] < 0  # image "down" points away from world up
     assert torch.allclose(torch.linalg.det(c2w[0, :3, :3]), torch.tensor(1.0))
@@ -140,8 +146,19 @@ def _eye(n=1):
         (lambda: Cameras(intrinsics_matrix(torch.tensor([-1.0]), 1.0, 1.0, 1.0), _eye(), 8, 8), "positive"),
         (lambda: Cameras(intrinsics_matrix(torch.tensor([1.0]), 1.0, 1.0, 1.0), _eye(), 0, 8), "positive"),
         (lambda: Cameras(torch.zeros(0, 3, 3), torch.zeros(0, 4, 4), 8, 8), "zero frames"),
-        (lambda: Cameras(intrinsics_matrix(torch.tensor([1.0]), 1.0, 1.0, 1.0), _eye() * 2, 8, 8), "last row|orthonormal"),
-        (lambda: Cameras(intrinsics_matrix(torch.tensor([1.0]), 1.0, 1.0, 1.0), torch.diag(torch.tensor([1.0, 1.0, -1.0, 1.0]))[None], 8, 8), "reflection"),
+        (
+            lambda: Cameras(intrinsics_matrix(torch.tensor([1.0]), 1.0, 1.0, 1.0), _eye() * 2, 8, 8),
+            "last row|orthonormal",
+        ),
+        (
+            lambda: Cameras(
+                intrinsics_matrix(torch.tensor([1.0]), 1.0, 1.0, 1.0),
+                torch.diag(torch.tensor([1.0, 1.0, -1.0, 1.0]))[None],
+                8,
+                8,
+            ),
+            "reflection",
+        ),
         (lambda: Cameras(intrinsics_matrix(torch.tensor([1.0]), 1.0, 1.0, 1.0), _eye(2), 8, 8), "one intrinsics"),
         (lambda: look_at(torch.zeros(1, 3), torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])), "look-at point equals"),
         (lambda: look_at(torch.tensor([[0.0, 0.0, 2.0]]), torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])), "parallel"),

@@ -13,8 +13,9 @@ from recon.carve import carve_occupancy, default_bounds, space_carve  # noqa: E4
 def test_carving_recovers_sphere_radius_within_a_voxel():
     cams = ring_cameras(18, 48, distance=3.0, elevations_deg=(-50.0, 0.0, 50.0), fov_deg=40.0)
     views = sphere_views(cams, radius=0.6)
-    result = space_carve(views.images, views.masks, cams, num_points=2000, resolution=40,
-                         centre=torch.zeros(3), half_size=0.8)
+    result = space_carve(
+        views.images, views.masks, cams, num_points=2000, resolution=40, centre=torch.zeros(3), half_size=0.8
+    )
     assert result.voxel_size == pytest.approx(0.04)
     radius = result.points.norm(dim=-1)
     assert abs(float(radius.median()) - 0.6) < result.voxel_size

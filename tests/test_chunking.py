@@ -44,8 +44,15 @@ def test_anchor_indices_spread_and_distinct():
     assert anchor_indices(3, 5) == [0, 1, 2]
 
 
-@pytest.mark.parametrize("args,match", [((0, 1, 4, 6), "at least one camera"), ((5, 7, 4, 6), "1 to 6"),
-                                        ((5, 0, 4, 6), "1 to 6"), ((5, 1, 0, 6), "num_frames")])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ((0, 1, 4, 6), "at least one camera"),
+        ((5, 7, 4, 6), "1 to 6"),
+        ((5, 0, 4, 6), "1 to 6"),
+        ((5, 1, 0, 6), "num_frames"),
+    ],
+)
 def test_plan_errors(args, match):
     with pytest.raises(ValueError, match=match):
         plan_chunks(*args)
@@ -91,7 +98,9 @@ def test_windows_pad_the_last_pass_with_frames_before_it():
 
     def generate(chunk, anchors):
         seen.append(chunk.frames)
-        return torch.tensor(chunk.frames, dtype=torch.float32)[:, None, None, None].expand(-1, 3, 1, 1) + 100 * len(seen)
+        return torch.tensor(chunk.frames, dtype=torch.float32)[:, None, None, None].expand(-1, 3, 1, 1) + 100 * len(
+            seen
+        )
 
     out = run_chunks(plan, generate, 10)
     assert seen[-1] == (6, 7, 8, 9)

@@ -42,7 +42,9 @@ def test_views_pixels_cameras_masks_depth(tiny):
     assert torch.equal((views.images[0].permute(1, 2, 0) * 255).round().byte(), torch.from_numpy(png))
     assert views.masks[0, 0, 3, 6].item() == pytest.approx(120 / 255)
     # depth: float16 bits x scale_adjustment 0.5, zero where depth_masks is 0
-    expected = (2.0 + np.arange(H * W, dtype=np.float32).reshape(H, W) / 400).astype(np.float16).astype(np.float32) * 0.5
+    expected = (2.0 + np.arange(H * W, dtype=np.float32).reshape(H, W) / 400).astype(np.float16).astype(
+        np.float32
+    ) * 0.5
     expected[:, :3] = 0
     assert torch.equal(views.depths[1, 0], torch.from_numpy(expected))
     # cameras: points project where the writer's cameras put them
@@ -84,7 +86,9 @@ def test_pointcloud(tiny):
     assert torch.allclose(colors[1], torch.tensor([0, 128 / 255, 1]))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("open3d") is None, reason="open3d not installed: ascii PLY cross-check skipped")
+@pytest.mark.skipif(
+    importlib.util.find_spec("open3d") is None, reason="open3d not installed: ascii PLY cross-check skipped"
+)
 def test_ply_reader_matches_open3d(tmp_path):
     import open3d as o3d
 
@@ -106,7 +110,7 @@ def test_missing_and_corrupt_annotations_name_the_file(tmp_path):
     (root / "apple" / "frame_annotations.jgz").write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(ValueError, match="frame_annotations.jgz"):
         Co3dDataset(root, "apple").frames("apple")
-    (root / "apple" / "frame_annotations.jgz").write_bytes(gzip.compress(b"[{\"sequence_name\": "))
+    (root / "apple" / "frame_annotations.jgz").write_bytes(gzip.compress(b'[{"sequence_name": '))
     with pytest.raises(ValueError, match="frame_annotations.jgz"):
         Co3dDataset(root, "apple").frames("apple")
     (root / "apple" / "frame_annotations.jgz").unlink()
@@ -137,8 +141,17 @@ def synthetic_world(tmp_path_factory):
     from nvs.data.synthetic.writer import write_co3d_world
 
     root = tmp_path_factory.mktemp("synth") / "world"
-    write_co3d_world(root, categories=1, sequences_per_category=1, frames=4, size=32, seed=3, supersample=1,
-                     num_points=400, show_progress=False)
+    write_co3d_world(
+        root,
+        categories=1,
+        sequences_per_category=1,
+        frames=4,
+        size=32,
+        seed=3,
+        supersample=1,
+        num_points=400,
+        show_progress=False,
+    )
     return root
 
 

@@ -16,9 +16,20 @@ def test_nvs_train_end_to_end_and_resume(tmp_path, capsys):
     from nvs.models import PathNVSModel
 
     out = tmp_path / "run"
-    args = ["train", "model=tiny", "data=synthetic", "conditioning=plucker", f"trainer.out={out}",
-            "model.settings.image_size=[32,32]", "data.num_scenes=2", "data.frames_per_scene=6",
-            "trainer.checkpoint_every=2", "trainer.sample_every=3", "trainer.sample_steps=2", "trainer.progress=false"]
+    args = [
+        "train",
+        "model=tiny",
+        "data=synthetic",
+        "conditioning=plucker",
+        f"trainer.out={out}",
+        "model.settings.image_size=[32,32]",
+        "data.num_scenes=2",
+        "data.frames_per_scene=6",
+        "trainer.checkpoint_every=2",
+        "trainer.sample_every=3",
+        "trainer.sample_steps=2",
+        "trainer.progress=false",
+    ]
     assert main(args + ["trainer.steps=3"]) == 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_0000002", "step_0000003"]
     assert list((out / "tb").glob("events.out.tfevents.*"))
@@ -50,13 +61,17 @@ def test_the_default_models_stage3_recipe_matches_its_record():
 
     from nvs.config import CONFIG_DIR, compose
 
-    cfg = OmegaConf.to_container(compose("train", ["+experiment=demo_stage3", "stage2_model=RUN/model", "trainer.out=RUN/stage3"]), resolve=True)
-    record = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR.parent / "models" / "default" / "training" /
-                                                   "stage3_config.yaml"), resolve=True)
+    cfg = OmegaConf.to_container(
+        compose("train", ["+experiment=demo_stage3", "stage2_model=RUN/model", "trainer.out=RUN/stage3"]), resolve=True
+    )
+    record = OmegaConf.to_container(
+        OmegaConf.load(CONFIG_DIR.parent / "models" / "default" / "training" / "stage3_config.yaml"), resolve=True
+    )
     for section in ("model", "conditioning", "loss", "clips"):
         assert cfg[section] == record[section], section
     assert cfg["data"] | {"cache_dir": None} == record["data"] | {"cache_dir": None}
     machine_only = {"out", "progress", "time_limit_minutes"}
-    assert {k: v for k, v in cfg["trainer"].items() if k not in machine_only} == \
-        {k: v for k, v in record["trainer"].items() if k not in machine_only}
+    assert {k: v for k, v in cfg["trainer"].items() if k not in machine_only} == {
+        k: v for k, v in record["trainer"].items() if k not in machine_only
+    }
     assert (cfg["init"], cfg["seed"]) == (record["init"], record["seed"])

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from camera.io import load_cameras, save_cameras
-from camera.presets import PRESETS, orbit
+from camera.presets import PATH_PRESETS, orbit
 from nvs.cli import main as nvs_main
 from nvs.commands.path import preset_parameters
 from nvs.config import CONFIG_DIR
@@ -32,8 +32,9 @@ def test_orbit_command_writes_nerfstudio_path_and_plot(tmp_path, capsys):
 
 def test_flags_and_hydra_overrides_reach_the_preset(tmp_path):
     out = tmp_path / "spiral.txt"  # .txt: re10k
-    assert run("spiral", "path.radius=3", "path.turns=1", "--frames", 9, "--height", 64, "--width", 96,
-               "--out", out) == 0
+    assert (
+        run("spiral", "path.radius=3", "path.turns=1", "--frames", 9, "--height", 64, "--width", 96, "--out", out) == 0
+    )
     cams = load_cameras(out, height=64, width=96)
     assert len(cams) == 9
     assert float(cams.centers[0].norm()) == pytest.approx(3.0)
@@ -42,7 +43,7 @@ def test_flags_and_hydra_overrides_reach_the_preset(tmp_path):
 
 
 def test_configs_hold_every_preset_parameter_with_the_function_defaults():
-    for name, fn in PRESETS.items():
+    for name, fn in PATH_PRESETS.items():
         config = yaml.safe_load((CONFIG_DIR / "path" / f"{name}.yaml").read_text())
         signature = inspect.signature(fn).parameters
         assert set(config) == set(signature) - {"anchor"}, name
@@ -58,8 +59,21 @@ def test_anchor_starts_the_path_at_the_chosen_camera(tmp_path):
     anchor_file = tmp_path / "inputs.json"
     save_cameras(anchor_file, inputs)
     out = tmp_path / "move.json"
-    assert run("move_forward", "--anchor", anchor_file, "--anchor-index", 2, "path.distance=0.5",
-               "--frames", 5, "--out", out) == 0
+    assert (
+        run(
+            "move_forward",
+            "--anchor",
+            anchor_file,
+            "--anchor-index",
+            2,
+            "path.distance=0.5",
+            "--frames",
+            5,
+            "--out",
+            out,
+        )
+        == 0
+    )
     cams = load_cameras(out)
     assert (cams.height, cams.width) == (64, 64)
     assert torch.allclose(cams.c2w[0], inputs.c2w[2], atol=1e-12)

@@ -40,9 +40,12 @@ def random_cameras(seed: int, n: int, height: int, width: int) -> Cameras:
     c2w[:, :3, :3] = torch.tensor(Rotation.random(n, random_state=seed).as_matrix())
     c2w[:, :3, 3] = torch.randn(n, 3, generator=g, dtype=torch.float64)
     f = (0.5 + torch.rand(n, generator=g, dtype=torch.float64)) * max(height, width)
-    K = intrinsics_matrix(f, f * (0.8 + 0.4 * torch.rand(n, generator=g, dtype=torch.float64)),
-                          width * torch.rand(n, generator=g, dtype=torch.float64),
-                          height * torch.rand(n, generator=g, dtype=torch.float64))
+    K = intrinsics_matrix(
+        f,
+        f * (0.8 + 0.4 * torch.rand(n, generator=g, dtype=torch.float64)),
+        width * torch.rand(n, generator=g, dtype=torch.float64),
+        height * torch.rand(n, generator=g, dtype=torch.float64),
+    )
     return Cameras(K, c2w, height, width)
 
 
@@ -182,8 +185,9 @@ def test_colmap_models_and_distortion_reported():
         cams, dist = colmap_to_cameras(q, t, "SIMPLE_PINHOLE", torch.tensor([50.0, 16, 12]), 24, 32)
     assert cams.fx.item() == cams.fy.item() == 50.0 and dist == {}
     with pytest.warns(UserWarning, match=r"camera 7 \(SIMPLE_RADIAL\): distortion k=0\.01"):
-        cams, dist = colmap_to_cameras(q, t, "SIMPLE_RADIAL", torch.tensor([50.0, 16, 12, 0.01], dtype=torch.float64), 24, 32,
-                                       camera_name="7")
+        cams, dist = colmap_to_cameras(
+            q, t, "SIMPLE_RADIAL", torch.tensor([50.0, 16, 12, 0.01], dtype=torch.float64), 24, 32, camera_name="7"
+        )
     assert float(dist["k"][0]) == 0.01
     with pytest.warns(UserWarning, match="p1"):
         _, dist = colmap_to_cameras(q, t, "OPENCV", torch.tensor([50.0, 51, 16, 12, 0, 0, 0.001, 0]), 24, 32)

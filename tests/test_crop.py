@@ -7,10 +7,14 @@ from nvs.data.crop import crop_window, mask_bbox_xywh, sparsefusion_crop
 
 
 def _camera(h, w):
-    c2w = look_at(torch.tensor([[0.3, -2.0, 0.5]], dtype=torch.float64), torch.zeros(3, dtype=torch.float64),
-                  torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
-    K = intrinsics_matrix(torch.tensor([50.0], dtype=torch.float64), torch.tensor([55.0], dtype=torch.float64),
-                          w / 2 + 1.5, h / 2 - 2.0)
+    c2w = look_at(
+        torch.tensor([[0.3, -2.0, 0.5]], dtype=torch.float64),
+        torch.zeros(3, dtype=torch.float64),
+        torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64),
+    )
+    K = intrinsics_matrix(
+        torch.tensor([50.0], dtype=torch.float64), torch.tensor([55.0], dtype=torch.float64), w / 2 + 1.5, h / 2 - 2.0
+    )
     return Cameras(K, c2w, h, w)
 
 
@@ -35,8 +39,9 @@ def test_crop_window_follows_co3d_arithmetic():
 def test_crop_moves_the_intrinsics_with_the_pixels():
     h, w = 48, 64
     cam = _camera(h, w)
-    v, u = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5,
-                          indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64) + 0.5, torch.arange(w, dtype=torch.float64) + 0.5, indexing="ij"
+    )
     image = torch.stack([u / w, v / h, torch.zeros_like(u)])[None]  # the pixel's own coordinates
     mask = torch.zeros(1, 1, h, w, dtype=torch.float64)
     mask[..., 10:30, 20:50] = 1.0

@@ -68,7 +68,7 @@ def test_the_contact_sheet_has_inputs_generated_truth_and_recon_rows(demo_out):
 
     def tile(row, column):
         y, x = demo.tile_origin(row, column, SIZE, SIZE)
-        return sheet[y:y + SIZE, x:x + SIZE]
+        return sheet[y : y + SIZE, x : x + SIZE]
 
     for i in range(len(positions)):  # row 1: the generated frames, as written to frames/
         frame = np.asarray(Image.open(demo_out / "frames" / f"frame_{i:05d}.png").convert("RGB"))
@@ -88,8 +88,24 @@ def test_the_contact_sheet_has_inputs_generated_truth_and_recon_rows(demo_out):
 
 def test_no_recon_leaves_the_recon_row_out(model_dir, tmp_path):
     out = tmp_path / "out"
-    assert demo.main(["--model", str(model_dir), "--out", str(out), "--quick", "--no-recon", "--threads", "1",
-                      "--category", "table", "path_frames=4"]) == 0
+    assert (
+        demo.main(
+            [
+                "--model",
+                str(model_dir),
+                "--out",
+                str(out),
+                "--quick",
+                "--no-recon",
+                "--threads",
+                "1",
+                "--category",
+                "table",
+                "path_frames=4",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"]["recon"] == {"skipped": "--no-recon"}
     assert metrics["scene"]["category"] == "table"

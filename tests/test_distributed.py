@@ -7,10 +7,11 @@ import torch
 import torch.multiprocessing as mp
 
 from nvs.config import compose
+from nvs.data.clips import ClipSampler, MemoryScenes, load_batch, synthetic_scenes
 from nvs.train import distributed as D
-from nvs.train.data import ClipSampler, MemoryScenes, load_batch, synthetic_scenes
 from nvs.train.loss import EDMObjective
-from nvs.train.trainer import Trainer, TrainerSettings, set_trainable
+from nvs.train.settings import TrainerSettings
+from nvs.train.trainer import Trainer, set_trainable
 
 SIZE = 32
 
@@ -22,14 +23,26 @@ def _free_port() -> int:
 
 
 def _settings(out) -> TrainerSettings:
-    return TrainerSettings(out=str(out), steps=1, batch_size=2, lr=1e-3, warmup_steps=0, checkpoint_every=0,
-                           sample_every=0, export=False, resume=None, progress=False, device="cpu")
+    return TrainerSettings(
+        out=str(out),
+        steps=1,
+        batch_size=2,
+        lr=1e-3,
+        warmup_steps=0,
+        checkpoint_every=0,
+        sample_every=0,
+        export=False,
+        resume=None,
+        progress=False,
+        device="cpu",
+    )
 
 
 def _rank_main(rank: int, world: int, port: int, model, scenes, out: str) -> None:
     torch.set_num_threads(1)
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     info = D.init_distributed("cpu")
     try:
         # gradients of DDP(objective) on this rank's half of global batch 0
@@ -48,14 +61,21 @@ def _rank_main(rank: int, world: int, port: int, model, scenes, out: str) -> Non
         loss, _ = fsdp(load_batch(scenes, sampler.batch(0)))
         loss.backward()
         D.average_replicated_grads([p for p in sharded.parameters() if p.requires_grad], info)
-        fsdp_grads = {n: (p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad).clone()
-                      for n, p in sharded.named_parameters() if p.requires_grad}
+        fsdp_grads = {
+            n: (p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad).clone()
+            for n, p in sharded.named_parameters()
+            if p.requires_grad
+        }
         # one trainer step under DDP
-        trainer = Trainer(copy.deepcopy(model), scenes, _settings(out), objective_options={"aux_weights": {}},
-                          seed=0, info=info)
+        trainer = Trainer(
+            copy.deepcopy(model), scenes, _settings(out), objective_options={"aux_weights": {}}, seed=0, info=info
+        )
         terms = trainer.train_step(trainer.next_batch())
         params = {n: p.detach().clone() for n, p in trainer.named_trained().items()}
-        torch.save({"grads": grads, "fsdp_grads": fsdp_grads, "params": params, "loss": terms["loss"]}, os.path.join(out, f"rank{rank}.pt"))
+        torch.save(
+            {"grads": grads, "fsdp_grads": fsdp_grads, "params": params, "loss": terms["loss"]},
+            os.path.join(out, f"rank{rank}.pt"),
+        )
     finally:
         torch.distributed.destroy_process_group()
 
@@ -66,9 +86,16 @@ def setup():
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    cfg = compose("train", ["conditioning=plucker", "trainer.out=unused", f"model.settings.image_size=[{SIZE},{SIZE}]",
-                            # SVD's noise augmentation of the first view is one draw per (local) batch
-                            "+model.settings.noise_aug_strength=0.0"])
+    cfg = compose(
+        "train",
+        [
+            "conditioning=plucker",
+            "trainer.out=unused",
+            f"model.settings.image_size=[{SIZE},{SIZE}]",
+            # SVD's noise augmentation of the first view is one draw per (local) batch
+            "+model.settings.noise_aug_strength=0.0",
+        ],
+    )
     torch.manual_seed(0)
     model = PathNVSModel.from_preset(cfg.model, cfg.conditioning)
     scenes = MemoryScenes(synthetic_scenes(3, 8, SIZE, SIZE, seed=0))
@@ -95,7 +122,9 @@ def test_ddp_and_fsdp_two_processes_match_one_process_on_the_joined_batch(setup,
             torch.testing.assert_close(r["grads"][name], g, rtol=1e-5, atol=1e-6, msg=name)
             torch.testing.assert_close(r["fsdp_grads"][name], g, rtol=1e-5, atol=1e-6, msg=name)
 
-    trainer = Trainer(copy.deepcopy(model), scenes, _settings(tmp_path / "single"), objective_options={"aux_weights": {}})
+    trainer = Trainer(
+        copy.deepcopy(model), scenes, _settings(tmp_path / "single"), objective_options={"aux_weights": {}}
+    )
     terms = trainer.train_step(trainer.next_batch())
     assert ranks[0]["loss"] == pytest.approx(terms["loss"], rel=1e-5)  # logged loss = mean over ranks
     # AdamW's first step is lr·g/(|g| + eps): where |g| ~ eps it amplifies float rounding, so the

@@ -22,8 +22,14 @@ def test_denoiser_matches_diffusers_v_prediction_scheduler():
     """diffusers' SVD scheduler turns a v prediction into x0 the same way: D = c_skip x + c_out v."""
     from diffusers import EulerDiscreteScheduler
 
-    sched = EulerDiscreteScheduler(prediction_type="v_prediction", use_karras_sigmas=True, sigma_min=0.002,
-                                   sigma_max=700.0, timestep_type="continuous", timestep_spacing="leading")
+    sched = EulerDiscreteScheduler(
+        prediction_type="v_prediction",
+        use_karras_sigmas=True,
+        sigma_min=0.002,
+        sigma_max=700.0,
+        timestep_type="continuous",
+        timestep_spacing="leading",
+    )
     sched.set_timesteps(5)
     g = torch.Generator().manual_seed(0)
     x, v = torch.randn(2, 4, 3, 3, generator=g), torch.randn(2, 4, 3, 3, generator=g)

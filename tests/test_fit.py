@@ -7,17 +7,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401
 
-from recon.fit import PRESETS, FitConfig, estimate_background, fit_gaussians, resolve_config  # noqa: E402
+from recon.fit import FIT_PRESETS, FitConfig, estimate_background, fit_gaussians, resolve_config  # noqa: E402
 from recon.losses import LossWeights  # noqa: E402
 
 
 def _views():
-    return sphere_views(ring_cameras(6, 16, distance=3.0, elevations_deg=(0.0, 30.0), fov_deg=35.0), radius=0.6,
-                        background=1.0)
+    return sphere_views(
+        ring_cameras(6, 16, distance=3.0, elevations_deg=(0.0, 30.0), fov_deg=35.0), radius=0.6, background=1.0
+    )
 
 
 def test_presets_follow_the_papers():
-    v3d, im3d = PRESETS["v3d"], PRESETS["im3d"]
+    v3d, im3d = FIT_PRESETS["v3d"], FIT_PRESETS["im3d"]
     assert (v3d.iterations, v3d.sh_degree, v3d.loss.ssim, v3d.loss.lpips) == (4000, 0, 1.0, 2.0)
     assert v3d.init_points == 100_000
     assert (v3d.carve_resolution, v3d.carve_level, v3d.init) == (256, 0.5, "carve")
@@ -30,9 +31,17 @@ def test_presets_follow_the_papers():
 
 def test_tiny_fit_lowers_the_loss_and_says_what_is_off():
     views = _views()
-    config = FitConfig(iterations=40, init="carve", init_points=150, carve_resolution=24, views_per_step=3,
-                       loss=LossWeights("mse", ssim=0.2, lpips=1.0, mask=1.0), lr_sh0=5e-2, lr_opacities=0.2,
-                       lr_scales=5e-2)
+    config = FitConfig(
+        iterations=40,
+        init="carve",
+        init_points=150,
+        carve_resolution=24,
+        views_per_step=3,
+        loss=LossWeights("mse", ssim=0.2, lpips=1.0, mask=1.0),
+        lr_sh0=5e-2,
+        lr_opacities=0.2,
+        lr_scales=5e-2,
+    )
     logged = []
     result = fit_gaussians(views, config, progress=False, log=logged.append, eval_views=views[[0]], eval_every=10)
     first, last = result.history[0]["total"], result.history[-1]["total"]

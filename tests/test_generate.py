@@ -17,15 +17,28 @@ def _posed_folder(root, num_views=3):
     names = [f"images/view_{i}.png" for i in range(num_views)]
     for name, image in zip(names, views.images):
         Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(root / name)
-    save_cameras(root / "transforms.json", views.cameras.to(dtype=torch.float64), format="transforms",
-                 file_paths=names)
+    save_cameras(root / "transforms.json", views.cameras.to(dtype=torch.float64), format="transforms", file_paths=names)
     return views
 
 
 def test_synthetic_world_with_a_random_tiny_model_writes_everything(tmp_path):
     out = tmp_path / "gen"
-    rc = generate.main(["--random-model", "tiny", "--steps", "1", "--guidance", "1", "--path-frames", "4",
-                        "--num-inputs", "1", "--out", str(out)])
+    rc = generate.main(
+        [
+            "--random-model",
+            "tiny",
+            "--steps",
+            "1",
+            "--guidance",
+            "1",
+            "--path-frames",
+            "4",
+            "--num-inputs",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert len(list((out / "frames").glob("*.png"))) == 4
     assert (out / "contact_sheet.png").is_file() and (out / "path.png").is_file()
@@ -39,8 +52,24 @@ def test_posed_folder_with_a_saved_model_and_a_path_file(tmp_path):
     _, path = scene(2, 3, size=32)
     save_cameras(tmp_path / "path.json", path.to(dtype=torch.float64))
     out = tmp_path / "gen"
-    rc = generate.main(["--folder", str(tmp_path / "scene"), "--frames", "0,2", "--model", str(tmp_path / "model"),
-                        "--path", str(tmp_path / "path.json"), "--steps", "1", "--guidance", "1", "--out", str(out)])
+    rc = generate.main(
+        [
+            "--folder",
+            str(tmp_path / "scene"),
+            "--frames",
+            "0,2",
+            "--model",
+            str(tmp_path / "model"),
+            "--path",
+            str(tmp_path / "path.json"),
+            "--steps",
+            "1",
+            "--guidance",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert len(list((out / "frames").glob("*.png"))) == 3
     assert Image.open(out / "frames" / "frame_00000.png").size == (32, 32)
@@ -88,9 +117,28 @@ def test_co3d_sequence_inputs(tmp_path):
     write_tiny_co3d(tmp_path / "co3d", {"apple": {"seq_a": 4}})
     tiny_model().save_pretrained(tmp_path / "model")
     out = tmp_path / "gen"
-    rc = generate.main(["--co3d", str(tmp_path / "co3d"), "--sequence", "seq_a", "--frames", "1,3",
-                        "--model", str(tmp_path / "model"), "--path", "spiral", "--path-frames", "3",
-                        "--steps", "1", "--guidance", "1", "--out", str(out)])
+    rc = generate.main(
+        [
+            "--co3d",
+            str(tmp_path / "co3d"),
+            "--sequence",
+            "seq_a",
+            "--frames",
+            "1,3",
+            "--model",
+            str(tmp_path / "model"),
+            "--path",
+            "spiral",
+            "--path-frames",
+            "3",
+            "--steps",
+            "1",
+            "--guidance",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert len(list((out / "frames").glob("*.png"))) == 3
     assert "no frames [9]" in _co3d_error(tmp_path)
@@ -102,8 +150,18 @@ def _co3d_error(tmp_path) -> str:
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = generate.main(["--co3d", str(tmp_path / "co3d"), "--sequence", "seq_a", "--frames", "1,9",
-                            "--model", str(tmp_path / "model")])
+        rc = generate.main(
+            [
+                "--co3d",
+                str(tmp_path / "co3d"),
+                "--sequence",
+                "seq_a",
+                "--frames",
+                "1,9",
+                "--model",
+                str(tmp_path / "model"),
+            ]
+        )
     assert rc == 2
     return err.getvalue()
 
@@ -112,8 +170,24 @@ def test_one_image_object_orbit(tmp_path):
     Image.fromarray((np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)).save(tmp_path / "obj.png")
     tiny_model().save_pretrained(tmp_path / "model")
     out = tmp_path / "gen"
-    rc = generate.main(["--image", str(tmp_path / "obj.png"), "--orbit", "im3d", "--elevation", "30",
-                        "--model", str(tmp_path / "model"), "--steps", "1", "--guidance", "1", "--out", str(out)])
+    rc = generate.main(
+        [
+            "--image",
+            str(tmp_path / "obj.png"),
+            "--orbit",
+            "im3d",
+            "--elevation",
+            "30",
+            "--model",
+            str(tmp_path / "model"),
+            "--steps",
+            "1",
+            "--guidance",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     data = json.loads((out / "transforms.json").read_text())
     assert len(data["frames"]) == 16 and len(list((out / "frames").glob("*.png"))) == 16

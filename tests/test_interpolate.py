@@ -7,7 +7,14 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from camera.cameras import Cameras, look_at
 from camera.interpolate import (
-    METHODS, constant_speed_parameters, interpolate, interpolate_at, path_lengths, quat_exp, quat_log, quat_slerp,
+    METHODS,
+    constant_speed_parameters,
+    interpolate,
+    interpolate_at,
+    path_lengths,
+    quat_exp,
+    quat_log,
+    quat_slerp,
 )
 from camera.presets import orbit, pan_left
 
@@ -17,9 +24,14 @@ UP = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
 def wobbly_keyframes(n: int = 5, seed: int = 0) -> Cameras:
     """Keyframes on a bumpy loop with varying FoV and a roll, all roughly facing a centre."""
     gen = torch.Generator().manual_seed(seed)
-    angle = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float64)[:-1] + 0.2 * torch.rand(n, generator=gen, dtype=torch.float64)
+    angle = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float64)[:-1] + 0.2 * torch.rand(
+        n, generator=gen, dtype=torch.float64
+    )
     radius = 2 + 0.5 * torch.rand(n, generator=gen, dtype=torch.float64)
-    eyes = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle), 0.5 * torch.rand(n, generator=gen, dtype=torch.float64)], -1)
+    eyes = torch.stack(
+        [radius * torch.cos(angle), radius * torch.sin(angle), 0.5 * torch.rand(n, generator=gen, dtype=torch.float64)],
+        -1,
+    )
     c2w = look_at(eyes, torch.zeros(3, dtype=torch.float64), UP)
     tilt = torch.tensor(Rotation.from_rotvec(0.3 * torch.rand(n, 3, generator=gen).numpy()).as_matrix())
     c2w[:, :3, :3] = c2w[:, :3, :3] @ tilt
@@ -135,13 +147,16 @@ def test_quaternion_log_exp_inverse():
     assert torch.allclose(quat_slerp(q0, q1, torch.tensor([1.0], dtype=torch.float64)), q1)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: interpolate(orbit(1), 5), "at least 2 keyframes"),
-    (lambda: interpolate(orbit(3), 5, method="cubic"), "unknown interpolation method"),
-    (lambda: interpolate(orbit(3), 0), "num_frames"),
-    (lambda: interpolate(orbit(3), 5, tension=2.0), "tension"),
-    (lambda: interpolate_at(orbit(3), torch.tensor([2.5])), r"\[0, 2\]"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: interpolate(orbit(1), 5), "at least 2 keyframes"),
+        (lambda: interpolate(orbit(3), 5, method="cubic"), "unknown interpolation method"),
+        (lambda: interpolate(orbit(3), 0), "num_frames"),
+        (lambda: interpolate(orbit(3), 5, tension=2.0), "tension"),
+        (lambda: interpolate_at(orbit(3), torch.tensor([2.5])), r"\[0, 2\]"),
+    ],
+)
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -39,8 +39,14 @@ def test_save_then_load_every_format(tmp_path, fmt):
     c2w = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
     c2w[:, :3, 3] = torch.tensor([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0.2, 0]], dtype=torch.float64)
     cams = Cameras.from_fov(c2w, 60.0, 256, 256)
-    name = {"nerfstudio": "p.json", "transforms": "t.json", "re10k": "r.txt", "motionctrl": "m.json",
-            "colmap": "model", "co3d": "f.jgz"}[fmt]
+    name = {
+        "nerfstudio": "p.json",
+        "transforms": "t.json",
+        "re10k": "r.txt",
+        "motionctrl": "m.json",
+        "colmap": "model",
+        "co3d": "f.jgz",
+    }[fmt]
     save_cameras(tmp_path / name, cams, format=None if fmt in ("nerfstudio", "re10k", "colmap", "co3d") else fmt)
     assert infer_format(tmp_path / name) == fmt
     kw = {"height": 256, "width": 256} if fmt == "re10k" else {}
@@ -61,8 +67,10 @@ def test_co3d_file_with_several_sequences(tmp_path):
 
 def test_unknown_formats_list_the_known_ones(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"poses": []}))
-    with pytest.raises(ValueError, match="cannot tell the camera file format .* nerfstudio, transforms, re10k, "
-                                         "motionctrl, colmap, co3d"):
+    with pytest.raises(
+        ValueError,
+        match="cannot tell the camera file format .* nerfstudio, transforms, re10k, motionctrl, colmap, co3d",
+    ):
         load_cameras(tmp_path / "x.json")
     with pytest.raises(ValueError, match="cannot tell"):
         infer_format(tmp_path / "x.npz")

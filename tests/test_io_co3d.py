@@ -24,15 +24,24 @@ def synthetic_frames(n=4, size=(90, 120), fmt="ndc_isotropic"):
     R = Rotation.random(n, random_state=1).as_matrix().tolist()
     frames = []
     for i in range(n):
-        frames.append({
-            "sequence_name": "42_1_7", "frame_number": i, "frame_timestamp": 0.25 * i,
-            "image": {"path": f"teddybear/42_1_7/images/frame{i + 1:06d}.jpg", "size": list(size)},
-            "depth": {"path": None, "scale_adjustment": 1.0, "mask_path": None},
-            "mask": {"path": f"teddybear/42_1_7/masks/frame{i + 1:06d}.png", "mass": 1234.0},
-            "viewpoint": {"R": R[i], "T": (torch.randn(3, generator=g, dtype=torch.float64) + 4).tolist(),
-                          "focal_length": [1.7, 1.8], "principal_point": [0.05, -0.02], "intrinsics_format": fmt},
-            "meta": {"frame_type": "test_known"},
-        })
+        frames.append(
+            {
+                "sequence_name": "42_1_7",
+                "frame_number": i,
+                "frame_timestamp": 0.25 * i,
+                "image": {"path": f"teddybear/42_1_7/images/frame{i + 1:06d}.jpg", "size": list(size)},
+                "depth": {"path": None, "scale_adjustment": 1.0, "mask_path": None},
+                "mask": {"path": f"teddybear/42_1_7/masks/frame{i + 1:06d}.png", "mass": 1234.0},
+                "viewpoint": {
+                    "R": R[i],
+                    "T": (torch.randn(3, generator=g, dtype=torch.float64) + 4).tolist(),
+                    "focal_length": [1.7, 1.8],
+                    "principal_point": [0.05, -0.02],
+                    "intrinsics_format": fmt,
+                },
+                "meta": {"frame_type": "test_known"},
+            }
+        )
     return frames
 
 
@@ -48,8 +57,15 @@ def test_frames_to_cameras_and_back(fmt):
     cams = co3d_frame_to_cameras(frames)
     assert (cams.height, cams.width) == (90, 120)  # CO3D sizes are (H, W)
     vp = frames[2]["viewpoint"]
-    one = pytorch3d_to_cameras(torch.tensor([vp["R"]]), torch.tensor([vp["T"]]), torch.tensor([vp["focal_length"]]),
-                               torch.tensor([vp["principal_point"]]), 90, 120, fmt)
+    one = pytorch3d_to_cameras(
+        torch.tensor([vp["R"]]),
+        torch.tensor([vp["T"]]),
+        torch.tensor([vp["focal_length"]]),
+        torch.tensor([vp["principal_point"]]),
+        90,
+        120,
+        fmt,
+    )
     assert torch.allclose(cams.K[2], one.K[0].double()) and torch.allclose(cams.c2w[2], one.c2w[0].double(), atol=1e-6)
     assert cameras_to_co3d_frames(cams, frames=frames) == frames  # unchanged numbers are reused verbatim
     fresh = cameras_to_co3d_frames(cams, sequence_name="s", intrinsics_format=fmt)
@@ -76,7 +92,9 @@ def test_pytorch3d_sqlite_reference_loads_through_the_converter(tmp_path):
     p3d = cameras_to_pytorch3d(cams, "ndc_norm_image_bounds")
     assert torch.allclose(p3d["R"], torch.tensor([f["viewpoint"]["R"] for f in seq], dtype=torch.float64), atol=1e-12)
     assert torch.allclose(p3d["T"], torch.tensor([f["viewpoint"]["T"] for f in seq], dtype=torch.float64), atol=1e-6)
-    assert torch.allclose(p3d["focal_length"], torch.tensor([f["viewpoint"]["focal_length"] for f in seq], dtype=torch.float64))
+    assert torch.allclose(
+        p3d["focal_length"], torch.tensor([f["viewpoint"]["focal_length"] for f in seq], dtype=torch.float64)
+    )
     write_co3d_frame_annotations(tmp_path / "f.jgz", frames)
     assert read_co3d_frame_annotations(tmp_path / "f.jgz") == frames
 

@@ -77,11 +77,17 @@ def test_kapture_round_trips_text_binary_text(tmp_path):
     for c, i in ((cams_b, info_b), (cams_t, info_t)):
         assert torch.equal(c.K, cams.K) and torch.equal(c.c2w, cams.c2w)
         assert (i.names, i.image_ids, i.camera_ids, i.models, i.point_ids) == (
-            info.names, info.image_ids, info.camera_ids, info.models, info.point_ids)
+            info.names,
+            info.image_ids,
+            info.camera_ids,
+            info.models,
+            info.point_ids,
+        )
         assert torch.equal(i.points, info.points) and torch.equal(i.colors, info.colors)
         assert torch.equal(i.qvecs, info.qvecs) and torch.equal(i.tvecs, info.tvecs)
-    assert (tmp_path / "txt" / "cameras.txt").read_text().splitlines()[-1].split() == \
-        "1 SIMPLE_PINHOLE 1919 1079 1847.53 959.5 539.5".split()
+    assert (tmp_path / "txt" / "cameras.txt").read_text().splitlines()[
+        -1
+    ].split() == "1 SIMPLE_PINHOLE 1919 1079 1847.53 959.5 539.5".split()
 
 
 def test_new_cameras_and_points_round_trip(tmp_path):
@@ -91,8 +97,12 @@ def test_new_cameras_and_points_round_trip(tmp_path):
     c2w = torch.eye(4, dtype=torch.float64).repeat(n, 1, 1)
     c2w[:, :3, :3] = torch.tensor(Rotation.random(n, random_state=0).as_matrix())
     c2w[:, :3, 3] = torch.randn(n, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    K = intrinsics_matrix(torch.tensor([60.0, 60.0, 70.5], dtype=torch.float64),
-                          torch.tensor([60.0, 60.0, 71.0], dtype=torch.float64), 32.0, 24.0)
+    K = intrinsics_matrix(
+        torch.tensor([60.0, 60.0, 70.5], dtype=torch.float64),
+        torch.tensor([60.0, 60.0, 71.0], dtype=torch.float64),
+        32.0,
+        24.0,
+    )
     cams = Cameras(K, c2w, 48, 64)
     points = torch.randn(5, 3, dtype=torch.float64)
     colors = torch.arange(15, dtype=torch.uint8).reshape(5, 3)

@@ -44,10 +44,13 @@ def test_new_cameras_round_trip(tmp_path):
     [
         ("[]", "non-empty JSON list"),
         ("[[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]]", r"frame 0 has 11 numbers, expected 12"),
-        ("[[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -1, 0]]", "frame 1: the rotation .* reflection"),
+        (
+            "[[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, -1, 0]]",
+            "frame 1: the rotation .* reflection",
+        ),
         ("[[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, NaN]]", "frame 0: NaN or inf"),
         ("[[2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]]", "frame 0: the rotation .* not orthonormal"),
-        ('[[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1', "not valid JSON"),
+        ("[[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1", "not valid JSON"),
     ],
 )
 def test_bad_files_are_rejected(tmp_path, content, message):

@@ -27,7 +27,9 @@ def nerfstudio_get_path_from_json(doc: dict) -> tuple[torch.Tensor, torch.Tensor
     c2w [N, 3, 4] (OpenGL), fx = fy = (H/2)/tan(fov/2), cx = W/2, cy = H/2."""
     H, W = doc["render_height"], doc["render_width"]
     c2w = torch.tensor([c["camera_to_world"] for c in doc["camera_path"]], dtype=torch.float64).view(-1, 4, 4)[:, :3]
-    focal = torch.tensor([H / 2 / math.tan(math.radians(c["fov"]) / 2) for c in doc["camera_path"]], dtype=torch.float64)
+    focal = torch.tensor(
+        [H / 2 / math.tan(math.radians(c["fov"]) / 2) for c in doc["camera_path"]], dtype=torch.float64
+    )
     return c2w, focal, torch.full_like(focal, W / 2), torch.full_like(focal, H / 2)
 
 
@@ -50,8 +52,20 @@ def test_reference_path_round_trips_exactly(tmp_path):
     cams2, info2 = read_nerfstudio_path(tmp_path / "out.json")
     assert torch.equal(cams2.K, cams.K) and torch.equal(cams2.c2w, cams.c2w)
     assert torch.equal(info2.keyframes.c2w, info.keyframes.c2w) and torch.equal(info2.keyframes.K, info.keyframes.K)
-    for name in ("keyframe_fov", "keyframe_aspect", "keyframe_properties", "fov", "aspect", "fps", "seconds",
-                 "smoothness_value", "is_cycle", "camera_type", "extra", "frame_extra"):
+    for name in (
+        "keyframe_fov",
+        "keyframe_aspect",
+        "keyframe_properties",
+        "fov",
+        "aspect",
+        "fps",
+        "seconds",
+        "smoothness_value",
+        "is_cycle",
+        "camera_type",
+        "extra",
+        "frame_extra",
+    ):
         assert getattr(info2, name) == getattr(info, name), name
     assert parsed(json.loads((tmp_path / "out.json").read_text())) == parsed(json.loads(PATH_FILE.read_text()))
 
@@ -102,11 +116,21 @@ def set_entry(doc, i, value):
     "edit,message",
     [
         (lambda d: set_entry(d, 5, float("nan")), r"bad.json: frame 3: NaN or inf in camera_path"),
-        (lambda d: d["camera_path"][3].update(camera_to_world=[-x for x in d["camera_path"][3]["camera_to_world"][:12]]
-                                              + [0, 0, 0, 1]), r"frame 3: the rotation .* is a reflection"),
-        (lambda d: set_entry(d, 0, 2.0), r"frame 3: the rotation in camera_path.camera_to_world/matrix is not orthonormal"),
+        (
+            lambda d: d["camera_path"][3].update(
+                camera_to_world=[-x for x in d["camera_path"][3]["camera_to_world"][:12]] + [0, 0, 0, 1]
+            ),
+            r"frame 3: the rotation .* is a reflection",
+        ),
+        (
+            lambda d: set_entry(d, 0, 2.0),
+            r"frame 3: the rotation in camera_path.camera_to_world/matrix is not orthonormal",
+        ),
         (lambda d: d["camera_path"][3].update(fov=0), r"frame 3: camera_path.fov must lie in \(0, 180\)"),
-        (lambda d: d["camera_path"][3]["camera_to_world"].pop(), r"camera_to_world: frame 3: expected numbers of shape \[16\]"),
+        (
+            lambda d: d["camera_path"][3]["camera_to_world"].pop(),
+            r"camera_to_world: frame 3: expected numbers of shape \[16\]",
+        ),
         (lambda d: d.update(camera_path=[]), "zero frames"),
         (lambda d: d.pop("render_height"), "missing 'render_height'"),
         (lambda d: d.update(render_width=-5), "must be positive integers"),

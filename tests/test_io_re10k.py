@@ -55,11 +55,19 @@ def lines_of(path: Path) -> list[str]:
 @pytest.mark.parametrize(
     "edit,message",
     [
-        (lambda ls: ls.__setitem__(3, " ".join(ls[3].split()[:18])),
-         r"line 4 \(frame 2\) has 18 numbers, expected 19 .* truncated"),
+        (
+            lambda ls: ls.__setitem__(3, " ".join(ls[3].split()[:18])),
+            r"line 4 \(frame 2\) has 18 numbers, expected 19 .* truncated",
+        ),
         (lambda ls: ls.__setitem__(2, ls[2].replace("0.474812461", "nan", 1)), r"frame 1: NaN or inf"),
-        (lambda ls: ls.__setitem__(2, ls[2].replace("0.474812461", "-0.474812461", 1)), r"frame 1: focal lengths .* positive"),
-        (lambda ls: ls.__setitem__(2, ls[2].replace("0.743836701", "0.9", 1)), r"frame 1: the rotation .* not orthonormal"),
+        (
+            lambda ls: ls.__setitem__(2, ls[2].replace("0.474812461", "-0.474812461", 1)),
+            r"frame 1: focal lengths .* positive",
+        ),
+        (
+            lambda ls: ls.__setitem__(2, ls[2].replace("0.743836701", "0.9", 1)),
+            r"frame 1: the rotation .* not orthonormal",
+        ),
         (lambda ls: ls.__setitem__(2, ls[2].replace("0.5", "x", 1)), r"line 3 \(frame 1\): could not convert"),
         (lambda ls: ls.pop(0), "line 1 holds numbers, not the video URL"),
         (lambda ls: ls.__delitem__(slice(1, None)), "no frames after the URL line"),

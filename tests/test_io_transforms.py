@@ -54,8 +54,12 @@ def test_instant_ngp_fox_loads_and_round_trips(reference_dir, tmp_path):
 def test_per_frame_intrinsics_round_trip(tmp_path):
     c2w = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
     c2w[:, 2, 3] = torch.tensor([1.0, 2.0, 3.0])
-    K = intrinsics_matrix(torch.tensor([50.0, 60.0, 70.0], dtype=torch.float64),
-                          torch.tensor([51.0, 61.0, 71.0], dtype=torch.float64), 32.5, 23.75)
+    K = intrinsics_matrix(
+        torch.tensor([50.0, 60.0, 70.0], dtype=torch.float64),
+        torch.tensor([51.0, 61.0, 71.0], dtype=torch.float64),
+        32.5,
+        23.75,
+    )
     cams = Cameras(K, c2w, 48, 64)
     write_transforms(tmp_path / "t.json", cams, file_paths=["a.png", "b.png", "c.png"])
     doc = json.loads((tmp_path / "t.json").read_text())
@@ -88,8 +92,14 @@ def base_doc(n=3):
     [
         (lambda d: d["frames"][1].update(w=32), r"different image sizes \(frame 0 is 48x64, frame 1 is 48x32\).*split"),
         (lambda d: d["frames"][2]["transform_matrix"][0].__setitem__(0, float("nan")), "frame 2: NaN or inf"),
-        (lambda d: d["frames"][2]["transform_matrix"][0].__setitem__(0, -1.0), "frame 2: the rotation in transform_matrix is a reflection"),
-        (lambda d: d["frames"][1]["transform_matrix"][0].__setitem__(1, 0.3), "frame 1: the rotation in transform_matrix is not orthonormal"),
+        (
+            lambda d: d["frames"][2]["transform_matrix"][0].__setitem__(0, -1.0),
+            "frame 2: the rotation in transform_matrix is a reflection",
+        ),
+        (
+            lambda d: d["frames"][1]["transform_matrix"][0].__setitem__(1, 0.3),
+            "frame 1: the rotation in transform_matrix is not orthonormal",
+        ),
         (lambda d: d["frames"][1].update(fl_x=-3.0), r"frame 1: focal lengths in fl_x/fl_y must be positive"),
         (lambda d: d.pop("fl_x"), r"frame 0: no focal length; add 'fl_x'"),
         (lambda d: d.update(h=0), "image size w=64, h=0 must be positive"),

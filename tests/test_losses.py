@@ -2,16 +2,31 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from recon.losses import LossWeights, image_loss, ssim
+from recon.losses import LossWeights, d_ssim, image_loss, psnr
 
 
-def test_ssim_matches_scikit_image_gaussian():
+def test_d_ssim_matches_scikit_image_gaussian():
     g = torch.Generator().manual_seed(0)
     a = torch.rand(1, 3, 24, 24, generator=g, dtype=torch.float64)
     b = (a + 0.1 * torch.randn(1, 3, 24, 24, generator=g, dtype=torch.float64)).clamp(0, 1)
-    ref = structural_similarity(a[0].numpy(), b[0].numpy(), channel_axis=0, data_range=1.0, gaussian_weights=True,
-                                sigma=1.5, use_sample_covariance=False)
-    assert float(ssim(a, b)) == pytest.approx(ref, abs=1e-6)
+    ref = structural_similarity(
+        a[0].numpy(),
+        b[0].numpy(),
+        channel_axis=0,
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
+    assert float(d_ssim(a, b)) == pytest.approx((1 - ref) / 2, abs=1e-6)
+
+
+def test_psnr_is_the_mean_of_per_frame_psnr():
+    g = torch.Generator().manual_seed(2)
+    gt = torch.rand(3, 3, 8, 8, generator=g, dtype=torch.float64)
+    pred = (gt + 0.05 * torch.randn(3, 3, 8, 8, generator=g, dtype=torch.float64)).clamp(0, 1)
+    per_frame = -10 * torch.log10(((pred - gt) ** 2).mean(dim=(1, 2, 3)))
+    assert float(psnr(pred, gt)) == pytest.approx(float(per_frame.mean()), abs=1e-9)
 
 
 def test_loss_terms_and_gradients():
@@ -20,7 +35,7 @@ def test_loss_terms_and_gradients():
     pred = torch.rand(2, 3, 16, 16, generator=g, requires_grad=True)
     alpha, mask = torch.full((2, 1, 16, 16), 0.5), torch.ones(2, 1, 16, 16)
     total, parts = image_loss(pred, gt, LossWeights("l1", ssim=0.2, lpips=10.0, mask=1.0), alpha, mask)
-    expected = (pred - gt).abs().mean() + 0.2 * (1 - ssim(pred, gt)) / 2 + 0.25
+    expected = (pred - gt).abs().mean() + 0.2 * d_ssim(pred, gt) + 0.25
     assert float(total.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     assert "lpips" not in parts and parts["mask"] == pytest.approx(0.25)
     total.backward()

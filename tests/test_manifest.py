@@ -41,7 +41,9 @@ def direct_rule(root, categories, views, global_seed=False):
             g = torch.Generator()
             g.manual_seed(running if global_seed else index)
             perm = torch.randperm(32, generator=g)
-            scenes.append((category, seq, [rows[i]["frame_number"] for i in idx], {v: perm[:v].tolist() for v in views}))
+            scenes.append(
+                (category, seq, [rows[i]["frame_number"] for i in idx], {v: perm[:v].tolist() for v in views})
+            )
             running += 1
     return scenes
 
@@ -49,8 +51,10 @@ def direct_rule(root, categories, views, global_seed=False):
 def test_follows_the_rule(root):
     m = make_sparsefusion_manifest(root)
     assert m["options"]["categories"] == ["apple", "vase"] and "categories" in m["deviations"]
-    got = [(s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
-           for s in m["scenes"]]
+    got = [
+        (s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
+        for s in m["scenes"]
+    ]
     assert got == direct_rule(root, ["apple", "vase"], (2, 3, 6))
     assert [s["sequence"] for s in m["scenes"]] == ["a_short", "b_long", "x"]  # c_drop: 9 test frames left
     assert all(s["targets"]["2"] == list(range(32)) for s in m["scenes"])
@@ -61,11 +65,14 @@ def test_follows_the_rule(root):
 
 
 def test_deviations_are_flags(root):
-    m = make_sparsefusion_manifest(root, categories=["zzz_custom", "apple"], views=(3, 1),
-                                   exclude_inputs_from_targets=True, seed_scope="global")
+    m = make_sparsefusion_manifest(
+        root, categories=["zzz_custom", "apple"], views=(3, 1), exclude_inputs_from_targets=True, seed_scope="global"
+    )
     assert m["deviations"] == ["categories", "exclude_inputs_from_targets", "seed_scope", "views"]
-    got = [(s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
-           for s in m["scenes"]]
+    got = [
+        (s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
+        for s in m["scenes"]
+    ]
     assert got == direct_rule(root, ["apple", "zzz_custom"], (1, 3), global_seed=True)
     for s in m["scenes"]:
         assert sorted(s["targets"]["3"] + s["inputs"]["3"]) == list(range(32))
@@ -79,8 +86,22 @@ def test_cli_identical_runs_and_load(root, tmp_path, capsys):
         assert data_main(["manifest", str(root), "--protocol", "sparsefusion", "--out", str(out)]) == 0
     assert a.read_bytes() == b.read_bytes()
     assert load_manifest(a) == make_sparsefusion_manifest(root)
-    assert data_main(["manifest", str(root), "--out", str(tmp_path / "c.json"), "--views", "2,4",
-                      "--categories", "vase", "--exclude-inputs"]) == 0
+    assert (
+        data_main(
+            [
+                "manifest",
+                str(root),
+                "--out",
+                str(tmp_path / "c.json"),
+                "--views",
+                "2,4",
+                "--categories",
+                "vase",
+                "--exclude-inputs",
+            ]
+        )
+        == 0
+    )
     c = load_manifest(tmp_path / "c.json")
     assert c["options"]["views"] == [2, 4] and c["options"]["exclude_inputs_from_targets"]
 
@@ -113,13 +134,24 @@ def test_scene_views_follow_the_manifest(root):
 def test_synthetic_world_manifest(tmp_path):
     from nvs.data.synthetic.writer import write_co3d_world
 
-    root = write_co3d_world(tmp_path / "world", categories=2, sequences_per_category=2, frames=12, size=16,
-                            seed=0, supersample=1, num_points=10, show_progress=False)
+    root = write_co3d_world(
+        tmp_path / "world",
+        categories=2,
+        sequences_per_category=2,
+        frames=12,
+        size=16,
+        seed=0,
+        supersample=1,
+        num_points=10,
+        show_progress=False,
+    )
     m = make_sparsefusion_manifest(root)
     categories = sorted(m["options"]["categories"])
     assert len(categories) == 2 and len(m["scenes"]) == 2  # one dev sequence per category, 12 test frames
-    got = [(s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
-           for s in m["scenes"]]
+    got = [
+        (s["category"], s["sequence"], s["frame_numbers"], {int(k): v for k, v in s["inputs"].items()})
+        for s in m["scenes"]
+    ]
     assert got == direct_rule(root, categories, (2, 3, 6))
 
 

@@ -36,8 +36,7 @@ def test_opacity_mesh_of_one_gaussian_is_its_analytic_level_set():
 def test_tsdf_mesh_of_rendered_depth():
     pytest.importorskip("open3d", reason="open3d is optional (pip install open3d-cpu)")
     cams = ring_cameras(8, 32, distance=2.5, elevations_deg=(-30.0, 30.0), fov_deg=40.0)
-    mesh = tsdf_mesh(_sphere_gaussians(), cams, resolution=32, centre=torch.zeros(3), half_size=0.8,
-                     progress=False)
+    mesh = tsdf_mesh(_sphere_gaussians(), cams, resolution=32, centre=torch.zeros(3), half_size=0.8, progress=False)
     assert mesh.faces.shape[0] > 50
     # the surface is the front of the shell: within a voxel (0.05) and a Gaussian's size (~0.03) of it
     assert float((mesh.vertices.norm(dim=-1) - 0.5).abs().median()) < 0.08

@@ -1,11 +1,8 @@
-import math
-
-import numpy as np
 import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmarks import metrics
+from nvs.evaluation import metrics
 
 
 def _pair(seed=0, f=2, h=20, w=24):
@@ -81,7 +78,6 @@ def test_lpips_unavailable_without_weights(tmp_path):
 
 
 def test_lpips_loads_a_torchvision_style_state_dict(tmp_path):
-    import nvs._torchvision  # noqa: F401
     from torchvision.models import vgg16
 
     torch.manual_seed(0)
@@ -104,17 +100,3 @@ def test_lpips_loads_a_torchvision_style_state_dict(tmp_path):
 def test_lpips_random_backbone_is_flagged():
     scorer = metrics.LpipsVgg("/nonexistent/vgg.pth", allow_random=True)
     assert scorer.available and not scorer.reportable and "random" in scorer.reason
-
-
-def test_chamfer_against_brute_force():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(50, 3)), rng.normal(size=(70, 3))
-    d = np.linalg.norm(a[:, None] - b[None], axis=-1)
-    out = metrics.chamfer_distance(torch.from_numpy(a), b)
-    assert out["a_to_b"] == pytest.approx(d.min(1).mean())
-    assert out["b_to_a"] == pytest.approx(d.min(0).mean())
-    assert out["chamfer"] == pytest.approx((d.min(1).mean() + d.min(0).mean()) / 2)
-    assert (out["num_a"], out["num_b"]) == (50, 70)
-    assert metrics.chamfer_distance(a, a)["chamfer"] == 0
-    with pytest.raises(ValueError, match="NaN"):
-        metrics.chamfer_distance(np.full((2, 3), math.nan), b)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import nvs  # noqa: F401
-from nvs.models.presets import PRESETS, preset_config, unet_arguments
+from nvs.models.presets import MODEL_PRESETS, preset_config, unet_arguments
 
 
 def _unet_params(name: str) -> int:
@@ -25,7 +25,7 @@ def test_small_preset_has_tens_of_millions_of_parameters():
 
 
 def test_every_preset_parses_and_unknown_names_fail():
-    for name in PRESETS:
+    for name in MODEL_PRESETS:
         cfg = preset_config(name)
         assert set(cfg) == {"settings", "unet", "vae", "clip"}
     with pytest.raises(ValueError, match="known presets"):
@@ -39,13 +39,14 @@ def test_camera_embedding_is_sized_to_the_unet_it_feeds(output):
     from omegaconf import OmegaConf
 
     from nvs.config import CONFIG_DIR
-    from nvs.models.pathnvs import sized_for_unet
+    from nvs.models.settings import sized_for_unet
 
     cfg = OmegaConf.load(CONFIG_DIR / "conditioning" / "camera_embedding.yaml")
     cfg.output = output
     sized = sized_for_unet(cfg, time_embedding_dim=128, cross_attention_dim=32)
     assert sized["embedding_dim"] == (128 if output == "frame_embedding" else 32)
-    combined = sized_for_unet({"name": "combined", "parts": [{"name": "plucker"}, dict(sized, embedding_dim=1)]},
-                              128, 32)
+    combined = sized_for_unet(
+        {"name": "combined", "parts": [{"name": "plucker"}, dict(sized, embedding_dim=1)]}, 128, 32
+    )
     assert combined["parts"][0] == {"name": "plucker"}
     assert combined["parts"][1]["embedding_dim"] == sized["embedding_dim"]

@@ -6,8 +6,7 @@ import torch
 
 import nvs  # noqa: F401
 from conditioning.base import ConditioningInputs
-from nvs.models import Condition, ModelSettings, PathNVSModel
-from nvs.models import edm
+from nvs.models import Condition, ModelSettings, PathNVSModel, edm
 from tests.tiny_nvs import PLUCKER, scene, tiny_model
 
 
@@ -16,7 +15,9 @@ def _inputs(num_inputs=2, num_targets=4, batch=1):
     return ConditioningInputs(
         input_images=views.images[None].expand(batch, -1, -1, -1, -1),
         input_cameras=type(views.cameras).cat([views.cameras] * batch),
-        target_cameras=type(path).cat([path] * batch), latent_size=(8, 8))
+        target_cameras=type(path).cat([path] * batch),
+        latent_size=(8, 8),
+    )
 
 
 def test_pieces_have_the_documented_shapes():
@@ -31,8 +32,12 @@ def test_pieces_have_the_documented_shapes():
 
 def test_denoise_shapes_and_dropping():
     model = tiny_model()
-    cond = model.condition(_inputs(2, 4, batch=2), drop_latent=torch.tensor([True, False]),
-                           drop_clip=torch.tensor([False, True]), generator=torch.Generator().manual_seed(0))
+    cond = model.condition(
+        _inputs(2, 4, batch=2),
+        drop_latent=torch.tensor([True, False]),
+        drop_clip=torch.tensor([False, True]),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert cond.clip.shape == (2, 2, 32) and cond.latent.shape == (2, 4, 8, 8)
     assert cond.latent[0].abs().sum() == 0 and cond.latent[1].abs().sum() > 0
     assert cond.clip[1].abs().sum() == 0 and cond.clip[0].abs().sum() > 0
@@ -129,14 +134,16 @@ def test_from_svd_expands_conv_in_and_keeps_svd_behaviour(tmp_path):
     cfg = preset_config("tiny")["unet"]
     torch.manual_seed(1)
     svd_unet = UNetSpatioTemporalConditionModel(
-        in_channels=8, cross_attention_dim=32, projection_class_embeddings_input_dim=24, num_frames=4, **cfg)
+        in_channels=8, cross_attention_dim=32, projection_class_embeddings_input_dim=24, num_frames=4, **cfg
+    )
     folder = tmp_path / "svd"
     svd_unet.save_pretrained(folder / "unet")
     tiny.vae.save_pretrained(folder / "vae")
     tiny.image_encoder.save_pretrained(folder / "image_encoder")
     (folder / "feature_extractor").mkdir()
     (folder / "feature_extractor" / "preprocessor_config.json").write_text(
-        json.dumps({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}))
+        json.dumps({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]})
+    )
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableVideoDiffusionPipeline"}))
 
     model = PathNVSModel.from_svd(folder, PLUCKER, image_size=(64, 64), max_input_views=6)

@@ -3,7 +3,7 @@ import torch
 
 import nvs  # noqa: F401
 from camera.cameras import Cameras
-from nvs.data.sample import Views
+from camera.views import Views
 from nvs.pipeline import PathNVSPipeline, SamplerSettings, resize_views
 from nvs.sampling import Guidance
 from tests.tiny_nvs import scene, tiny_model
@@ -72,7 +72,7 @@ def test_chunking_comes_from_the_model_settings_unless_given():
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from nvs.models.pathnvs import ModelSettings
+    from nvs.models.settings import ModelSettings
     from nvs.pipeline import PathNVSPipeline
 
     model = SimpleNamespace(settings=replace(ModelSettings(), chunking="windows"))

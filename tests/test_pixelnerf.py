@@ -37,7 +37,9 @@ def test_rgb_loss_is_l2_against_area_downsampled_target():
     out = PixelNeRFConditioner(**TINY_PIXELNERF).eval()(inputs)
     target = torch.nn.functional.avg_pool2d(inputs.target_images[0], 4)  # 16 -> 4 by area
     torch.testing.assert_close(out.losses["pixelnerf_rgb"], ((out.extras["rgb"][0] - target) ** 2).mean())
-    assert "pixelnerf_rgb" not in PixelNeRFConditioner(**TINY_PIXELNERF)(make_inputs(1, 2, 2, with_targets=False)).losses
+    assert (
+        "pixelnerf_rgb" not in PixelNeRFConditioner(**TINY_PIXELNERF)(make_inputs(1, 2, 2, with_targets=False)).losses
+    )
 
 
 def test_chunking_does_not_change_the_result():
@@ -90,8 +92,15 @@ def test_renders_the_same_scene_whatever_the_world_origin_and_scale():
 
 
 def test_bad_options_are_rejected():
-    for bad in ({"aggregation": "max"}, {"compositing": "sum"}, {"rgb_loss": "l3"}, {"num_samples": 0},
-                {"background_samples": -1}, {"background_far": 0.0}, {"rgb_mode": "mix"}):
+    for bad in (
+        {"aggregation": "max"},
+        {"compositing": "sum"},
+        {"rgb_loss": "l3"},
+        {"num_samples": 0},
+        {"background_samples": -1},
+        {"background_far": 0.0},
+        {"rgb_mode": "mix"},
+    ):
         with pytest.raises(ValueError):
             PixelNeRFConditioner(**{**TINY_PIXELNERF, **bad})
     with pytest.raises(ValueError, match="sample_colors"):
@@ -132,8 +141,9 @@ def test_defaults_are_bit_for_bit_the_options_set_to_their_defaults():
         model = PixelNeRFConditioner(**{**TINY_PIXELNERF, **options}).train()  # stratified samples
         out = model(make_inputs(2, 3, 5))
         (out.losses["pixelnerf_rgb"] + out.maps.square().mean()).backward()
-        results.append([out.maps, out.extras["rgb"], out.extras["depth"], out.extras["opacity"],
-                        model.encoder.conv1.weight.grad])
+        results.append(
+            [out.maps, out.extras["rgb"], out.extras["depth"], out.extras["opacity"], model.encoder.conv1.weight.grad]
+        )
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
@@ -187,8 +197,9 @@ def test_blend_with_the_target_camera_as_input_reproduces_its_image(compositing,
     grid), whatever the density; with weights summing to 1 (softmax, or an opaque first sample)
     the decoded colour has no influence."""
     torch.manual_seed(0)
-    model = PixelNeRFConditioner(**{**TINY_PIXELNERF, "rgb_mode": "blend", "compositing": compositing,
-                                    "background_samples": background_samples}).eval()
+    model = PixelNeRFConditioner(
+        **{**TINY_PIXELNERF, "rgb_mode": "blend", "compositing": compositing, "background_samples": background_samples}
+    ).eval()
     if compositing == "alpha":
         _set_density(model, 50.0)  # opaque at once
     cams = orbit(1, size=(16, 16))

@@ -13,7 +13,7 @@ from benchmarks.pixelnerf_learning import (
     quick_settings,
     run,
 )
-from nvs.data.sample import Views
+from camera.views import Views
 from tests.conditioning_scenes import orbit, single_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -31,8 +31,14 @@ def test_invariant_to_a_rigid_motion_of_the_world_and_orders_swap():
     c, s = torch.cos(torch.tensor(1.1)), torch.sin(torch.tensor(1.1))
     move[:3, :3] = torch.tensor([[1.0, 0, 0], [0, c, -s], [0, s, c]])
     move[:3, 3] = torch.tensor([2.0, 3.0, -1.0])
-    b = target_plucker(inputs.input_cameras.with_c2w(move @ inputs.input_cameras.c2w),
-                       inputs.target_cameras.with_c2w(move @ inputs.target_cameras.c2w), 1, 4, 4, "moment_first")
+    b = target_plucker(
+        inputs.input_cameras.with_c2w(move @ inputs.input_cameras.c2w),
+        inputs.target_cameras.with_c2w(move @ inputs.target_cameras.c2w),
+        1,
+        4,
+        4,
+        "moment_first",
+    )
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     d = target_plucker(inputs.input_cameras, inputs.target_cameras, 1, 4, 4, "direction_first")
     torch.testing.assert_close(d[:, :, :3], a[:, :, 3:])

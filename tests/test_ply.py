@@ -2,8 +2,13 @@ import pytest
 import torch
 
 from recon.gaussians import Gaussians
-from recon.ply import load_gaussians_ply, load_point_cloud_ply, read_ply_vertices, save_gaussians_ply, \
-    save_point_cloud_ply
+from recon.ply import (
+    load_gaussians_ply,
+    load_point_cloud_ply,
+    read_ply_vertices,
+    save_gaussians_ply,
+    save_point_cloud_ply,
+)
 
 
 def _gaussians(n=7, degree=2):

@@ -32,8 +32,13 @@ def test_transforms_json_with_alpha(tmp_path):
     arrays = _write_images(tmp_path, [f"train/r_{i}.png" for i in range(3)], rgba=True)
     gl = cams.c2w @ torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))  # DESIGN.md §4
     K = cams.K[0]
-    data = {"fl_x": K[0, 0].item(), "fl_y": K[1, 1].item(), "cx": K[0, 2].item(), "cy": K[1, 2].item(),
-            "frames": [{"file_path": f"./train/r_{i}", "transform_matrix": gl[i].tolist()} for i in range(3)]}
+    data = {
+        "fl_x": K[0, 0].item(),
+        "fl_y": K[1, 1].item(),
+        "cx": K[0, 2].item(),
+        "cy": K[1, 2].item(),
+        "frames": [{"file_path": f"./train/r_{i}", "transform_matrix": gl[i].tolist()} for i in range(3)],
+    }
     (tmp_path / "transforms.json").write_text(json.dumps(data))
     views = load_posed_folder(tmp_path)
     assert views.images.shape == (3, 3, H, W) and views.frame_ids == ["r_0.png", "r_1.png", "r_2.png"]

@@ -5,8 +5,23 @@ import torch
 
 from camera.cameras import Cameras, intrinsics_matrix, look_at
 from camera.presets import (
-    MOVES, PRESETS, dolly_zoom_in, dolly_zoom_out, im3d_orbit, lemniscate, move, orbit, orbit_basis, pan_left,
-    pan_right, roll, spiral, through_cameras, v3d_orbit, zoom_in, zoom_out,
+    MOVES,
+    PATH_PRESETS,
+    dolly_zoom_in,
+    dolly_zoom_out,
+    im3d_orbit,
+    lemniscate,
+    move,
+    orbit,
+    orbit_basis,
+    pan_left,
+    pan_right,
+    roll,
+    spiral,
+    through_cameras,
+    v3d_orbit,
+    zoom_in,
+    zoom_out,
 )
 
 TARGET = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
@@ -17,9 +32,13 @@ def anchor_camera() -> Cameras:
     """A camera with a roll and non-square, off-centre intrinsics: presets must keep all of it."""
     c2w = look_at(torch.tensor([[1.5, 1.0, 0.8]], dtype=torch.float64), TARGET, UP)
     a = math.radians(12)
-    roll_z = torch.tensor([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]], dtype=torch.float64)
+    roll_z = torch.tensor(
+        [[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]], dtype=torch.float64
+    )
     c2w[0, :3, :3] = c2w[0, :3, :3] @ roll_z
-    K = intrinsics_matrix(torch.tensor([200.0], dtype=torch.float64), torch.tensor([210.0], dtype=torch.float64), 70.0, 50.0)
+    K = intrinsics_matrix(
+        torch.tensor([200.0], dtype=torch.float64), torch.tensor([210.0], dtype=torch.float64), 70.0, 50.0
+    )
     return Cameras(K, c2w, 96, 128)
 
 
@@ -140,21 +159,28 @@ def test_move_translates_along_camera_axis(direction):
     expected = cams.centers[0] + sign * torch.linspace(0, 0.8, 5, dtype=torch.float64)[:, None] * cams.R[0, :, axis]
     assert torch.allclose(cams.centers, expected)
     assert torch.equal(cams.R, cams.R[:1].expand(5, 3, 3))
-    named = PRESETS[f"move_{direction}"](5, distance=0.8, elevation_deg=20.0, look_at=TARGET)
+    named = PATH_PRESETS[f"move_{direction}"](5, distance=0.8, elevation_deg=20.0, look_at=TARGET)
     assert torch.equal(named.c2w, cams.c2w)
-    camera_axis = {"right": (0, 1), "left": (0, -1), "down": (1, 1), "up": (1, -1), "forward": (2, 1), "backward": (2, -1)}
+    camera_axis = {
+        "right": (0, 1),
+        "left": (0, -1),
+        "down": (1, 1),
+        "up": (1, -1),
+        "forward": (2, 1),
+        "backward": (2, -1),
+    }
     k, s = camera_axis[direction]  # the move in the start camera's own coordinates
     local = (cams.centers[-1] - cams.centers[0]) @ cams.R[0]
     assert float(local[k]) == pytest.approx(s * 0.8) and float(local.abs().sum()) == pytest.approx(0.8)
 
 
-ANCHORED = [name for name in PRESETS if name not in ("v3d_orbit", "im3d_orbit")]
+ANCHORED = [name for name in PATH_PRESETS if name not in ("v3d_orbit", "im3d_orbit")]
 
 
 @pytest.mark.parametrize("name", ANCHORED)
 def test_anchored_presets_start_at_the_anchor(name):
     anchor = anchor_camera()
-    cams = PRESETS[name](num_frames=24, anchor=anchor)
+    cams = PATH_PRESETS[name](num_frames=24, anchor=anchor)
     assert torch.equal(cams.c2w[0], anchor.c2w[0]) and torch.equal(cams.K[0], anchor.K[0])
     assert (cams.height, cams.width) == (96, 128)
     assert torch.allclose(cams.cx, anchor.cx.expand(24)) and torch.allclose(cams.cy, anchor.cy.expand(24))
@@ -191,24 +217,27 @@ def test_through_cameras_passes_first_and_last():
     assert torch.equal(path.c2w[0], keys.c2w[0]) and torch.equal(path.c2w[-1], keys.c2w[-1])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: orbit(0), "num_frames"),
-    (lambda: orbit(2.5), "num_frames"),
-    (lambda: orbit(4, radius=0.0), "radius"),
-    (lambda: orbit(4, radius=float("nan")), "radius"),
-    (lambda: orbit(4, fov_deg=0.0), "fov_deg"),
-    (lambda: orbit(4, fov_deg=180.0), "fov_deg"),
-    (lambda: orbit(4, look_at=(0.0, float("nan"), 0.0)), "look_at"),
-    (lambda: orbit(4, up=(0.0, 0.0, 0.0)), "up"),
-    (lambda: orbit(4, elevation_deg=90.0), "parallel"),
-    (lambda: orbit(4, anchor=anchor_camera(), look_at=anchor_camera().centers[0]), "equals the camera position"),
-    (lambda: orbit(4, anchor=Cameras.cat([anchor_camera(), anchor_camera()])), "one camera"),
-    (lambda: zoom_in(4, zoom=0.5), "zoom > 1"),
-    (lambda: dolly_zoom_in(4, distance_ratio=1.5), "distance_ratio"),
-    (lambda: dolly_zoom_out(4, distance_ratio=0.5), "distance_ratio"),
-    (lambda: move("sideways"), "unknown move direction"),
-    (lambda: spiral(4, amplitude=-1.0), "amplitude"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: orbit(0), "num_frames"),
+        (lambda: orbit(2.5), "num_frames"),
+        (lambda: orbit(4, radius=0.0), "radius"),
+        (lambda: orbit(4, radius=float("nan")), "radius"),
+        (lambda: orbit(4, fov_deg=0.0), "fov_deg"),
+        (lambda: orbit(4, fov_deg=180.0), "fov_deg"),
+        (lambda: orbit(4, look_at=(0.0, float("nan"), 0.0)), "look_at"),
+        (lambda: orbit(4, up=(0.0, 0.0, 0.0)), "up"),
+        (lambda: orbit(4, elevation_deg=90.0), "parallel"),
+        (lambda: orbit(4, anchor=anchor_camera(), look_at=anchor_camera().centers[0]), "equals the camera position"),
+        (lambda: orbit(4, anchor=Cameras.cat([anchor_camera(), anchor_camera()])), "one camera"),
+        (lambda: zoom_in(4, zoom=0.5), "zoom > 1"),
+        (lambda: dolly_zoom_in(4, distance_ratio=1.5), "distance_ratio"),
+        (lambda: dolly_zoom_out(4, distance_ratio=0.5), "distance_ratio"),
+        (lambda: move("sideways"), "unknown move direction"),
+        (lambda: spiral(4, amplitude=-1.0), "amplitude"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from camera.cameras import Cameras, look_at
-from recon.rasterize import covariances, project_gaussians, quat_to_rotmat, rasterize
+from camera.convert import qvec_to_rotmat
+from recon.rasterize import covariances, project_gaussians, rasterize
 
 
 def _scene(n=40, seed=0):
@@ -37,8 +38,17 @@ def test_single_gaussian_matches_analytic_2d_gaussian():
     cams = Cameras.from_fov(torch.eye(4)[None], 60.0, 33, 33)
     f, z, s, o = float(cams.fx[0]), 4.0, 0.05, 0.8
     means = torch.tensor([[0.0, 0.0, z]])
-    rgb, alpha, meta = rasterize(means, torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), s), torch.tensor([o]),
-                                 torch.ones(1, 3), cams.w2c.float(), cams.K.float(), 33, 33)
+    rgb, alpha, meta = rasterize(
+        means,
+        torch.tensor([[1.0, 0, 0, 0]]),
+        torch.full((1, 3), s),
+        torch.tensor([o]),
+        torch.ones(1, 3),
+        cams.w2c.float(),
+        cams.K.float(),
+        33,
+        33,
+    )
     var = (f * s / z) ** 2 + 0.3
     ys, xs = torch.meshgrid(torch.arange(33) + 0.5, torch.arange(33) + 0.5, indexing="ij")
     analytic = o * torch.exp(-((xs - 16.5) ** 2 + (ys - 16.5) ** 2) / (2 * var))
@@ -53,9 +63,19 @@ def test_depth_sorting_and_background():
     cams = Cameras.from_fov(torch.eye(4)[None], 60.0, 9, 9)
     means = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 2.0]])  # the red one is behind
     colors = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    rgb, alpha, _ = rasterize(means, torch.tensor([[1.0, 0, 0, 0]] * 2), torch.full((2, 3), 0.5),
-                              torch.tensor([0.9, 0.5]), colors, cams.w2c.float(), cams.K.float(), 9, 9,
-                              backgrounds=torch.tensor([[0.0, 0.0, 1.0]]), render_mode="RGB+ED")
+    rgb, alpha, _ = rasterize(
+        means,
+        torch.tensor([[1.0, 0, 0, 0]] * 2),
+        torch.full((2, 3), 0.5),
+        torch.tensor([0.9, 0.5]),
+        colors,
+        cams.w2c.float(),
+        cams.K.float(),
+        9,
+        9,
+        backgrounds=torch.tensor([[0.0, 0.0, 1.0]]),
+        render_mode="RGB+ED",
+    )
     # front green 0.5, behind red 0.9·0.5, background blue the rest
     assert rgb[0, 4, 4, :3].tolist() == pytest.approx([0.45, 0.5, 0.05], abs=1e-5)
     assert rgb[0, 4, 4, 3] == pytest.approx((0.5 * 2 + 0.45 * 3) / 0.95, abs=1e-4)
@@ -63,7 +83,7 @@ def test_depth_sorting_and_background():
 
 def test_quaternion_convention_is_wxyz():
     half = math.pi / 4  # 90° about z
-    R = quat_to_rotmat(torch.tensor([math.cos(half), 0.0, 0.0, math.sin(half)]))
+    R = qvec_to_rotmat(torch.tensor([math.cos(half), 0.0, 0.0, math.sin(half)]))
     assert torch.allclose(R @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
 
 
@@ -84,14 +104,24 @@ def test_torch_meta_feeds_gsplat_default_strategy():
     from gsplat.strategy import DefaultStrategy
 
     means, quats, scales, cams = _scene()
-    params = torch.nn.ParameterDict({"means": means, "quats": quats, "scales": scales.log(),
-                                     "opacities": torch.zeros(40)})
+    params = torch.nn.ParameterDict(
+        {"means": means, "quats": quats, "scales": scales.log(), "opacities": torch.zeros(40)}
+    )
     optimizers = {k: torch.optim.Adam([p]) for k, p in params.items()}
     strategy = DefaultStrategy(refine_start_iter=10)
     state = strategy.initialize_state(scene_scale=1.0)
-    rgb, _, meta = rasterize(params["means"], params["quats"], params["scales"].exp(),
-                             params["opacities"].sigmoid(), torch.rand(40, 3), cams.w2c.float(),
-                             cams.K.float(), cams.width, cams.height, backend="torch")
+    rgb, _, meta = rasterize(
+        params["means"],
+        params["quats"],
+        params["scales"].exp(),
+        params["opacities"].sigmoid(),
+        torch.rand(40, 3),
+        cams.w2c.float(),
+        cams.K.float(),
+        cams.width,
+        cams.height,
+        backend="torch",
+    )
     strategy.step_pre_backward(params, optimizers, state, 0, meta)
     rgb.sum().backward()
     strategy.step_post_backward(params, optimizers, state, 0, meta, packed=False)

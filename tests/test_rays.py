@@ -44,8 +44,12 @@ def test_plucker_orders_and_relative_pose():
     # the first camera sits at the origin: zero moments
     assert torch.allclose(rel[0, :3], torch.zeros(()).double(), atol=1e-12)
     # relative embeddings do not depend on where the rig is in the world
-    moved = cams.with_c2w(look_at(torch.tensor([[3.0, 1.0, 2.0]]).double(), torch.zeros(3).double(),
-                                  torch.tensor([0.0, 0.0, 1.0]).double()) @ cams.c2w)
+    moved = cams.with_c2w(
+        look_at(
+            torch.tensor([[3.0, 1.0, 2.0]]).double(), torch.zeros(3).double(), torch.tensor([0.0, 0.0, 1.0]).double()
+        )
+        @ cams.c2w
+    )
     assert torch.allclose(plucker(moved, 4, 4, relative_to_first=True), rel, atol=1e-9)
 
 

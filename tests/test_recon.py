@@ -21,18 +21,37 @@ def _frames_dir(root: Path, cams) -> Path:
     (root / "masks").mkdir()
     for i, (image, mask) in enumerate(zip(views.images, views.masks)):
         Image.fromarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
-            root / "images" / f"frame_{i:05d}.png")
+            root / "images" / f"frame_{i:05d}.png"
+        )
         Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).save(root / "masks" / f"frame_{i:05d}.png")
     write_transforms(root / "transforms.json", cams)
     return root
 
 
 def test_recon_gaussians_end_to_end(tmp_path):
-    frames = _frames_dir(tmp_path / "scene", ring_cameras(6, 16, distance=3.0, elevations_deg=(0.0, 30.0),
-                                                          fov_deg=35.0))
+    frames = _frames_dir(
+        tmp_path / "scene", ring_cameras(6, 16, distance=3.0, elevations_deg=(0.0, 30.0), fov_deg=35.0)
+    )
     out = tmp_path / "out"
-    code = nvs_main(["recon", "gaussians", str(frames), "--iterations", "4", "--points", "120",
-                     "--carve-resolution", "16", "--device", "cpu", "--mesh", "opacity", "--out", str(out)])
+    code = nvs_main(
+        [
+            "recon",
+            "gaussians",
+            str(frames),
+            "--iterations",
+            "4",
+            "--points",
+            "120",
+            "--carve-resolution",
+            "16",
+            "--device",
+            "cpu",
+            "--mesh",
+            "opacity",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_views"] == 6 and metrics["num_gaussians"] == 120 and metrics["backend"] == "torch"
@@ -52,13 +71,39 @@ def test_recon_gaussians_with_refinement_by_a_tiny_model(tmp_path):
 
     torch.manual_seed(0)
     PathNVSModel.from_preset("tiny", OmegaConf.load(CONFIG_DIR / "conditioning" / "plucker.yaml")).save_pretrained(
-        tmp_path / "model")
-    frames = _frames_dir(tmp_path / "scene", ring_cameras(4, 16, distance=3.0, elevations_deg=(0.0, 30.0),
-                                                          fov_deg=35.0))
+        tmp_path / "model"
+    )
+    frames = _frames_dir(
+        tmp_path / "scene", ring_cameras(4, 16, distance=3.0, elevations_deg=(0.0, 30.0), fov_deg=35.0)
+    )
     out = tmp_path / "out"
-    code = nvs_main(["recon", "gaussians", str(frames), "--iterations", "2", "--points", "60", "--init", "random",
-                     "--refine", "2", "--model", str(tmp_path / "model"), "--refine-steps", "2",
-                     "--refine-iterations", "2", "--refine-sigma", "3", "--device", "cpu", "--out", str(out)])
+    code = nvs_main(
+        [
+            "recon",
+            "gaussians",
+            str(frames),
+            "--iterations",
+            "2",
+            "--points",
+            "60",
+            "--init",
+            "random",
+            "--refine",
+            "2",
+            "--model",
+            str(tmp_path / "model"),
+            "--refine-steps",
+            "2",
+            "--refine-iterations",
+            "2",
+            "--refine-sigma",
+            "3",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     rounds = json.loads((out / "metrics.json").read_text())["refinement"]
     assert [r["sigma"] for r in rounds] == [3.0, 3.0]
@@ -67,8 +112,9 @@ def test_recon_gaussians_with_refinement_by_a_tiny_model(tmp_path):
 
 
 def test_recon_colmap_end_to_end_with_a_ply_reference(tmp_path, capsys):
-    frames = _frames_dir(tmp_path / "scene", ring_cameras(8, 256, distance=3.0, elevations_deg=(0.0, 20.0),
-                                                          span_deg=120.0))
+    frames = _frames_dir(
+        tmp_path / "scene", ring_cameras(8, 256, distance=3.0, elevations_deg=(0.0, 20.0), span_deg=120.0)
+    )
     reference = tmp_path / "gt.ply"
     g = torch.Generator().manual_seed(0)
     save_point_cloud_ply(reference, torch.nn.functional.normalize(torch.randn(40000, 3, generator=g), dim=-1) * 0.6)
@@ -89,8 +135,9 @@ def test_recon_refuses_a_missing_folder(tmp_path, capsys):
 
 def test_recon_gaussians_without_masks_falls_back_to_random_init(tmp_path, capsys):
     # what `nvs generate` writes: frames and transforms.json, no masks
-    frames = _frames_dir(tmp_path / "scene", ring_cameras(4, 16, distance=3.0, elevations_deg=(0.0, 30.0),
-                                                          fov_deg=35.0))
+    frames = _frames_dir(
+        tmp_path / "scene", ring_cameras(4, 16, distance=3.0, elevations_deg=(0.0, 30.0), fov_deg=35.0)
+    )
     for mask in (frames / "masks").iterdir():
         mask.unlink()
     (frames / "masks").rmdir()

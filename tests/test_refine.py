@@ -27,8 +27,17 @@ def test_refinement_calls_the_denoiser_once_per_round_with_its_sigma():
     config = FitConfig(iterations=3, init="random", init_points=40, random_radius=0.3, loss=LossWeights())
     denoiser = RecordingDenoiser()
     logs = []
-    result = refine_gaussians(views, denoiser, rounds=3, sigmas=[2.0, 1.0, 0.5], preset=config,
-                              iterations_per_round=2, progress=False, log=logs.append, sdedit_kwargs={"steps": 10})
+    result = refine_gaussians(
+        views,
+        denoiser,
+        rounds=3,
+        sigmas=[2.0, 1.0, 0.5],
+        preset=config,
+        iterations_per_round=2,
+        progress=False,
+        log=logs.append,
+        sdedit_kwargs={"steps": 10},
+    )
     assert [c[2] for c in denoiser.calls] == [2.0, 1.0, 0.5]
     assert all(c[0] == (4, 3, 12, 12) and c[1] == 4 and c[3] == {"steps": 10} for c in denoiser.calls)
     assert [r["sigma"] for r in result.rounds] == [2.0, 1.0, 0.5] and len(result.frames) == 3

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from camera.cameras import Cameras
 from conditioning.render import (
     compositing_weights,
     contract,

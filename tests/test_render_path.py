@@ -12,8 +12,9 @@ from recon.render_path import render_path, to_uint8, write_frames  # noqa: E402
 
 def test_render_path_writes_frames_and_a_video(tmp_path):
     cams = ring_cameras(3, 12, distance=3.0, fov_deg=35.0)
-    frames, files = render_path(random_gaussians(50, radius=0.4), cams, tmp_path, background=(1.0, 1.0, 1.0),
-                                progress=False)
+    frames, files = render_path(
+        random_gaussians(50, radius=0.4), cams, tmp_path, background=(1.0, 1.0, 1.0), progress=False
+    )
     assert frames.shape == (3, 3, 12, 12) and float(frames.min()) >= 0
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["00000.png", "00001.png", "00002.png"]
     video = Path(files["video"])

@@ -21,8 +21,13 @@ def test_karras_schedule_matches_the_formula():
 def test_karras_schedule_matches_diffusers_svd_scheduler():
     from diffusers import EulerDiscreteScheduler
 
-    sched = EulerDiscreteScheduler(prediction_type="v_prediction", use_karras_sigmas=True, sigma_min=0.002,
-                                   sigma_max=700.0, timestep_type="continuous")
+    sched = EulerDiscreteScheduler(
+        prediction_type="v_prediction",
+        use_karras_sigmas=True,
+        sigma_min=0.002,
+        sigma_max=700.0,
+        timestep_type="continuous",
+    )
     sched.set_timesteps(25)
     np.testing.assert_allclose(sched.sigmas.numpy(), karras_sigmas(25).numpy(), rtol=1e-5)
 
@@ -74,8 +79,15 @@ def _ode_error(method: str, steps: int) -> float:
     s, hi = 0.5, 80.0
     model = GaussianData(s)
     cond = MeanCondition(torch.zeros(1, dtype=torch.float64))
-    x0 = sample(model, cond, (1, 2, 1, 2, 2), karras_sigmas(steps, 0.002, hi), 1.0,
-                torch.Generator().manual_seed(3), method=method)
+    x0 = sample(
+        model,
+        cond,
+        (1, 2, 1, 2, 2),
+        karras_sigmas(steps, 0.002, hi),
+        1.0,
+        torch.Generator().manual_seed(3),
+        method=method,
+    )
     x_T = torch.randn((1, 2, 1, 2, 2), generator=torch.Generator().manual_seed(3)) * math.sqrt(1 + hi**2)
     expected = x_T * s / math.sqrt(s**2 + hi**2)
     return float((x0 - expected).abs().max() / expected.abs().max())
@@ -125,8 +137,16 @@ def test_sdedit_start_and_bad_inputs():
     cond = MeanCondition(torch.tensor([0.0]))
     clean = torch.full((1, 2, 1, 2, 2), 0.3)
     start = 0.01
-    out = sample(model, cond, clean.shape, karras_sigmas(40, 0.002, start), 1.0, torch.Generator().manual_seed(0),
-                 x_start=clean, method="heun")
+    out = sample(
+        model,
+        cond,
+        clean.shape,
+        karras_sigmas(40, 0.002, start),
+        1.0,
+        torch.Generator().manual_seed(0),
+        x_start=clean,
+        method="heun",
+    )
     # SDEdit starts from clean + σ·ε; the exact ODE then scales by s/sqrt(s² + σ²) for N(0, s²) data
     eps = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
     expected = (clean + start * eps) * 0.5 / math.sqrt(0.25 + start**2)

@@ -14,10 +14,18 @@ def _scene(kinds, centers, halves) -> SyntheticScene:
         affines.append(torch.cat([torch.diag(1 / h), (-c / h)[:, None]], 1))
     n = len(kinds)
     return SyntheticScene(
-        category="test", seed=0, kind=torch.tensor(kinds), local_from_world=torch.stack(affines).float(),
-        texture=torch.zeros(n, dtype=torch.long), tint=torch.ones(n, 3), uv_scale=torch.ones(n, 2),
-        room=torch.tensor([6.0, 6.0, 5.0]), room_texture=torch.tensor([0, 0]), room_tint=torch.ones(2, 3),
-        light_dir=torch.tensor([0.0, 0.0, 1.0]), bounds=torch.tensor([[-3.0, -3.0, 0.0], [3.0, 3.0, 3.0]]),
+        category="test",
+        seed=0,
+        kind=torch.tensor(kinds),
+        local_from_world=torch.stack(affines).float(),
+        texture=torch.zeros(n, dtype=torch.long),
+        tint=torch.ones(n, 3),
+        uv_scale=torch.ones(n, 2),
+        room=torch.tensor([6.0, 6.0, 5.0]),
+        room_texture=torch.tensor([0, 0]),
+        room_tint=torch.ones(2, 3),
+        light_dir=torch.tensor([0.0, 0.0, 1.0]),
+        bounds=torch.tensor([[-3.0, -3.0, 0.0], [3.0, 3.0, 3.0]]),
     )
 
 

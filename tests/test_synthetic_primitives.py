@@ -1,7 +1,16 @@
 import torch
 
-from nvs.data.synthetic.primitives import (BOX, CONE, CYLINDER, KIND_NAMES, SPHERE, canonical_normal,
-                                           inside_canonical, intersect_canonical, sample_canonical)
+from nvs.data.synthetic.primitives import (
+    BOX,
+    CONE,
+    CYLINDER,
+    KIND_NAMES,
+    SPHERE,
+    canonical_normal,
+    inside_canonical,
+    intersect_canonical,
+    sample_canonical,
+)
 
 
 def _rays(n: int, seed: int):

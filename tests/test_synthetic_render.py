@@ -17,18 +17,27 @@ def _one_primitive_scene(kind: int, half: float = RADIUS) -> SyntheticScene:
     c = torch.tensor(CENTER, dtype=torch.float32)
     affine = torch.cat([torch.eye(3) / half, (-c / half)[:, None]], 1)[None]
     return SyntheticScene(
-        category="test", seed=0, kind=torch.tensor([kind]), local_from_world=affine,
-        texture=torch.tensor([0]), tint=torch.ones(1, 3), uv_scale=torch.ones(1, 2),
-        room=torch.tensor([6.0, 6.0, 5.0]), room_texture=torch.tensor([9, 10]), room_tint=torch.ones(2, 3),
-        light_dir=torch.tensor([0.0, 0.0, 1.0]), bounds=torch.tensor(np.array([CENTER - half, CENTER + half]), dtype=torch.float32),
+        category="test",
+        seed=0,
+        kind=torch.tensor([kind]),
+        local_from_world=affine,
+        texture=torch.tensor([0]),
+        tint=torch.ones(1, 3),
+        uv_scale=torch.ones(1, 2),
+        room=torch.tensor([6.0, 6.0, 5.0]),
+        room_texture=torch.tensor([9, 10]),
+        room_tint=torch.ones(2, 3),
+        light_dir=torch.tensor([0.0, 0.0, 1.0]),
+        bounds=torch.tensor(np.array([CENTER - half, CENTER + half]), dtype=torch.float32),
     )
 
 
 def _cameras(h=24, w=32) -> Cameras:
     eye = torch.tensor([[2.5, 1.0, 1.4], [-1.5, -2.0, 1.0]], dtype=torch.float64)
     c2w = look_at(eye, torch.tensor(CENTER), torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
-    K = intrinsics_matrix(torch.tensor([30.0, 36.0]), torch.tensor([31.0, 35.0]), torch.tensor([16.3, 15.2]),
-                          torch.tensor([12.1, 11.7]))
+    K = intrinsics_matrix(
+        torch.tensor([30.0, 36.0]), torch.tensor([31.0, 35.0]), torch.tensor([16.3, 15.2]), torch.tensor([12.1, 11.7])
+    )
     return Cameras(K.double(), c2w, h, w)
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from nvs.data.sample import Views
+from camera.views import Views
 from nvs.data.synthetic.render import render
 from nvs.data.synthetic.scene import make_scene
 from nvs.data.synthetic.trajectories import capture_cameras
@@ -15,7 +15,11 @@ def test_synthetic_views_are_the_rendered_capture():
     cams = capture_cameras(scene, 3, 24, 32, 5)
     assert torch.equal(views.cameras.c2w, cams.c2w)
     out = render(scene, cams)
-    assert torch.equal(views.images, out.rgb) and torch.equal(views.masks, out.mask) and torch.equal(views.depths, out.depth)
+    assert (
+        torch.equal(views.images, out.rgb)
+        and torch.equal(views.masks, out.mask)
+        and torch.equal(views.depths, out.depth)
+    )
     assert float(views.masks.mean()) > 0.02
 
 

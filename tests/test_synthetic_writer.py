@@ -14,8 +14,15 @@ from nvs.data.synthetic.scene import make_scene
 from nvs.data.synthetic.trajectories import capture_cameras
 from nvs.data.synthetic.writer import SUBSETS, split_sequences, write_co3d_world
 
-KW = dict(categories=["snowman", "tower"], sequences_per_category=2, frames=8, size=48, seed=3, num_points=400,
-          show_progress=False)
+KW = dict(
+    categories=["snowman", "tower"],
+    sequences_per_category=2,
+    frames=8,
+    size=48,
+    seed=3,
+    num_points=400,
+    show_progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,9 @@ def _sequence(frames, name):
     vp = lambda k: torch.tensor([f["viewpoint"][k] for f in rows], dtype=torch.float64)  # noqa: E731
     assert {f["viewpoint"]["intrinsics_format"] for f in rows} == {"ndc_isotropic"}
     h, w = rows[0]["image"]["size"]
-    return rows, pytorch3d_to_cameras(vp("R"), vp("T"), vp("focal_length"), vp("principal_point"), h, w, "ndc_isotropic")
+    return rows, pytorch3d_to_cameras(
+        vp("R"), vp("T"), vp("focal_length"), vp("principal_point"), h, w, "ndc_isotropic"
+    )
 
 
 def test_images_masks_depths_match_the_renderer(world):
@@ -135,8 +144,21 @@ def test_cli_writes_a_world_and_overwrite_replaces_it(tmp_path):
     from nvs.commands.data import main
 
     out = tmp_path / "cli"
-    args = ["synth", "--out", str(out), "--categories", "1", "--sequences", "1", "--frames", "3", "--size", "16",
-            "--points", "50"]
+    args = [
+        "synth",
+        "--out",
+        str(out),
+        "--categories",
+        "1",
+        "--sequences",
+        "1",
+        "--frames",
+        "3",
+        "--size",
+        "16",
+        "--points",
+        "50",
+    ]
     assert main(args) == 0
     assert (out / "snowman" / "frame_annotations.jgz").is_file()
     assert main(args + ["--categories", "table", "--overwrite"]) == 0

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from camera.cameras import Cameras
-from nvs.train.data import TrainBatch
+from nvs.data.clips import TrainBatch
 from nvs.train.loss import EDMObjective, draw_noise, weighted_denoising_loss
 
 
@@ -79,8 +79,13 @@ def _batch(ids):
     b = len(ids)
     cams = Cameras.from_fov(torch.eye(4).expand(b * 4, 4, 4).clone(), 60.0, 16, 16)
     gen = torch.Generator().manual_seed(0)
-    return TrainBatch(torch.rand(b, 1, 3, 16, 16, generator=gen), cams[: b], torch.rand(b, 4, 3, 16, 16, generator=gen),
-                      cams, torch.tensor(ids))
+    return TrainBatch(
+        torch.rand(b, 1, 3, 16, 16, generator=gen),
+        cams[:b],
+        torch.rand(b, 4, 3, 16, 16, generator=gen),
+        cams,
+        torch.tensor(ids),
+    )
 
 
 def test_objective_is_the_weighted_mse_plus_weighted_aux_losses():

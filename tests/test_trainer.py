@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from nvs.config import compose
-from nvs.train.data import MemoryScenes, synthetic_scenes
-from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, TrainerSettings, latest_checkpoint, lr_factor
+from nvs.data.clips import MemoryScenes, synthetic_scenes
+from nvs.train.settings import TrainerSettings
+from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, latest_checkpoint, lr_factor
 
 SIZE = 32
 
@@ -21,8 +22,9 @@ def one_thread():
 
 
 def tiny_cfg(conditioning: str = "plucker"):
-    return compose("train", [f"conditioning={conditioning}", "trainer.out=unused",
-                             f"model.settings.image_size=[{SIZE},{SIZE}]"])
+    return compose(
+        "train", [f"conditioning={conditioning}", "trainer.out=unused", f"model.settings.image_size=[{SIZE},{SIZE}]"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,19 @@ def scenes():
 
 
 def _settings(out, **kw) -> TrainerSettings:
-    base = dict(out=str(out), steps=6, batch_size=1, lr=1e-4, warmup_steps=2, checkpoint_every=0, sample_every=0,
-                export=False, resume=None, progress=False, ema_decay=0.9)
+    base = dict(
+        out=str(out),
+        steps=6,
+        batch_size=1,
+        lr=1e-4,
+        warmup_steps=2,
+        checkpoint_every=0,
+        sample_every=0,
+        export=False,
+        resume=None,
+        progress=False,
+        ema_decay=0.9,
+    )
     return TrainerSettings(**(base | kw))
 
 
@@ -148,8 +161,9 @@ def test_bad_settings_are_refused(tmp_path):
 
 
 def test_time_limit_stops_with_a_checkpoint_and_no_export(tiny_model, scenes, tmp_path):
-    trainer = _trainer(tiny_model, scenes, tmp_path, steps=5, time_limit_minutes=1e-9, checkpoint_every=100,
-                       export=True)
+    trainer = _trainer(
+        tiny_model, scenes, tmp_path, steps=5, time_limit_minutes=1e-9, checkpoint_every=100, export=True
+    )
     trainer.fit()
     assert trainer.step == 1
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000001"]
@@ -170,7 +184,9 @@ def test_stop_at_ends_early_without_changing_the_schedule(tiny_model, scenes, tm
     expected = [full.train_step(full.next_batch())["lr"] for _ in range(3)]
     early.fit()
     assert early.step == 3 and (tmp_path / "b" / "model" / "pathnvs.json").is_file()
-    logged = [r["lr"] for r in __import__("nvs.train.trainer", fromlist=["read_log"]).read_log(tmp_path / "b" / "log.jsonl")]
+    logged = [
+        r["lr"] for r in __import__("nvs.train.trainer", fromlist=["read_log"]).read_log(tmp_path / "b" / "log.jsonl")
+    ]
     assert logged[-1] == pytest.approx(expected[-1])
     with pytest.raises(ValueError, match="stop_at"):
         TrainerSettings(out=str(tmp_path), steps=5, stop_at=6)

@@ -2,17 +2,24 @@ import pytest
 import torch
 
 from conditioning.plucker import PluckerConditioner
-from conditioning.unet import PathUNet, expand_conv_in, load_path_unet, required_in_channels
+from nvs.models.unet import PathUNet, expand_conv_in, load_path_unet, required_in_channels
 from tests.conditioning_scenes import single_thread  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 TINY_UNET = dict(
-    sample_size=8, in_channels=8, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-    cross_attention_dim=32, num_attention_heads=(2, 4), transformer_layers_per_block=1,
+    sample_size=8,
+    in_channels=8,
+    out_channels=4,
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    cross_attention_dim=32,
+    num_attention_heads=(2, 4),
+    transformer_layers_per_block=1,
     down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
     up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
-    addition_time_embed_dim=8, projection_class_embeddings_input_dim=24,
+    addition_time_embed_dim=8,
+    projection_class_embeddings_input_dim=24,
 )
 
 
@@ -25,8 +32,12 @@ def _tiny_unet():
 
 def _call_args(channels: int, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(1, 3, channels, 8, 8, generator=g), torch.tensor(20.0),
-            torch.randn(1, 1, 32, generator=g), torch.randn(1, 3, generator=g))
+    return (
+        torch.randn(1, 3, channels, 8, 8, generator=g),
+        torch.tensor(20.0),
+        torch.randn(1, 1, 32, generator=g),
+        torch.randn(1, 3, generator=g),
+    )
 
 
 @torch.no_grad()

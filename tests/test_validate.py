@@ -21,7 +21,10 @@ def test_good_frames_pass():
         (lambda c, K: c[2, 0].__setitem__(3, float("inf")), r"f.json: frame 2: NaN or inf in pose or intrinsics"),
         (lambda c, K: K[1, 1].__setitem__(1, float("nan")), r"f.json: frame 1: NaN or inf"),
         (lambda c, K: c[3, 3].__setitem__(0, 1.0), r"frame 3: pose is not a rigid 4x4 .* \(row- vs column-major\)"),
-        (lambda c, K: c[1, 0].__setitem__(1, 1e-3), r"frame 1: the rotation in pose is not orthonormal .*orthonormalize"),
+        (
+            lambda c, K: c[1, 0].__setitem__(1, 1e-3),
+            r"frame 1: the rotation in pose is not orthonormal .*orthonormalize",
+        ),
         (lambda c, K: c[2, :3, 2].mul_(-1), r"frame 2: the rotation in pose is a reflection"),
         (lambda c, K: K[3, 0].__setitem__(0, 0.0), r"frame 3: focal lengths in intrinsics must be positive"),
     ],

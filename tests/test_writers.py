@@ -15,7 +15,7 @@ from tests.tiny_nvs import scene
 def _frames():
     inputs, path = scene(2, 5)
     images = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    from nvs.data.sample import Views
+    from camera.views import Views
 
     return Views(images, path, scene="demo"), inputs
 
@@ -52,7 +52,9 @@ def test_mp4_has_every_frame(tmp_path):
 def test_without_ffmpeg_a_gif_is_written_and_logged(tmp_path, monkeypatch, caplog):
     frames, _ = _frames()
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a)
+    )
     path = writers.write_video(frames.images, tmp_path / "v.mp4", fps=4)
     assert path == tmp_path / "v.gif" and not (tmp_path / "v.mp4").exists()
     assert Image.open(path).n_frames == 5

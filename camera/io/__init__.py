@@ -88,19 +88,29 @@ def load_cameras(path: str | os.PathLike, format: str | None = None, **kw: Any) 
         sequence = kw.pop("sequence_name", None)
         if kw:
             raise TypeError(f"load_cameras(format='co3d') got unexpected arguments {sorted(kw)}")
-        frames = (read_pytorch3d_sqlite_frames(path) if Path(path).suffix.lower() == ".sqlite"
-                  else read_co3d_frame_annotations(path))
+        frames = (
+            read_pytorch3d_sqlite_frames(path)
+            if Path(path).suffix.lower() == ".sqlite"
+            else read_co3d_frame_annotations(path)
+        )
         sequences = sorted({f["sequence_name"] for f in frames})
         if sequence is None and len(sequences) > 1:
-            raise ValueError(f"{path}: holds {len(sequences)} sequences ({', '.join(sequences[:3])}, ...); "
-                             "pass sequence_name= to pick one")
+            raise ValueError(
+                f"{path}: holds {len(sequences)} sequences ({', '.join(sequences[:3])}, ...); "
+                "pass sequence_name= to pick one"
+            )
         if sequence is not None:
             if sequence not in sequences:
                 raise ValueError(f"{path}: no sequence {sequence!r}; it holds {', '.join(sequences[:5])}...")
             frames = [f for f in frames if f["sequence_name"] == sequence]
         return co3d_frame_to_cameras(frames, str(path))
-    reader = {"nerfstudio": read_nerfstudio_path, "transforms": read_transforms, "re10k": read_re10k,
-              "motionctrl": read_motionctrl, "colmap": read_colmap}[format]
+    reader = {
+        "nerfstudio": read_nerfstudio_path,
+        "transforms": read_transforms,
+        "re10k": read_re10k,
+        "motionctrl": read_motionctrl,
+        "colmap": read_colmap,
+    }[format]
     return reader(path, **kw)[0]
 
 
@@ -112,16 +122,37 @@ def save_cameras(path: str | os.PathLike, cameras: Cameras, format: str | None =
     if format == "co3d":
         write_co3d_frame_annotations(path, cameras_to_co3d_frames(cameras, **kw))
         return
-    writer = {"nerfstudio": write_nerfstudio_path, "transforms": write_transforms, "re10k": write_re10k,
-              "motionctrl": write_motionctrl, "colmap": write_colmap}[format]
+    writer = {
+        "nerfstudio": write_nerfstudio_path,
+        "transforms": write_transforms,
+        "re10k": write_re10k,
+        "motionctrl": write_motionctrl,
+        "colmap": write_colmap,
+    }[format]
     writer(path, cameras, **kw)
 
 
 __all__ = [
-    "atomic_folder", "atomic_write_bytes", "atomic_write_text",
-    "FORMATS", "infer_format", "load_cameras", "save_cameras",
-    "read_nerfstudio_path", "write_nerfstudio_path", "read_transforms", "write_transforms",
-    "read_re10k", "write_re10k", "read_motionctrl", "write_motionctrl", "read_colmap", "write_colmap",
-    "read_co3d_frame_annotations", "write_co3d_frame_annotations", "co3d_frame_to_cameras",
-    "cameras_to_co3d_frames", "read_pytorch3d_sqlite_frames",
+    "atomic_folder",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "FORMATS",
+    "infer_format",
+    "load_cameras",
+    "save_cameras",
+    "read_nerfstudio_path",
+    "write_nerfstudio_path",
+    "read_transforms",
+    "write_transforms",
+    "read_re10k",
+    "write_re10k",
+    "read_motionctrl",
+    "write_motionctrl",
+    "read_colmap",
+    "write_colmap",
+    "read_co3d_frame_annotations",
+    "write_co3d_frame_annotations",
+    "co3d_frame_to_cameras",
+    "cameras_to_co3d_frames",
+    "read_pytorch3d_sqlite_frames",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -113,6 +113,8 @@ def as_tensor64(values, where: str, shape: tuple[int, ...]) -> Tensor:
         except (TypeError, ValueError):
             got = None
         if got != tuple(shape[1:]):
-            raise ValueError(f"{where}: frame {i}: expected numbers of shape {list(shape[1:])}, got {row!r:.80}; "
-                             "the file is truncated or malformed")
+            raise ValueError(
+                f"{where}: frame {i}: expected numbers of shape {list(shape[1:])}, got {row!r:.80}; "
+                "the file is truncated or malformed"
+            )
     return torch.tensor(np.asarray(values, dtype=np.float64).reshape(-1, *shape[1:]))

@@ -58,8 +58,9 @@ def validate_co3d_frames(frames: Any, where: str) -> None:
             except (TypeError, ValueError):
                 value = None
             if value is None or value.shape != shape:
-                raise ValueError(f"{label}: field 'viewpoint.{key}' must be numbers of shape {list(shape)}, "
-                                 f"got {viewpoint[key]!r}")
+                raise ValueError(
+                    f"{label}: field 'viewpoint.{key}' must be numbers of shape {list(shape)}, got {viewpoint[key]!r}"
+                )
             if not np.isfinite(value).all():
                 raise ValueError(f"{label}: field 'viewpoint.{key}' contains NaN or inf; fix or drop the frame")
             if key == "focal_length" and not (value > 0).all():
@@ -96,8 +97,10 @@ def co3d_frame_to_cameras(frames: list[dict], where: str = "CO3D frames") -> Cam
     validate_co3d_frames(frames, where)
     sizes = {tuple(f["image"]["size"]) for f in frames}
     if len(sizes) > 1:
-        raise ValueError(f"{where}: frames have different image sizes (H, W) {sorted(sizes)}; Cameras holds one "
-                         "size: group the frames by image size, or crop/resize them to one size first")
+        raise ValueError(
+            f"{where}: frames have different image sizes (H, W) {sorted(sizes)}; Cameras holds one "
+            "size: group the frames by image size, or crop/resize them to one size first"
+        )
     height, width = sizes.pop()
 
     def stack(key: str) -> torch.Tensor:
@@ -141,10 +144,16 @@ def cameras_to_co3d_frames(
         raise ValueError(f"cameras_to_co3d_frames: {len(frames)} frames for {n} cameras; give one frame per camera")
     out = []
     for i in range(n):
-        base = frames[i] if frames is not None else {
-            "sequence_name": sequence_name, "frame_number": i, "frame_timestamp": float(i),
-            "image": {"path": f"{sequence_name}/images/frame{i + 1:06d}.jpg"},
-        }
+        base = (
+            frames[i]
+            if frames is not None
+            else {
+                "sequence_name": sequence_name,
+                "frame_number": i,
+                "frame_timestamp": float(i),
+                "image": {"path": f"{sequence_name}/images/frame{i + 1:06d}.jpg"},
+            }
+        )
         old = base.get("viewpoint", {})
         fmt = old.get("intrinsics_format", intrinsics_format) if frames is not None else intrinsics_format
         viewpoint = {k: v[0] for k, v in cameras_to_pytorch3d(cameras[i].to(dtype=torch.float64), fmt).items()}
@@ -187,18 +196,20 @@ def read_pytorch3d_sqlite_frames(path: str | os.PathLike) -> list[dict]:
 
     frames = []
     for i, (seq, number, timestamp, image_path, size, R, T, focal, principal, fmt) in enumerate(rows):
-        frames.append({
-            "sequence_name": seq,
-            "frame_number": number,
-            "frame_timestamp": timestamp,
-            "image": {"path": image_path, "size": blob(size, "<i4", 2, "_image_size", i)},
-            "viewpoint": {
-                "R": np.reshape(blob(R, "<f4", 9, "_viewpoint_R", i), (3, 3)).tolist(),
-                "T": blob(T, "<f4", 3, "_viewpoint_T", i),
-                "focal_length": blob(focal, "<f4", 2, "_viewpoint_focal_length", i),
-                "principal_point": blob(principal, "<f4", 2, "_viewpoint_principal_point", i),
-                "intrinsics_format": fmt,
-            },
-        })
+        frames.append(
+            {
+                "sequence_name": seq,
+                "frame_number": number,
+                "frame_timestamp": timestamp,
+                "image": {"path": image_path, "size": blob(size, "<i4", 2, "_image_size", i)},
+                "viewpoint": {
+                    "R": np.reshape(blob(R, "<f4", 9, "_viewpoint_R", i), (3, 3)).tolist(),
+                    "T": blob(T, "<f4", 3, "_viewpoint_T", i),
+                    "focal_length": blob(focal, "<f4", 2, "_viewpoint_focal_length", i),
+                    "principal_point": blob(principal, "<f4", 2, "_viewpoint_principal_point", i),
+                    "intrinsics_format": fmt,
+                },
+            }
+        )
     validate_co3d_frames(frames, where)
     return frames

@@ -87,11 +87,16 @@ def read_colmap(path: str | os.PathLike) -> tuple[Cameras, ColmapInfo]:
         raise ValueError(f"{where}: the model holds zero images; it needs at least one posed image")
     sizes = {(rec.cameras[im.camera_id].height, rec.cameras[im.camera_id].width) for im in images}
     if len(sizes) > 1:
-        raise ValueError(f"{where}: images have different sizes {sorted(sizes)}; Cameras holds one size: "
-                         "undistort/resize to one size (colmap image_undistorter) or split the model")
+        raise ValueError(
+            f"{where}: images have different sizes {sorted(sizes)}; Cameras holds one size: "
+            "undistort/resize to one size (colmap image_undistorter) or split the model"
+        )
     height, width = sizes.pop()
-    info = ColmapInfo(names=[im.name for im in images], image_ids=[im.image_id for im in images],
-                      camera_ids=[im.camera_id for im in images])
+    info = ColmapInfo(
+        names=[im.name for im in images],
+        image_ids=[im.image_id for im in images],
+        camera_ids=[im.camera_id for im in images],
+    )
     parts = []
     for im in images:
         if not im.has_pose:
@@ -102,8 +107,9 @@ def read_colmap(path: str | os.PathLike) -> tuple[Cameras, ColmapInfo]:
         qvec = torch.tensor([[w, x, y, z]], dtype=torch.float64)
         tvec = torch.tensor(pose.translation, dtype=torch.float64)[None]
         params = torch.tensor(cam.params, dtype=torch.float64)
-        cameras, distortion = colmap_to_cameras(qvec, tvec, cam.model.name, params, height, width,
-                                                camera_name=f"{cam.camera_id} of {where}")
+        cameras, distortion = colmap_to_cameras(
+            qvec, tvec, cam.model.name, params, height, width, camera_name=f"{cam.camera_id} of {where}"
+        )
         info.models[cam.camera_id] = cam.model.name
         info.distortion[cam.camera_id] = {k: float(v[0]) for k, v in distortion.items()}
         parts.append((cameras, qvec, tvec))
@@ -164,14 +170,20 @@ def write_colmap(
         if key in camera_of_K:
             continue
         reserved = set(camera_of_K.values()) | (set(info.camera_ids) if len(info.camera_ids) == n else set())
-        cam_id = info.camera_ids[i] if len(info.camera_ids) == n and info.camera_ids[i] not in camera_of_K.values() \
+        cam_id = (
+            info.camera_ids[i]
+            if len(info.camera_ids) == n and info.camera_ids[i] not in camera_of_K.values()
             else max(reserved, default=0) + 1
+        )
         model = info.models.get(cam_id) if len(info.camera_ids) == n else None
         if model is None or ("f" in COLMAP_MODELS[model] and K[i, 0, 0] != K[i, 1, 1]):
             model = "SIMPLE_PINHOLE" if K[i, 0, 0] == K[i, 1, 1] else "PINHOLE"
         _, _, params = cameras_to_colmap(cameras[i].to(dtype=torch.float64), model, info.distortion.get(cam_id))
-        rec.add_camera_with_trivial_rig(pycolmap.Camera(model=model, width=cameras.width, height=cameras.height,
-                                                        params=params[0].numpy(), camera_id=cam_id))
+        rec.add_camera_with_trivial_rig(
+            pycolmap.Camera(
+                model=model, width=cameras.width, height=cameras.height, params=params[0].numpy(), camera_id=cam_id
+            )
+        )
         camera_of_K[key] = cam_id
     qvec, tvec, _ = cameras_to_colmap(cameras.to(dtype=torch.float64))
     if info.qvecs is not None and len(info.qvecs) == n:
@@ -181,8 +193,9 @@ def write_colmap(
     for i in range(n):
         w, x, y, z = qvec[i].tolist()
         pose = pycolmap.Rigid3d(pycolmap.Rotation3d(np.array([x, y, z, w])), tvec[i].numpy())
-        image = pycolmap.Image(name=names[i], camera_id=camera_of_K[tuple(K[i].flatten().tolist())],
-                               image_id=image_ids[i])
+        image = pycolmap.Image(
+            name=names[i], camera_id=camera_of_K[tuple(K[i].flatten().tolist())], image_id=image_ids[i]
+        )
         rec.add_image_with_trivial_frame(image, pose)
     if points is not None:
         point_ids = info.point_ids if keep_point_ids else list(range(1, len(points) + 1))

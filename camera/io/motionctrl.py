@@ -38,8 +38,10 @@ def read_motionctrl(
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != 12:
             got = len(row) if isinstance(row, list) else type(row).__name__
-            raise ValueError(f"{where}: frame {i} has {got} numbers, expected 12 (the 3x4 world-to-camera [R|t], "
-                             "row-major); the file is truncated or not a MotionCtrl pose file")
+            raise ValueError(
+                f"{where}: frame {i} has {got} numbers, expected 12 (the 3x4 world-to-camera [R|t], "
+                "row-major); the file is truncated or not a MotionCtrl pose file"
+            )
     values = as_tensor64(data, f"{where}: frames", (-1, 12))
     w2c = _w2c(values)
     check_frames(where, w2c, pose_field="[R|t]")

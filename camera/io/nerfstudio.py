@@ -4,8 +4,12 @@ Layout (nerfstudio ``cameras/camera_paths.py::get_path_from_json``): ``camera_pa
 path, one entry per rendered frame with ``camera_to_world`` (flat row-major 4x4, OpenGL axes),
 ``fov`` (vertical, degrees; f = (H/2)/tan(fov/2), principal point at the image centre) and
 ``aspect``; ``render_height``/``render_width`` give the image size. ``keyframes`` hold the viewer's
-keyframes, each ``matrix`` a *string* of a column-major flat 4x4 (three.js ``Matrix4.elements``).
-``aspect`` is stored but ignored by nerfstudio's renderer, so it is kept as metadata only.
+keyframes: the legacy three.js viewer writes each ``matrix`` as a *string* of a column-major flat
+4x4 (``Matrix4.elements``), the viser viewer (``viewer/render_panel.py``) as a *list*, row-major
+(``pose.as_matrix().flatten()``); both are read, strings are written. ``aspect`` is stored but
+ignored by nerfstudio's renderer, so it is kept as metadata only. ``time_sec`` on a keyframe is
+pathnvs's own key (nerfstudio ignores it): the time in seconds at which the path passes the
+keyframe, when the editor pinned one (:mod:`camera.keyframes`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from camera.validate import check_frames
 _KNOWN_TOP = {"keyframes", "camera_type", "render_height", "render_width", "camera_path", "fps", "seconds",
               "smoothness_value", "is_cycle"}
 _KNOWN_FRAME = {"camera_to_world", "fov", "aspect"}
-_KNOWN_KEYFRAME = {"matrix", "fov", "aspect", "properties"}
+_KNOWN_KEYFRAME = {"matrix", "fov", "aspect", "properties", "time_sec"}
 
 
 @dataclass
@@ -43,6 +47,7 @@ class NerfstudioPathInfo:
     keyframe_fov: list[float] = field(default_factory=list)
     keyframe_aspect: list[float] = field(default_factory=list)
     keyframe_properties: list[str] = field(default_factory=list)
+    keyframe_time_sec: list[float | None] = field(default_factory=list)
     keyframe_extra: list[dict[str, Any]] = field(default_factory=list)
     fov: list[float] | None = None
     aspect: list[float] | None = None
@@ -113,17 +118,22 @@ def read_nerfstudio_path(path: str | os.PathLike) -> tuple[Cameras, NerfstudioPa
             matrices = [json.loads(kf["matrix"]) if isinstance(kf["matrix"], str) else kf["matrix"] for kf in keyframes]
         except json.JSONDecodeError as e:
             raise ValueError(f"{where}: a keyframes[*].matrix string is not a JSON list ({e})") from None
-        column_major = as_tensor64(matrices, f"{where}: keyframes[*].matrix", (-1, 16))
+        flat = as_tensor64(matrices, f"{where}: keyframes[*].matrix", (-1, 16)).reshape(-1, 4, 4)
+        column_major = torch.tensor([isinstance(kf["matrix"], str) for kf in keyframes])
+        c2w_gl = torch.where(column_major[:, None, None], flat.transpose(1, 2), flat)
         kf_fov = as_tensor64([kf["fov"] for kf in keyframes], f"{where}: keyframes[*].fov", (-1,))
-        keyframe_cameras = _fov_cameras(
-            where, column_major.reshape(-1, 4, 4).transpose(1, 2), kf_fov, height, width, "keyframes"
-        )
+        keyframe_cameras = _fov_cameras(where, c2w_gl, kf_fov, height, width, "keyframes")
+        for i, kf in enumerate(keyframes):
+            t = kf.get("time_sec")
+            if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
+                raise ValueError(f"{where}: keyframes[{i}].time_sec must be a finite number of seconds or null, got {t!r}")
 
     info = NerfstudioPathInfo(
         keyframes=keyframe_cameras,
         keyframe_fov=[kf["fov"] for kf in keyframes],
         keyframe_aspect=[kf.get("aspect", width / height) for kf in keyframes],
         keyframe_properties=[kf.get("properties", "[]") for kf in keyframes],
+        keyframe_time_sec=[kf.get("time_sec") for kf in keyframes],
         keyframe_extra=[{k: v for k, v in kf.items() if k not in _KNOWN_KEYFRAME} for kf in keyframes],
         fov=[f["fov"] for f in frames],
         aspect=[f.get("aspect", width / height) for f in frames],
@@ -200,6 +210,8 @@ def write_nerfstudio_path(path: str | os.PathLike, cameras: Cameras, info: Nerfs
                 "properties": info.keyframe_properties[i] if len(info.keyframe_properties) == k else json.dumps(
                     [["FOV", number(kf_fovs[i])], ["NAME", f"Camera {i}"], ["TIME", i / max(k - 1, 1)]]),
             }
+            if len(info.keyframe_time_sec) == k and info.keyframe_time_sec[i] is not None:
+                entry["time_sec"] = number(info.keyframe_time_sec[i])
             entry.update(info.keyframe_extra[i] if len(info.keyframe_extra) == k else {})
             keyframes.append(entry)
     data = {

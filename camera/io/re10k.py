@@ -66,8 +66,9 @@ def read_re10k(path: str | os.PathLike, height: int = 720, width: int = 1280) ->
         raise ValueError(f"{where}: no frames after the URL line; the file needs at least one pose line")
     values = torch.tensor(rows, dtype=torch.float64)
     K, w2c = _intrinsics_and_w2c(values, height, width)
-    check_frames(where, w2c, K, pose_field="world-to-camera [R|t] (numbers 8-19)",
-                 intrinsics_field="fx fy (numbers 2-3)")
+    check_frames(
+        where, w2c, K, pose_field="world-to-camera [R|t] (numbers 8-19)", intrinsics_field="fx fy (numbers 2-3)"
+    )
     return Cameras(K, rigid_inverse(w2c), height, width), Re10kInfo(url, timestamps, values)
 
 

@@ -86,8 +86,10 @@ def read_transforms(
         w, h = value(frame, "w", i), value(frame, "h", i)
         w, h = (width if w is None else w), (height if h is None else h)
         if w is None or h is None:
-            raise ValueError(f"{where}: frame {i}: no image size ('w'/'h'); pass height= and width= "
-                             "(NeRF-synthetic images are 800 x 800)")
+            raise ValueError(
+                f"{where}: frame {i}: no image size ('w'/'h'); pass height= and width= "
+                "(NeRF-synthetic images are 800 x 800)"
+            )
         if w <= 0 or h <= 0 or int(w) != w or int(h) != h:
             raise ValueError(f"{where}: frame {i}: image size w={w}, h={h} must be positive integers")
         w, h = int(w), int(h)
@@ -127,16 +129,20 @@ def read_transforms(
             "Undistort the images before using them with these cameras.",
             stacklevel=2,
         )
-    angles = {k: [value(f, k, i) for i, f in enumerate(frames)] for k in ANGLE_KEYS
-              if k in data or any(k in f for f in frames)}
+    angles = {
+        k: [value(f, k, i) for i, f in enumerate(frames)]
+        for k in ANGLE_KEYS
+        if k in data or any(k in f for f in frames)
+    }
     info = TransformsInfo(
         file_paths=file_paths,
         per_frame_intrinsics=per_frame,
         distortion=distortion,
         angles=angles,
         extra={k: v for k, v in data.items() if k not in _INTRINSIC_KEYS and k != "frames"},
-        frame_extra=[{k: v for k, v in f.items() if k not in _INTRINSIC_KEYS | {"transform_matrix", "file_path"}}
-                     for f in frames],
+        frame_extra=[
+            {k: v for k, v in f.items() if k not in _INTRINSIC_KEYS | {"transform_matrix", "file_path"}} for f in frames
+        ],
     )
     return Cameras(K, c2w, *sizes[0]), info
 
@@ -151,15 +157,20 @@ def write_transforms(
     """
     info = info or TransformsInfo()
     n, H, W = len(cameras), cameras.height, cameras.width
-    paths = file_paths or (info.file_paths if len(info.file_paths) == n else
-                           [f"images/frame_{i:05d}.png" for i in range(n)])
+    paths = file_paths or (
+        info.file_paths if len(info.file_paths) == n else [f"images/frame_{i:05d}.png" for i in range(n)]
+    )
     if len(paths) != n:
         raise ValueError(f"write_transforms: {len(paths)} file_paths for {n} cameras; give one path per camera")
     frame_extra = info.frame_extra if len(info.frame_extra) == n else [{}] * n
     K = cameras.K.double()
     columns: dict[str, list[float]] = {
-        "fl_x": K[:, 0, 0].tolist(), "fl_y": K[:, 1, 1].tolist(), "cx": K[:, 0, 2].tolist(),
-        "cy": K[:, 1, 2].tolist(), "w": [W] * n, "h": [H] * n,
+        "fl_x": K[:, 0, 0].tolist(),
+        "fl_y": K[:, 1, 1].tolist(),
+        "cx": K[:, 0, 2].tolist(),
+        "cy": K[:, 1, 2].tolist(),
+        "w": [W] * n,
+        "h": [H] * n,
     }
     for key, size, focal in (("camera_angle_x", W, K[:, 0, 0]), ("camera_angle_y", H, K[:, 1, 1])):
         if key in info.angles:

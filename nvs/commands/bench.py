@@ -52,17 +52,29 @@ def _distributed() -> tuple[int, int, int]:
 def co3d(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
-    from benchmarks.co3d import run_co3d_benchmark, table_markdown
     from nvs.config import compose
+    from nvs.evaluation.co3d import run_co3d_benchmark, table_markdown
 
     cfg = OmegaConf.to_container(compose("bench/co3d", args.overrides), resolve=True)
     rank, world, local = _distributed()
     try:
         table = run_co3d_benchmark(
-            args.root, args.manifest, args.out, model_dir=args.model, views=args.views, methods=cfg["methods"],
-            steps=cfg["steps"], guidance=cfg["guidance"], seed=cfg["seed"], rank=rank, world_size=world,
-            image_size=cfg["image_size"], lpips_weights=cfg["lpips_weights"], device=_device(cfg["device"], local),
-            progress=cfg["progress"])
+            args.root,
+            args.manifest,
+            args.out,
+            model_dir=args.model,
+            views=args.views,
+            methods=cfg["methods"],
+            steps=cfg["steps"],
+            guidance=cfg["guidance"],
+            seed=cfg["seed"],
+            rank=rank,
+            world_size=world,
+            image_size=cfg["image_size"],
+            lpips_weights=cfg["lpips_weights"],
+            device=_device(cfg["device"], local),
+            progress=cfg["progress"],
+        )
     finally:
         if world > 1:
             import torch.distributed as dist
@@ -89,14 +101,20 @@ def split_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
 def ablation(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
-    from benchmarks.ablation import ablation_markdown, merge_overrides, run_ablation
     from nvs.config import compose
+    from nvs.evaluation.ablation import ablation_markdown, merge_overrides, run_ablation
 
     mine, train = split_overrides(args.overrides)
     cfg = OmegaConf.to_container(compose("bench/ablation", mine), resolve=True)
     extra = [f"trainer.steps={args.steps}"] if args.steps is not None else []
-    table = run_ablation(args.out, cfg["variants"], merge_overrides(cfg["train_overrides"], train, extra),
-                         cfg["evaluation"], cfg["variant_overrides"], device=_device(args.device, 0))
+    table = run_ablation(
+        args.out,
+        cfg["variants"],
+        merge_overrides(cfg["train_overrides"], train, extra),
+        cfg["evaluation"],
+        cfg["variant_overrides"],
+        device=_device(args.device, 0),
+    )
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.png, ablation.json")
     return 0
@@ -105,9 +123,12 @@ def ablation(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nvs bench", description="benchmarks with tables like V3D's Table 3")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("co3d", help="sparse-view NVS on a CO3D root under the SparseFusion protocol",
-                       epilog="example: nvs bench co3d --root co3d --manifest m.json --model models/default "
-                              "--views 2,3,6 --out bench/co3d steps=25 guidance=3.5")
+    p = sub.add_parser(
+        "co3d",
+        help="sparse-view NVS on a CO3D root under the SparseFusion protocol",
+        epilog="example: nvs bench co3d --root co3d --manifest m.json --model models/default "
+        "--views 2,3,6 --out bench/co3d steps=25 guidance=3.5",
+    )
     p.add_argument("--root", required=True, help="CO3D v2 root (real, or `nvs data synth`)")
     p.add_argument("--manifest", required=True, help="protocol manifest (`nvs data manifest`)")
     p.add_argument("--model", default=None, help="model folder (PathNVSModel.save_pretrained)")
@@ -115,8 +136,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="output folder (rerun to resume)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of configs/bench/co3d.yaml")
     p.set_defaults(run=co3d)
-    p = sub.add_parser("ablation", help="train and score conditioning=camera_embedding / plucker / pixelnerf",
-                       epilog="example: nvs bench ablation --out bench/ablation --steps 2000 model=tiny")
+    p = sub.add_parser(
+        "ablation",
+        help="train and score conditioning=camera_embedding / plucker / pixelnerf",
+        epilog="example: nvs bench ablation --out bench/ablation --steps 2000 model=tiny",
+    )
     p.add_argument("--out", required=True, help="output folder (rerun to resume)")
     p.add_argument("--steps", type=int, default=None, help="training steps of every variant (trainer.steps)")
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")

@@ -1,7 +1,8 @@
 """``nvs data``: data sets and evaluation protocols.
 
-    nvs data synth --out DIR --categories K --sequences M --frames F --size S [--seed N] [--overwrite]
-    nvs data manifest CO3D_ROOT --protocol sparsefusion --out manifest.json [--categories a b] [--views 2,3,6] [--exclude-inputs]
+nvs data synth --out DIR --categories K --sequences M --frames F --size S [--seed N] [--overwrite]
+nvs data manifest CO3D_ROOT --protocol sparsefusion --out manifest.json [--categories a b] [--views 2,3,6]
+        [--exclude-inputs]
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ def _categories(values: list[str]) -> int | list[str]:
 def add_synth_parser(subparsers) -> None:
     p = subparsers.add_parser("synth", help="render a synthetic world in the CO3D v2 layout")
     p.add_argument("--out", required=True, help="folder to create (must be absent or empty unless --overwrite)")
-    p.add_argument("--categories", nargs="+", default=["2"],
-                   help="a count K (the first K categories) or category names (default 2)")
+    p.add_argument(
+        "--categories",
+        nargs="+",
+        default=["2"],
+        help="a count K (the first K categories) or category names (default 2)",
+    )
     p.add_argument("--sequences", type=int, default=2, help="sequences per category (default 2)")
     p.add_argument("--frames", type=int, default=50, help="frames per sequence (default 50; CO3D has 50-200)")
     p.add_argument("--size", type=int, default=256, help="square image size in pixels (default 256)")
@@ -41,8 +46,17 @@ def run_synth(args: argparse.Namespace) -> int:
     from nvs.data.synthetic.writer import write_co3d_world
 
     try:
-        root = write_co3d_world(args.out, _categories(args.categories), args.sequences, args.frames, args.size,
-                                args.seed, args.supersample, args.points, args.overwrite)
+        root = write_co3d_world(
+            args.out,
+            _categories(args.categories),
+            args.sequences,
+            args.frames,
+            args.size,
+            args.seed,
+            args.supersample,
+            args.points,
+            args.overwrite,
+        )
     except (ValueError, FileExistsError) as e:
         print(f"nvs data synth: {e}", file=sys.stderr)
         return 2
@@ -55,14 +69,25 @@ def add_manifest_parser(subparsers) -> None:
     p.add_argument("root", help="CO3D v2 root (real or written by `nvs data synth`)")
     p.add_argument("--protocol", choices=["sparsefusion"], default="sparsefusion")
     p.add_argument("--out", required=True, help="manifest JSON to write")
-    p.add_argument("--categories", nargs="+", default=None,
-                   help="categories (default: SparseFusion's ten that exist, else all found)")
+    p.add_argument(
+        "--categories",
+        nargs="+",
+        default=None,
+        help="categories (default: SparseFusion's ten that exist, else all found)",
+    )
     p.add_argument("--views", type=_views, default=[2, 3, 6], help="input view counts, e.g. 2,3,6")
-    p.add_argument("--exclude-inputs", action="store_true",
-                   help="score only non-input frames (deviation from the public code, recorded)")
+    p.add_argument(
+        "--exclude-inputs",
+        action="store_true",
+        help="score only non-input frames (deviation from the public code, recorded)",
+    )
     p.add_argument("--subset", default="fewview_dev")
-    p.add_argument("--seed-scope", choices=["category", "global"], default="category",
-                   help="seed = scene index within its category (public code) or over all scenes")
+    p.add_argument(
+        "--seed-scope",
+        choices=["category", "global"],
+        default="category",
+        help="seed = scene index within its category (public code) or over all scenes",
+    )
     p.set_defaults(run=run_manifest)
 
 
@@ -70,8 +95,9 @@ def run_manifest(args: argparse.Namespace) -> int:
     from nvs.data.manifest import make_sparsefusion_manifest, save_manifest
 
     try:
-        manifest = make_sparsefusion_manifest(args.root, args.categories, args.views, args.exclude_inputs,
-                                              args.subset, args.seed_scope)
+        manifest = make_sparsefusion_manifest(
+            args.root, args.categories, args.views, args.exclude_inputs, args.subset, args.seed_scope
+        )
         save_manifest(args.out, manifest)
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f"nvs data manifest: {e}", file=sys.stderr)
@@ -79,9 +105,11 @@ def run_manifest(args: argparse.Namespace) -> int:
     per_category: dict[str, int] = {}
     for scene in manifest["scenes"]:
         per_category[scene["category"]] = per_category.get(scene["category"], 0) + 1
-    print(f"{args.out}: {len(manifest['scenes'])} scenes "
-          f"({', '.join(f'{c} {n}' for c, n in per_category.items()) or 'none'}); "
-          f"deviations: {', '.join(manifest['deviations']) or 'none'}")
+    print(
+        f"{args.out}: {len(manifest['scenes'])} scenes "
+        f"({', '.join(f'{c} {n}' for c, n in per_category.items()) or 'none'}); "
+        f"deviations: {', '.join(manifest['deviations']) or 'none'}"
+    )
     return 0
 
 

@@ -25,9 +25,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,8 +102,10 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ValueError("inputs: give at least one capture position for an input view")
     on_path = set(_grid(path_positions(cfg))) & set(_grid(cfg["inputs"]))
     if on_path:
-        raise ValueError(f"inputs at capture positions {sorted(p / SUBDIVISIONS for p in on_path)} coincide with "
-                         "path frames: move them between path frames (a copied input would score infinite PSNR)")
+        raise ValueError(
+            f"inputs at capture positions {sorted(p / SUBDIVISIONS for p in on_path)} coincide with "
+            "path frames: move them between path frames (a copied input would score infinite PSNR)"
+        )
 
 
 def path_positions(cfg: dict[str, Any]) -> list[float]:
@@ -155,8 +158,8 @@ def render_views(scene, inputs, path, cfg: dict[str, Any], height: int, width: i
     With ``scene.crop`` each frame is cut around its object mask onto the canvas
     (:func:`nvs.data.crop.sparsefusion_crop`, one camera per frame) and keeps masks and valid region."""
     from camera.cameras import Cameras
+    from camera.views import Views
     from nvs.data.crop import sparsefusion_crop
-    from nvs.data.sample import Views
     from nvs.data.synthetic import render
 
     s = cfg["scene"]
@@ -169,10 +172,28 @@ def render_views(scene, inputs, path, cfg: dict[str, Any], height: int, width: i
     v, name = len(inputs), f"{s['category']}_{s['seed']:05d}"
     part = lambda x, sl: None if x is None else x[sl]  # noqa: E731
     first, rest = slice(0, v), slice(v, None)
-    return (Views(images[first], cameras[list(range(v))], part(masks, first), None, part(valid, first),
-                  list(cfg["inputs"]), name, s["category"]),
-            Views(images[rest], cameras[list(range(v, len(cameras)))], part(masks, rest), None, part(valid, rest),
-                  path_positions(cfg), name, s["category"]))
+    return (
+        Views(
+            images[first],
+            cameras[list(range(v))],
+            part(masks, first),
+            None,
+            part(valid, first),
+            list(cfg["inputs"]),
+            name,
+            s["category"],
+        ),
+        Views(
+            images[rest],
+            cameras[list(range(v, len(cameras)))],
+            part(masks, rest),
+            None,
+            part(valid, rest),
+            path_positions(cfg),
+            name,
+            s["category"],
+        ),
+    )
 
 
 def shown_truth(truth) -> Tensor:
@@ -186,11 +207,16 @@ def score(pred: Tensor, truth) -> dict[str, Any]:
     """pred [F, 3, H, W] against the ground-truth Views -> per-frame PSNR / SSIM (scikit-image's) /
     SSIM (Gaussian window) and the means of the first two; the SparseFusion rule (pred x valid
     region, truth x soft mask) when the truth was cropped (it has a valid region)."""
-    from benchmarks.metrics import image_metrics
+    from nvs.evaluation.metrics import image_metrics
 
     cropped = truth.valid_region is not None
-    m = image_metrics(pred.float(), truth.images.float(), None, truth.masks if cropped else None,
-                      truth.valid_region if cropped else None)
+    m = image_metrics(
+        pred.float(),
+        truth.images.float(),
+        None,
+        truth.masks if cropped else None,
+        truth.valid_region if cropped else None,
+    )
     return {**m, "psnr_mean": float(np.mean(m["psnr"])), "ssim_mean": float(np.mean(m["ssim"]))}
 
 
@@ -205,9 +231,16 @@ def fit_recon(frames, cfg: dict[str, Any], device: str, seed: int):
     small = resize_views(frames, max(8, round(height * r["scale"])), max(8, round(width * r["scale"])))
     # generated frames carry no masks: random initialisation, and the background is the frames' border
     # colour (black, the masked default, would have to be painted over by the Gaussians)
-    config = resolve_config("v3d", iterations=r["iterations"], init="random", init_points=r["points"],
-                            views_per_step=r["views_per_step"], loss=LossWeights("mse", ssim=r["ssim"]),
-                            background=border_colour(small.images), seed=seed)
+    config = resolve_config(
+        "v3d",
+        iterations=r["iterations"],
+        init="random",
+        init_points=r["points"],
+        views_per_step=r["views_per_step"],
+        loss=LossWeights("mse", ssim=r["ssim"]),
+        background=border_colour(small.images),
+        seed=seed,
+    )
     return fit_gaussians(small, config, device=device, progress=True, log=lambda m: print(f"  recon: {m}"))
 
 
@@ -220,14 +253,18 @@ def border_colour(images: Tensor) -> tuple[float, float, float]:
 # ----------------------------------------------------------------------------- outputs
 def sheet_size(num_rows: int, num_columns: int, height: int, width: int) -> tuple[int, int]:
     """(H, W) in pixels of a contact sheet of ``num_rows`` x ``num_columns`` tiles of height x width."""
-    return (SHEET_HEADER + num_rows * (height + SHEET_GAP) + SHEET_GAP,
-            SHEET_LABEL_WIDTH + num_columns * (width + SHEET_GAP) + SHEET_GAP)
+    return (
+        SHEET_HEADER + num_rows * (height + SHEET_GAP) + SHEET_GAP,
+        SHEET_LABEL_WIDTH + num_columns * (width + SHEET_GAP) + SHEET_GAP,
+    )
 
 
 def tile_origin(row: int, column: int, height: int, width: int) -> tuple[int, int]:
     """(y, x) of the top-left pixel of tile (row, column)."""
-    return (SHEET_HEADER + SHEET_GAP + row * (height + SHEET_GAP),
-            SHEET_LABEL_WIDTH + SHEET_GAP + column * (width + SHEET_GAP))
+    return (
+        SHEET_HEADER + SHEET_GAP + row * (height + SHEET_GAP),
+        SHEET_LABEL_WIDTH + SHEET_GAP + column * (width + SHEET_GAP),
+    )
 
 
 def contact_sheet(rows: list[tuple[str, Tensor, list[int] | None]], columns: int) -> np.ndarray:
@@ -289,34 +326,47 @@ def _remove_stale_frames(folder: Path, keep: int) -> None:
             path.unlink()
 
 
-METHOD_NAMES = {"model": "model (generated)", "nearest_view": "nearest input view",
-                "pixelnerf_rgb": "PixelNeRF RGB branch", "recon": "3D Gaussians (recon)"}
+METHOD_NAMES = {
+    "model": "model (generated)",
+    "nearest_view": "nearest input view",
+    "pixelnerf_rgb": "PixelNeRF RGB branch",
+    "recon": "3D Gaussians (recon)",
+}
 
 
 def summary_markdown(metrics: dict[str, Any]) -> str:
     """summary.md: the mean table, per-frame PSNR / SSIM and the wall time of each stage."""
     methods = metrics["methods"]
     scene = metrics["scene"]
-    lines = [f"# nvs demo: {scene['name']}", "",
-             f"Model `{metrics['model']['folder']}` ({metrics['model']['parameters'] / 1e6:.1f} M parameters, "
-             f"{metrics['model']['num_frames']} frames of {metrics['model']['image_size'][0]}x"
-             f"{metrics['model']['image_size'][1]}, conditioner {metrics['model']['conditioner']}), "
-             f"{len(scene['input_positions'])} input views at capture positions {scene['input_positions']}, "
-             f"{len(scene['path_positions'])}-frame path from {scene['path_positions'][0]:g} to "
-             f"{scene['path_positions'][-1]:g}; {metrics['sampler']['method']} sampler, "
-             f"{metrics['sampler']['steps']} steps, guidance {metrics['sampler']['guidance']}, on "
-             f"{metrics['device']} ({metrics['threads']} torch thread{'s' if metrics['threads'] != 1 else ''}). "
-             f"Scoring: {scene['scoring']}.", "",
-             "| method | PSNR (dB) | SSIM |", "|---|---|---|"]
+    lines = [
+        f"# nvs demo: {scene['name']}",
+        "",
+        f"Model `{metrics['model']['folder']}` ({metrics['model']['parameters'] / 1e6:.1f} M parameters, "
+        f"{metrics['model']['num_frames']} frames of {metrics['model']['image_size'][0]}x"
+        f"{metrics['model']['image_size'][1]}, conditioner {metrics['model']['conditioner']}), "
+        f"{len(scene['input_positions'])} input views at capture positions {scene['input_positions']}, "
+        f"{len(scene['path_positions'])}-frame path from {scene['path_positions'][0]:g} to "
+        f"{scene['path_positions'][-1]:g}; {metrics['sampler']['method']} sampler, "
+        f"{metrics['sampler']['steps']} steps, guidance {metrics['sampler']['guidance']}, on "
+        f"{metrics['device']} ({metrics['threads']} torch thread{'s' if metrics['threads'] != 1 else ''}). "
+        f"Scoring: {scene['scoring']}.",
+        "",
+        "| method | PSNR (dB) | SSIM |",
+        "|---|---|---|",
+    ]
     for key, m in methods.items():
         if "psnr_mean" in m:
             lines.append(f"| {METHOD_NAMES[key]} | {m['psnr_mean']:.2f} | {m['ssim_mean']:.3f} |")
         else:
             lines.append(f"| {METHOD_NAMES[key]} | - | - ({m.get('skipped', '')}) |")
     scored = [k for k, m in methods.items() if "psnr" in m]
-    lines += ["", "## Per frame (PSNR dB / SSIM)", "",
-              "| frame | capture position | " + " | ".join(METHOD_NAMES[k] for k in scored) + " |",
-              "|---|---|" + "---|" * len(scored)]
+    lines += [
+        "",
+        "## Per frame (PSNR dB / SSIM)",
+        "",
+        "| frame | capture position | " + " | ".join(METHOD_NAMES[k] for k in scored) + " |",
+        "|---|---|" + "---|" * len(scored),
+    ]
     for i, position in enumerate(scene["path_positions"]):
         cells = [f"{methods[k]['psnr'][i]:.2f} / {methods[k]['ssim'][i]:.3f}" for k in scored]
         lines.append(f"| {i} | {position:g} | " + " | ".join(cells) + " |")
@@ -348,8 +398,12 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
 
 # ----------------------------------------------------------------------------- command
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nvs demo", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    p = argparse.ArgumentParser(
+        prog="nvs demo",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     p.add_argument("--model", type=Path, default=None, help=f"model folder (default: {DEFAULT_MODEL})")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: outputs/demo)")
     p.add_argument("--no-recon", action="store_true", help="skip the 3D Gaussian reconstruction")
@@ -360,8 +414,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--category", default=None, help="synthetic category (snowman, table, tower, mushroom, rocket)")
     p.add_argument("--scene-seed", type=int, default=None, help="held-out scene seed (default 10000)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: os.cpu_count() less the cores busy with other processes)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: os.cpu_count() less the cores busy with other processes)",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="any key of configs/demo.yaml")
     return p
 
@@ -383,14 +441,15 @@ def _apply_flags(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any
 
 def model_folder(cfg: dict[str, Any]) -> Path:
     """The model folder to load, checked (FileNotFoundError / ValueError with what to do) without loading."""
-    from nvs.models.pathnvs import check_model_folder
+    from nvs.models.settings import check_model_folder
 
     folder = Path(cfg["model"]) if cfg["model"] else DEFAULT_MODEL
     if not folder.is_dir():
         raise FileNotFoundError(
             f"no model folder at {folder}. Make one with `nvs train model=small conditioning=pixelnerf "
             "trainer.out=runs/demo` (it writes runs/demo/model: pass --model runs/demo/model, or copy it to "
-            f"{DEFAULT_MODEL}), or pass --model DIR with a folder written by PathNVSModel.save_pretrained")
+            f"{DEFAULT_MODEL}), or pass --model DIR with a folder written by PathNVSModel.save_pretrained"
+        )
     check_model_folder(folder)
     return folder
 
@@ -456,11 +515,12 @@ def run(cfg: dict[str, Any], folder: Path, recon: bool = True, quick: bool = Fal
     """The demo with a checked config and model folder; writes under ``cfg["out"]``."""
     from omegaconf import OmegaConf
 
-    from benchmarks.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
-    from benchmarks.metrics import psnr
     from camera.io import atomic_write_bytes, atomic_write_text
-    from nvs.data.sample import Views
-    from nvs.models.pathnvs import SETTINGS_FILE, ModelSettings, PathNVSModel
+    from camera.views import Views
+    from nvs.evaluation.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
+    from nvs.evaluation.metrics import psnr
+    from nvs.models.pathnvs import PathNVSModel
+    from nvs.models.settings import SETTINGS_FILE, ModelSettings
     from nvs.pipeline import PathNVSPipeline, SamplerSettings, check_request
     from nvs.writers import write_frames, write_video
     from recon.render_path import render_gaussians
@@ -477,18 +537,27 @@ def run(cfg: dict[str, Any], folder: Path, recon: bool = True, quick: bool = Fal
     guidance = cfg["guidance"] if cfg["guidance"] is not None else sampler.guidance
     height, width = settings.image_size
     scene, input_cams, path = demo_scene(cfg, height, width)
-    check_request(Views(torch.zeros(len(input_cams), 3, input_cams.height, input_cams.width),
-                        input_cams.to(dtype=torch.float32)), path, settings.max_input_views)
+    check_request(
+        Views(torch.zeros(len(input_cams), 3, input_cams.height, input_cams.width), input_cams.to(dtype=torch.float32)),
+        path,
+        settings.max_input_views,
+    )
     out = Path(cfg["out"])
     stages = STAGES if recon else tuple(s for s in STAGES if not s.startswith("recon"))
     clock = _Clock(stages)
     notes: list[str] = []
 
     print(f"{device}, {torch.get_num_threads()} torch threads ({os.cpu_count()} cores)", flush=True)
-    framing = (f"at {input_cams.height}x{input_cams.width}, cropped onto {height}x{width}" if cfg["scene"]["crop"]
-               else f"at {height}x{width}")
-    with clock.stage("scene", f"rendering {scene.category} seed {scene.seed}: {len(input_cams)} inputs, "
-                              f"{len(path)} ground-truth frames {framing}"):
+    framing = (
+        f"at {input_cams.height}x{input_cams.width}, cropped onto {height}x{width}"
+        if cfg["scene"]["crop"]
+        else f"at {height}x{width}"
+    )
+    with clock.stage(
+        "scene",
+        f"rendering {scene.category} seed {scene.seed}: {len(input_cams)} inputs, "
+        f"{len(path)} ground-truth frames {framing}",
+    ):
         inputs, truth = render_views(scene, input_cams, path, cfg, height, width)
         shown = shown_truth(truth)
     with clock.stage("load_model", f"loading {folder} on {device}"):
@@ -496,8 +565,11 @@ def run(cfg: dict[str, Any], folder: Path, recon: bool = True, quick: bool = Fal
         with _quiet_diffusers():
             model = PathNVSModel.from_pretrained(folder, device=device, dtype=dtype)
     pipe = PathNVSPipeline(model, sampler, camera_radius=cfg["camera_radius"])
-    with clock.stage("generate", f"generating {len(path)} frames ({steps} steps, guidance {_guidance_text(guidance)}, "
-                                 f"{settings.num_frames} frames per pass)"):
+    with clock.stage(
+        "generate",
+        f"generating {len(path)} frames ({steps} steps, guidance {_guidance_text(guidance)}, "
+        f"{settings.num_frames} frames per pass)",
+    ):
         frames = pipe.generate(inputs, path, steps, guidance, cfg["seed"], progress=True)
     methods: dict[str, Any] = {"model": score(frames.images, truth)}
     with clock.stage("baselines", "baselines: nearest input view, PixelNeRF RGB branch"):
@@ -513,16 +585,24 @@ def run(cfg: dict[str, Any], folder: Path, recon: bool = True, quick: bool = Fal
     renders = None
     if recon:
         r = cfg["recon"]
-        with clock.stage("recon_fit", f"fitting {r['points']} Gaussians to the generated frames at {r['scale']:g}x "
-                                      f"({r['iterations']} iterations on {device})"):
+        with clock.stage(
+            "recon_fit",
+            f"fitting {r['points']} Gaussians to the generated frames at {r['scale']:g}x "
+            f"({r['iterations']} iterations on {device})",
+        ):
             with _torch_threads(r["threads"] if device == "cpu" else None):
                 result = fit_recon(frames, cfg, device, cfg["seed"])
         with clock.stage("recon_render", "rendering the Gaussians along the path"):
             renders = render_gaussians(result.gaussians, frames.cameras, result.background, device)[0].clamp(0, 1)
-        methods["recon"] = {**score(renders, truth), "num_gaussians": len(result.gaussians),
-                            "iterations": result.config.iterations, "backend": result.backend,
-                            # against the generated frames it was fit to (at recon.scale)
-                            "fit_psnr": float(psnr(renders, frames.images).mean()), "notes": result.notes}
+        methods["recon"] = {
+            **score(renders, truth),
+            "num_gaussians": len(result.gaussians),
+            "iterations": result.config.iterations,
+            "backend": result.backend,
+            # against the generated frames it was fit to (at recon.scale)
+            "fit_psnr": float(psnr(renders, frames.images).mean()),
+            "notes": result.notes,
+        }
         notes += [f"recon: {n}" for n in result.notes]
     else:
         methods["recon"] = {"skipped": "--no-recon"}
@@ -535,27 +615,56 @@ def run(cfg: dict[str, Any], folder: Path, recon: bool = True, quick: bool = Fal
         video = write_video(side_by_side(*videos), out / "video.mp4", fps=cfg["fps"])
         if video.suffix != ".mp4":
             notes.append(f"no ffmpeg (imageio-ffmpeg): wrote {video.name} instead of video.mp4")
-        rows = [("inputs", inputs.images, input_columns(cfg["inputs"], path_positions(cfg))),
-                ("generated", frames.images, None), ("ground truth", shown, None)]
+        rows = [
+            ("inputs", inputs.images, input_columns(cfg["inputs"], path_positions(cfg))),
+            ("generated", frames.images, None),
+            ("ground truth", shown, None),
+        ]
         if renders is not None:
             rows.append(("recon", renders, None))
         atomic_write_bytes(out / "contact_sheet.png", _png(contact_sheet(rows, len(path))))
         _path_plot(out / "path.png", frames.cameras, inputs.cameras, scene.center, truth.scene)
     metrics = {
-        "scene": {"name": truth.scene, "category": scene.category, "seed": scene.seed,
-                  "capture_frames": cfg["scene"]["capture_frames"], "input_positions": list(cfg["inputs"]),
-                  "path_positions": path_positions(cfg), "image_size": [height, width],
-                  "crop": cfg["scene"]["crop"], "render_size": [input_cams.height, input_cams.width],
-                  "scoring": "sparsefusion (prediction x valid region, ground truth x mask)" if cfg["scene"]["crop"]
-                  else "whole frames"},
-        "model": {"folder": str(folder), "parameters": sum(p.numel() for p in model.parameters()),
-                  "num_frames": settings.num_frames, "image_size": list(settings.image_size),
-                  "conditioner": model.conditioner_config.get("name", ""), "dtype": str(dtype).replace("torch.", "")},
-        "sampler": {"method": sampler.method, "steps": steps, "guidance": _guidance_text(guidance), "seed": cfg["seed"]},
+        "scene": {
+            "name": truth.scene,
+            "category": scene.category,
+            "seed": scene.seed,
+            "capture_frames": cfg["scene"]["capture_frames"],
+            "input_positions": list(cfg["inputs"]),
+            "path_positions": path_positions(cfg),
+            "image_size": [height, width],
+            "crop": cfg["scene"]["crop"],
+            "render_size": [input_cams.height, input_cams.width],
+            "scoring": "sparsefusion (prediction x valid region, ground truth x mask)"
+            if cfg["scene"]["crop"]
+            else "whole frames",
+        },
+        "model": {
+            "folder": str(folder),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "num_frames": settings.num_frames,
+            "image_size": list(settings.image_size),
+            "conditioner": model.conditioner_config.get("name", ""),
+            "dtype": str(dtype).replace("torch.", ""),
+        },
+        "sampler": {
+            "method": sampler.method,
+            "steps": steps,
+            "guidance": _guidance_text(guidance),
+            "seed": cfg["seed"],
+        },
         "methods": methods,
-        "seconds": clock.total(), "device": device, "threads": torch.get_num_threads(), "quick": quick,
-        "files": {"frames": "frames/", "video": video.name, "contact_sheet": "contact_sheet.png",
-                  "path": "path.png", "summary": "summary.md"},
+        "seconds": clock.total(),
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "quick": quick,
+        "files": {
+            "frames": "frames/",
+            "video": video.name,
+            "contact_sheet": "contact_sheet.png",
+            "path": "path.png",
+            "summary": "summary.md",
+        },
         "notes": notes,
     }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False))

@@ -46,8 +46,12 @@ def _value(text: str) -> Any:
 
 
 def parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nvs generate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    p = argparse.ArgumentParser(
+        prog="nvs generate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     src = p.add_argument_group("inputs (default: the synthetic world)")
     src.add_argument("--co3d", type=Path, help="CO3D v2 root (real or synthetic layout)")
     src.add_argument("--sequence", help="CO3D sequence name")
@@ -59,26 +63,46 @@ def parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     src.add_argument("--elevation", type=float, default=20.0, help="elevation in degrees of the im3d orbit")
     src.add_argument("--synthetic-category", default=defaults["synthetic"]["category"])
     src.add_argument("--synthetic-seed", type=int, default=defaults["synthetic"]["seed"])
-    src.add_argument("--num-inputs", type=int, default=defaults["synthetic"]["num_inputs"],
-                     help="input views taken from the synthetic capture")
+    src.add_argument(
+        "--num-inputs",
+        type=int,
+        default=defaults["synthetic"]["num_inputs"],
+        help="input views taken from the synthetic capture",
+    )
     path = p.add_argument_group("path")
     path.add_argument("--path", default=defaults["path"], help="a preset name (configs/path/) or a camera file")
     path.add_argument("--path-frames", type=int, default=defaults["path_frames"], help="frames of a preset path")
-    path.add_argument("--path-arg", action="append", default=[], metavar="KEY=VALUE",
-                      help="preset parameter (repeatable), e.g. --path-arg elevation_deg=20")
-    path.add_argument("--look-at", type=lambda t: [float(x) for x in t.split(",")],
-                      help="x,y,z the path looks at (default: where the input views' axes meet)")
+    path.add_argument(
+        "--path-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="preset parameter (repeatable), e.g. --path-arg elevation_deg=20",
+    )
+    path.add_argument(
+        "--look-at",
+        type=lambda t: [float(x) for x in t.split(",")],
+        help="x,y,z the path looks at (default: where the input views' axes meet)",
+    )
     model = p.add_argument_group("model and sampler")
     model.add_argument("--model", type=Path, help=f"model folder (default: {DEFAULT_MODEL} when it exists)")
-    model.add_argument("--random-model", metavar="PRESET", help="random weights at a preset (tiny, small, svd): smoke tests")
-    model.add_argument("--conditioning", default="plucker", help="conditioner of --random-model (configs/conditioning/)")
+    model.add_argument(
+        "--random-model", metavar="PRESET", help="random weights at a preset (tiny, small, svd): smoke tests"
+    )
+    model.add_argument(
+        "--conditioning", default="plucker", help="conditioner of --random-model (configs/conditioning/)"
+    )
     model.add_argument("--sampler", default=defaults["sampler"], help="configs/sampler/<name>.yaml")
     model.add_argument("--steps", type=int, default=defaults["steps"])
     model.add_argument("--guidance", type=float, default=defaults["guidance"], help="constant CFG scale")
     model.add_argument("--seed", type=int, default=defaults["seed"])
     model.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    model.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
-                       help="default: bfloat16 on CUDA, float32 on CPU")
+    model.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default=None,
+        help="default: bfloat16 on CUDA, float32 on CPU",
+    )
     p.add_argument("--out", type=Path, default=None, help=f"output folder (default: {defaults['out']}/<scene>)")
     p.add_argument("--fps", type=float, default=defaults["fps"])
     return p
@@ -103,8 +127,8 @@ def _check_args(args: argparse.Namespace) -> str | None:
 
 def _model_settings(args: argparse.Namespace):
     """The settings of the model to be used, read without loading weights."""
-    from nvs.models.pathnvs import SETTINGS_FILE, ModelSettings, check_model_folder
     from nvs.models.presets import preset_config
+    from nvs.models.settings import SETTINGS_FILE, ModelSettings, check_model_folder
 
     if args.random_model is not None:
         return ModelSettings.from_dict(preset_config(args.random_model)["settings"])
@@ -114,25 +138,29 @@ def _model_settings(args: argparse.Namespace):
             raise FileNotFoundError(
                 f"no model given and no default model at {DEFAULT_MODEL}: pass --model DIR (a folder written by "
                 "PathNVSModel.save_pretrained, e.g. by `nvs train`), convert SVD weights with "
-                "PathNVSModel.from_svd(...).save_pretrained(DIR), or use --random-model tiny for a smoke test")
+                "PathNVSModel.from_svd(...).save_pretrained(DIR), or use --random-model tiny for a smoke test"
+            )
         folder = args.model = DEFAULT_MODEL
     check_model_folder(Path(folder))
     return ModelSettings.from_dict(json.loads((Path(folder) / SETTINGS_FILE).read_text()))
 
 
 def _load_inputs(args: argparse.Namespace, settings):
-    from nvs.data.sample import Views
+    from camera.views import Views
 
     height, width = settings.image_size
     count = len(args.frames) if args.frames else (args.num_inputs if args.co3d is None and args.folder is None else 1)
     if args.image is None and not 1 <= count <= settings.max_input_views:
-        raise ValueError(f"{count} input views asked for; the model takes 1 to {settings.max_input_views}: "
-                         "pass fewer --frames (or --num-inputs)")
+        raise ValueError(
+            f"{count} input views asked for; the model takes 1 to {settings.max_input_views}: "
+            "pass fewer --frames (or --num-inputs)"
+        )
     if args.co3d is not None:
         from nvs.data.co3d import Co3dDataset
 
-        return Co3dDataset(args.co3d).load_views(args.sequence, args.frames, size=(height, width),
-                                                 category=args.category, with_depth=False)
+        return Co3dDataset(args.co3d).load_views(
+            args.sequence, args.frames, size=(height, width), category=args.category, with_depth=False
+        )
     if args.folder is not None:
         from nvs.data.posed_folder import load_posed_folder
 
@@ -140,7 +168,9 @@ def _load_inputs(args: argparse.Namespace, settings):
         if args.frames:
             bad = [i for i in args.frames if not 0 <= i < len(views)]
             if bad:
-                raise ValueError(f"--frames {bad} out of range: {args.folder} has {len(views)} views (0..{len(views) - 1})")
+                raise ValueError(
+                    f"--frames {bad} out of range: {args.folder} has {len(views)} views (0..{len(views) - 1})"
+                )
             views = views[args.frames]
         return views
     if args.image is not None:
@@ -149,8 +179,13 @@ def _load_inputs(args: argparse.Namespace, settings):
 
     views = synthetic_views(args.synthetic_category, args.synthetic_seed, args.num_inputs, height, width)
     picks = list(range(args.num_inputs))
-    return Views(views.images[picks], views.cameras[picks], frame_ids=picks,
-                 scene=f"{args.synthetic_category}_{args.synthetic_seed}", category=args.synthetic_category)
+    return Views(
+        views.images[picks],
+        views.cameras[picks],
+        frame_ids=picks,
+        scene=f"{args.synthetic_category}_{args.synthetic_seed}",
+        category=args.synthetic_category,
+    )
 
 
 def axes_meeting_point(cameras) -> torch.Tensor | None:
@@ -169,17 +204,17 @@ def axes_meeting_point(cameras) -> torch.Tensor | None:
 def _build_path(args: argparse.Namespace, inputs, settings):
     from omegaconf import OmegaConf
 
-    from camera.presets import PRESETS
+    from camera.presets import PATH_PRESETS
 
     height, width = settings.image_size
     candidate = Path(args.path)
-    if args.path not in PRESETS:
+    if args.path not in PATH_PRESETS:
         if not candidate.exists():
-            raise ValueError(f"--path {args.path!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a file")
+            raise ValueError(f"--path {args.path!r} is neither a preset ({', '.join(sorted(PATH_PRESETS))}) nor a file")
         from camera.io import load_cameras
 
         return load_cameras(candidate)
-    function = PRESETS[args.path]
+    function = PATH_PRESETS[args.path]
     accepted = set(inspect.signature(function).parameters)
     preset_yaml = CONFIG_DIR / "path" / f"{args.path}.yaml"
     params = dict(OmegaConf.to_container(OmegaConf.load(preset_yaml))) if preset_yaml.is_file() else {}
@@ -220,7 +255,7 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
 
     from omegaconf import OmegaConf
 
-    from nvs.data.sample import Views
+    from camera.views import Views
     from nvs.pipeline import PathNVSPipeline, SamplerSettings, check_request, resize_views
     from nvs.writers import write_generation
 
@@ -244,7 +279,11 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
     else:
         path = _build_path(args, inputs, settings)
         check_request(inputs, path, settings.max_input_views)
-    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+    dtype = (
+        getattr(torch, args.dtype)
+        if args.dtype
+        else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+    )
     if args.random_model is not None:
         from nvs.models.pathnvs import PathNVSModel
 
@@ -262,8 +301,9 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
     pipe = PathNVSPipeline(model, sampler, camera_radius=defaults["camera_radius"])
     if image is not None:
         frames = pipe.orbit(image, args.orbit, args.elevation, args.steps, args.guidance, args.seed, progress=True)
-        small = torch.nn.functional.interpolate(image[None], size=settings.image_size, mode="bilinear",
-                                                antialias=True, align_corners=False).clamp(0, 1)
+        small = torch.nn.functional.interpolate(
+            image[None], size=settings.image_size, mode="bilinear", antialias=True, align_corners=False
+        ).clamp(0, 1)
         inputs = Views(small, frames.cameras[:1], frame_ids=["input"])
         scene = args.image.stem
     else:

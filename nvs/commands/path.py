@@ -7,6 +7,7 @@
                     [--no-constant-speed] --out FILE [--format FORMAT] [--plot FILE.png]
     nvs path convert IN --to FORMAT --out OUT
     nvs path show FILE [--plot FILE.png]
+    nvs path edit SCENE [--port 8080] [--model DIR]     (a camera-path editor in the browser)
 
 A preset's parameters default from ``configs/path/<PRESET>.yaml``; the flags and hydra overrides
 (``path.radius=3``) change them. The output format follows the extension (``.json``: nerfstudio
@@ -55,12 +56,12 @@ def _first_sentence(doc: str) -> str:
 
 def _build_parser() -> argparse.ArgumentParser:
     from camera.interpolate import METHODS
-    from camera.presets import PRESETS
+    from camera.presets import PATH_PRESETS
 
     parser = argparse.ArgumentParser(prog="nvs path", description="build, interpolate, convert and plot camera paths",
                                      epilog="Preset parameters: configs/path/<PRESET>.yaml; override as path.KEY=VALUE.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{PRESET,interpolate,convert,show}")
-    for name, fn in PRESETS.items():
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{PRESET,interpolate,convert,show,edit}")
+    for name, fn in PATH_PRESETS.items():
         p = sub.add_parser(name, help=_first_sentence(fn.__doc__ or ""))
         p.add_argument("--frames", type=int, help="number of frames (path.num_frames)")
         p.add_argument("--radius", type=float, help="distance to the look-at point (path.radius)")
@@ -101,6 +102,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="PNG plot to write")
     _add_reading(p, "--from")
     p.set_defaults(run=run_show)
+
+    p = sub.add_parser("edit", help="edit a camera path in the browser over a scene's cameras, with a preview")
+    p.add_argument("scene", help="COLMAP model, transforms.json, CO3D sequence folder, posed folder or camera file")
+    p.add_argument("--port", type=int, default=8080, help="port of the editor's web page (default 8080)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    p.add_argument("--model", default=None, help="model folder for the preview (default: models/default if present)")
+    p.add_argument("--no-preview", action="store_true", help="do not load a model")
+    p.set_defaults(run=run_edit)
     return parser
 
 
@@ -110,10 +119,10 @@ def preset_parameters(preset: str, flags: dict[str, object], overrides: list[str
     value, None when not given), then hydra ``overrides`` (``path.KEY=VALUE``)."""
     from omegaconf import OmegaConf
 
-    from camera.presets import PRESETS
+    from camera.presets import PATH_PRESETS
     from nvs.config import compose
 
-    params = list(inspect.signature(PRESETS[preset]).parameters)
+    params = list(inspect.signature(PATH_PRESETS[preset]).parameters)
     extra = []
     for flag, value in flags.items():
         if value is None:
@@ -158,12 +167,12 @@ def _write(cameras, args: argparse.Namespace, look_at=None, inputs=None, up=(0.0
 
 
 def run_preset(args: argparse.Namespace, overrides: list[str]) -> int:
-    from camera.presets import PRESETS, resolve_look_at
+    from camera.presets import PATH_PRESETS, resolve_look_at
 
     flags = {flag: getattr(args, flag) for flag in FLAG_PARAMETERS}
     anchor = None
     if args.anchor is not None:
-        if "anchor" not in inspect.signature(PRESETS[args.preset]).parameters:
+        if "anchor" not in inspect.signature(PATH_PRESETS[args.preset]).parameters:
             raise ValueError(f"preset {args.preset} takes no --anchor (it is a fixed object orbit); use orbit instead")
         cameras = _load(args.anchor, args.anchor_format, None, None, "--anchor")
         if not -len(cameras) <= args.anchor_index < len(cameras):
@@ -175,7 +184,7 @@ def run_preset(args: argparse.Namespace, overrides: list[str]) -> int:
     params = preset_parameters(args.preset, flags, overrides)
     if anchor is not None:
         params["anchor"] = anchor
-    cameras = PRESETS[args.preset](**params)
+    cameras = PATH_PRESETS[args.preset](**params)
     look_at = resolve_look_at(anchor, params.get("look_at"), params.get("radius", 2.0))
     _write(cameras, args, look_at=look_at.tolist(), inputs=anchor, up=params.get("up", (0.0, 0.0, 1.0)),
            title=args.preset + (" (anchor in red)" if anchor is not None else ""))
@@ -236,6 +245,27 @@ def run_show(args: argparse.Namespace, overrides: list[str]) -> int:
 
         plot_cameras(cameras, out=args.plot, title=Path(args.input).name)
         print(f"{args.plot}: plot")
+    return 0
+
+
+def run_edit(args: argparse.Namespace, overrides: list[str]) -> int:
+    from nvs.commands.generate import DEFAULT_MODEL
+    from nvs.editor.scene import check_scene
+
+    check_scene(args.scene)
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a port number; give one in 1-65535 (0: any free port)")
+    model = None if args.no_preview else args.model or (DEFAULT_MODEL if DEFAULT_MODEL.is_dir() else None)
+    if model is not None:
+        from nvs.models.settings import check_model_folder
+
+        try:
+            check_model_folder(Path(model))
+        except (FileNotFoundError, ValueError) as e:
+            raise ValueError(f"--model {e}; or pass --no-preview") from None
+    from nvs.editor.app import serve
+
+    serve(args.scene, args.port, model, args.host)
     return 0
 
 

@@ -48,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, default=None)
     c = sub.add_parser("colmap", help="sparse COLMAP point cloud of posed frames, scored against a reference")
     c.add_argument("frames_dir", type=Path)
-    c.add_argument("--reference", type=Path, default=None,
-                   help="a .ply cloud, or another frames folder reconstructed the same way")
+    c.add_argument(
+        "--reference", type=Path, default=None, help="a .ply cloud, or another frames folder reconstructed the same way"
+    )
     c.add_argument("--estimate-poses", action="store_true", help="incremental mapping instead of the known poses")
     c.add_argument("--matcher", choices=["exhaustive", "sequential"], default="exhaustive")
     c.add_argument("--out", type=Path, default=None)
@@ -81,29 +82,46 @@ def run_gaussians(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from nvs.data.posed_folder import load_posed_folder
+    from nvs.evaluation.metrics import load_lpips, psnr
     from recon.fit import fit_gaussians, resolve_config
     from recon.ply import save_gaussians_ply
     from recon.render_path import render_gaussians, write_frames
 
-    config = resolve_config(args.preset, iterations=args.iterations, init=args.init, init_points=args.points,
-                            carve_resolution=args.carve_resolution)
+    config = resolve_config(
+        args.preset,
+        iterations=args.iterations,
+        init=args.init,
+        init_points=args.points,
+        carve_resolution=args.carve_resolution,
+    )
     if args.refine < 0:
         raise SystemExit(f"nvs recon: --refine must be >= 0, got {args.refine}")
     if args.refine and (args.model is None or not args.model.is_dir()):
-        raise SystemExit("nvs recon: --refine needs --model DIR, a folder written by PathNVSModel.save_pretrained "
-                         f"(got {args.model})")
+        raise SystemExit(
+            "nvs recon: --refine needs --model DIR, a folder written by PathNVSModel.save_pretrained "
+            f"(got {args.model})"
+        )
     views = load_posed_folder(args.frames_dir)
     if config.init == "carve" and views.masks is None:
         if args.init == "carve":
-            raise SystemExit(f"nvs recon: --init carve needs foreground masks, and {args.frames_dir} has none: add "
-                             "masks/<stem>.png (or RGBA frames) or use --init random")
+            raise SystemExit(
+                f"nvs recon: --init carve needs foreground masks, and {args.frames_dir} has none: add "
+                "masks/<stem>.png (or RGBA frames) or use --init random"
+            )
         # generated frames carry no masks: the preset's carving falls back to random initialisation
         print("nvs recon: no foreground masks in the frames, so random initialisation instead of space carving")
-        config = resolve_config(args.preset, iterations=args.iterations, init="random", init_points=args.points,
-                                carve_resolution=args.carve_resolution)
+        config = resolve_config(
+            args.preset,
+            iterations=args.iterations,
+            init="random",
+            init_points=args.points,
+            carve_resolution=args.carve_resolution,
+        )
     if args.device == "cpu" and args.points is None and config.init_points > CPU_MAX_POINTS:
-        print(f"nvs recon: the CPU rasterizer is slow; starting from {CPU_MAX_POINTS} Gaussians instead of the "
-              f"preset's {config.init_points} (pass --points to choose)")
+        print(
+            f"nvs recon: the CPU rasterizer is slow; starting from {CPU_MAX_POINTS} Gaussians instead of the "
+            f"preset's {config.init_points} (pass --points to choose)"
+        )
         config = dataclasses.replace(config, init_points=CPU_MAX_POINTS)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("nvs recon: --device cuda but CUDA is not available; pass --device cpu")
@@ -111,9 +129,17 @@ def run_gaussians(args: argparse.Namespace) -> int:
         raise SystemExit(f"nvs recon: --refine-input {args.refine_input} is not a view index (0..{len(views) - 1})")
     out = args.out or args.frames_dir / "recon"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"fitting {len(views)} views of {views.cameras.height}x{views.cameras.width} "
-          f"({args.preset}, {config.iterations} iterations, init {config.init}) on {args.device}")
-    result = fit_gaussians(views, config, device=args.device, lpips_weights=args.lpips_weights)
+    print(
+        f"fitting {len(views)} views of {views.cameras.height}x{views.cameras.width} "
+        f"({args.preset}, {config.iterations} iterations, init {config.init}) on {args.device}"
+    )
+    lpips_fn = None
+    if config.loss.lpips > 0:
+        lpips_fn, reason = load_lpips(args.lpips_weights, device=args.device)
+        if reason:
+            print(f"nvs recon: LPIPS loss off: {reason}")
+            lpips_fn = None
+    result = fit_gaussians(views, config, device=args.device, lpips_fn=lpips_fn)
     rounds = []
     if args.refine:
         from nvs.models.pathnvs import PathNVSModel
@@ -121,35 +147,55 @@ def run_gaussians(args: argparse.Namespace) -> int:
         from recon.refine import refine_gaussians
 
         pipe = PathNVSPipeline(PathNVSModel.from_pretrained(args.model, device=args.device))
-        refined = refine_gaussians(views, pipe, args.refine, args.refine_sigma, config, args.refine_iterations,
-                                   first_fit=result, device=args.device, lpips_weights=args.lpips_weights,
-                                   sdedit_kwargs={"inputs": views[[args.refine_input]], "steps": args.refine_steps})
+        refined = refine_gaussians(
+            views,
+            pipe,
+            args.refine,
+            args.refine_sigma,
+            config,
+            args.refine_iterations,
+            first_fit=result,
+            device=args.device,
+            lpips_fn=lpips_fn,
+            sdedit_kwargs={"inputs": views[[args.refine_input]], "steps": args.refine_steps},
+        )
         result, rounds = refined.fit, refined.rounds
     save_gaussians_ply(out / "gaussians.ply", result.gaussians)
     renders, _ = render_gaussians(result.gaussians, views.cameras, result.background, args.device)
     files = write_frames(renders, out / "renders")
     _compare_png(out / "compare.png", views.images, renders)
-    mse = ((renders - views.images) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-12)
     metrics = {
-        "frames_dir": str(args.frames_dir), "preset": args.preset, "config": asdict(config),
-        "num_views": len(views), "num_initial_gaussians": result.num_initial,
-        "num_gaussians": len(result.gaussians), "seconds": result.seconds, "backend": result.backend,
-        "train_psnr": float((-10 * torch.log10(mse)).mean()), "final_loss": result.history[-1],
-        "notes": result.notes + ([files["note"]] if files["note"] else []), "history": result.history,
+        "frames_dir": str(args.frames_dir),
+        "preset": args.preset,
+        "config": asdict(config),
+        "num_views": len(views),
+        "num_initial_gaussians": result.num_initial,
+        "num_gaussians": len(result.gaussians),
+        "seconds": result.seconds,
+        "backend": result.backend,
+        "train_psnr": float(psnr(renders, views.images).mean()),
+        "final_loss": result.history[-1],
+        "notes": result.notes + ([files["note"]] if files["note"] else []),
+        "history": result.history,
         "refinement": rounds,
         "files": {"gaussians": str(out / "gaussians.ply"), **files, "compare": str(out / "compare.png")},
     }
     if args.mesh != "none":
         from recon.mesh import opacity_mesh, save_mesh, tsdf_mesh
 
-        mesh = (tsdf_mesh(result.gaussians, views.cameras, result.background, args.device) if args.mesh == "tsdf"
-                else opacity_mesh(result.gaussians, views.cameras))
+        mesh = (
+            tsdf_mesh(result.gaussians, views.cameras, result.background, args.device)
+            if args.mesh == "tsdf"
+            else opacity_mesh(result.gaussians, views.cameras)
+        )
         save_mesh(out / "mesh.ply", mesh)
         metrics["files"]["mesh"] = str(out / "mesh.ply")
         metrics["mesh_faces"] = int(mesh.faces.shape[0])
     _write_json(out / "metrics.json", metrics)
-    print(f"train PSNR {metrics['train_psnr']:.2f} dB, {metrics['num_gaussians']} Gaussians, "
-          f"{result.seconds:.1f} s -> {out}")
+    print(
+        f"train PSNR {metrics['train_psnr']:.2f} dB, {metrics['num_gaussians']} Gaussians, "
+        f"{result.seconds:.1f} s -> {out}"
+    )
     for note in metrics["notes"]:
         print(f"note: {note}")
     return 0
@@ -172,18 +218,25 @@ def run_colmap_command(args: argparse.Namespace) -> int:
     from recon.colmap import run_colmap, score_cloud
 
     if args.reference is not None and not args.reference.exists():
-        raise SystemExit(f"nvs recon colmap: --reference {args.reference} does not exist; "
-                         "give a .ply or a frames folder")
+        raise SystemExit(
+            f"nvs recon colmap: --reference {args.reference} does not exist; give a .ply or a frames folder"
+        )
     views = load_posed_folder(args.frames_dir)
     out = args.out or args.frames_dir / "colmap"
     result = run_colmap(views.images, views.cameras, out, known_poses=not args.estimate_poses, matcher=args.matcher)
     reference, ref_name = (None, "")
     if args.reference is not None:
         reference, ref_name = _reference_cloud(args.reference, out, args.matcher)
-    metrics = {"frames_dir": str(args.frames_dir), "known_poses": not args.estimate_poses,
-               "num_registered": result.num_registered, "mean_reprojection_error": result.mean_reprojection_error,
-               **score_cloud(result.points, reference), "reference": ref_name, "alignment": result.alignment,
-               "files": {"sparse": str(result.model_dir), "points": str(result.ply_path)}}
+    metrics = {
+        "frames_dir": str(args.frames_dir),
+        "known_poses": not args.estimate_poses,
+        "num_registered": result.num_registered,
+        "mean_reprojection_error": result.mean_reprojection_error,
+        **score_cloud(result.points, reference),
+        "reference": ref_name,
+        "alignment": result.alignment,
+        "files": {"sparse": str(result.model_dir), "points": str(result.ply_path)},
+    }
     _write_json(out / "metrics.json", metrics)
     line = f"{metrics['num_points']} points from {result.num_registered} images"
     if "chamfer" in metrics:
@@ -195,7 +248,10 @@ def run_colmap_command(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if not args.frames_dir.is_dir():
-        print(f"nvs recon: {args.frames_dir} is not a folder; give the folder holding transforms.json or a COLMAP "
-              "model and the frames", file=sys.stderr)
+        print(
+            f"nvs recon: {args.frames_dir} is not a folder; give the folder holding transforms.json or a COLMAP "
+            "model and the frames",
+            file=sys.stderr,
+        )
         return 2
     return run_gaussians(args) if args.what == "gaussians" else run_colmap_command(args)

@@ -1,7 +1,7 @@
 """``nvs train``: EDM training from hydra overrides, on one process or under torchrun.
 
-    nvs train model=tiny data=synthetic conditioning=plucker trainer.steps=100 trainer.out=runs/tiny
-    torchrun --nproc_per_node 2 -m nvs.commands.train model=small trainer.out=runs/small ...
+nvs train model=tiny data=synthetic conditioning=plucker trainer.steps=100 trainer.out=runs/tiny
+torchrun --nproc_per_node 2 -m nvs.commands.train model=small trainer.out=runs/small ...
 """
 
 from __future__ import annotations
@@ -9,89 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
-
-
-def build_model(cfg):
-    """The starting model of configs/train.yaml: ``init`` folder, else random weights at ``model``;
-    with ``vae`` a folder from ``nvs train-vae``, that VAE (and its latent scale) replaces the model's."""
-    from nvs.models import PathNVSModel
-
-    if cfg.init is None:
-        model = PathNVSModel.from_preset(cfg.model, cfg.conditioning)
-    else:
-        init = Path(cfg.init)
-        model = PathNVSModel.from_pretrained(init) if (init / "pathnvs.json").is_file() \
-            else PathNVSModel.from_svd(init, cfg.conditioning)
-    if cfg.get("vae"):
-        model = with_trained_vae(model, Path(cfg.vae))
-    return model
-
-
-def with_trained_vae(model, folder: Path):
-    """``model`` with the VAE saved in ``folder`` (float32), its scaling factor in the settings."""
-    from dataclasses import replace
-
-    from diffusers import AutoencoderKLTemporalDecoder
-
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"vae={folder}: no VAE there (expected config.json + safetensors written by "
-                                "`nvs train-vae`, i.e. <autoencoder.out>/vae)")
-    vae = AutoencoderKLTemporalDecoder.from_pretrained(folder).float()
-    if vae.config.latent_channels != model.vae.config.latent_channels:
-        raise ValueError(f"vae={folder} has {vae.config.latent_channels} latent channels, the model "
-                         f"{model.vae.config.latent_channels}: train the VAE for this model preset")
-    model.vae = vae
-    model.settings = replace(model.settings, latent_scaling_factor=float(vae.config.scaling_factor))
-    return model
-
-
-def run(cfg) -> dict[str, float]:
-    import torch
-    from omegaconf import OmegaConf
-
-    from nvs.train import distributed as D
-    from nvs.train.data import build_scenes
-    from nvs.train.trainer import Trainer, TrainerSettings
-
-    settings = TrainerSettings(**OmegaConf.to_container(cfg.trainer, resolve=True))
-    info = D.init_distributed(settings.device)
-    try:
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg)
-        data = OmegaConf.to_container(cfg.data, resolve=True)
-        size = tuple(data.pop("image_size") or model.settings.image_size)
-        if size != tuple(model.settings.image_size):
-            raise ValueError(f"data.image_size {size} differs from the model's image_size "
-                             f"{tuple(model.settings.image_size)}: leave data.image_size null")
-        source = data.pop("source")
-        # Rank 0 renders (and caches) the synthetic world first; the others then read the cache.
-        if not info.is_main:
-            D.barrier(info)
-        scenes = build_scenes(source, size, model.settings.num_frames, **data)
-        if info.is_main:
-            D.barrier(info)
-        clips = OmegaConf.to_container(cfg.clips, resolve=True)
-        radius = clips.pop("camera_radius")
-        target_background = clips.pop("target_background", None)
-        loss = OmegaConf.to_container(cfg.loss, resolve=True)
-        trainer = Trainer(model, scenes, settings, sampler_options=clips, objective_options=loss,
-                          camera_radius=radius, seed=cfg.seed, info=info, target_background=target_background)
-        if info.is_main:
-            out = Path(settings.out)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        return trainer.fit()
-    finally:
-        if info.enabled:
-            torch.distributed.destroy_process_group()
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="nvs train", description="train the NVS model (EDM, V3D recipe) from configs/train.yaml",
+        prog="nvs train",
+        description="train the NVS model (EDM, V3D recipe) from configs/train.yaml",
         epilog="example: nvs train model=tiny data=synthetic conditioning=plucker trainer.steps=100 "
-               "trainer.out=runs/tiny")
+        "trainer.out=runs/tiny",
+    )
     parser.add_argument("overrides", nargs="*", help="hydra overrides: group=option or key=value")
     parser.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     args = parser.parse_args(argv)
@@ -105,7 +31,9 @@ def main(argv: list[str]) -> int:
         return 0
     if not config_complete(cfg, "nvs train", "pass KEY=VALUE, e.g. trainer.out=runs/NAME"):
         return 2
-    terms = run(cfg)
+    from nvs.train.run import train_from_config
+
+    terms = train_from_config(cfg)
     if terms and os.environ.get("RANK", "0") == "0":
         print("final: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()))
     return 0

@@ -15,10 +15,10 @@ def run(cfg) -> dict:
     import torch
     from omegaconf import OmegaConf
 
+    from nvs.data.clips import build_scenes
     from nvs.models.presets import build_vae, preset_config
-    from nvs.models.pathnvs import ModelSettings
+    from nvs.models.settings import ModelSettings
     from nvs.train.autoencoder import AutoencoderSettings, fit_autoencoder
-    from nvs.train.data import build_scenes
 
     torch.manual_seed(cfg.seed)
     preset = preset_config(OmegaConf.to_container(cfg.model, resolve=True))
@@ -29,15 +29,20 @@ def run(cfg) -> dict:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     size = tuple(data.pop("image_size") or model_settings.image_size)
     if size != tuple(model_settings.image_size):
-        raise ValueError(f"data.image_size {size} differs from the model's image_size "
-                         f"{tuple(model_settings.image_size)}: leave data.image_size null")
+        raise ValueError(
+            f"data.image_size {size} differs from the model's image_size "
+            f"{tuple(model_settings.image_size)}: leave data.image_size null"
+        )
     scenes = build_scenes(data.pop("source"), size, settings.frames, **data)
     return fit_autoencoder(build_vae(preset), scenes, settings)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="nvs train-vae", description=__doc__.split("\n\n")[0],
-                                     epilog="example: nvs train-vae +experiment=demo autoencoder.out=runs/demo")
+    parser = argparse.ArgumentParser(
+        prog="nvs train-vae",
+        description=__doc__.split("\n\n")[0],
+        epilog="example: nvs train-vae +experiment=demo autoencoder.out=runs/demo",
+    )
     parser.add_argument("overrides", nargs="*", help="hydra overrides: group=option or key=value")
     parser.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     args = parser.parse_args(argv)
@@ -52,9 +57,11 @@ def main(argv: list[str]) -> int:
     if not config_complete(cfg, "nvs train-vae", "pass KEY=VALUE, e.g. autoencoder.out=runs/NAME"):
         return 2
     summary = run(cfg)
-    print(f"vae: {summary['steps_done']} steps in {summary['train_seconds']:.0f} s, L1 {summary['final_l1']:.4f}, "
-          f"training-clip PSNR {summary['train_clip_psnr']:.2f} dB, scaling_factor {summary['scaling_factor']:.4f} "
-          f"-> {cfg.autoencoder.out}/vae")
+    print(
+        f"vae: {summary['steps_done']} steps in {summary['train_seconds']:.0f} s, L1 {summary['final_l1']:.4f}, "
+        f"training-clip PSNR {summary['train_clip_psnr']:.2f} dB, scaling_factor {summary['scaling_factor']:.4f} "
+        f"-> {cfg.autoencoder.out}/vae"
+    )
     return 0
 
 

@@ -1,5 +1,2 @@
-"""Data: the synthetic world, loaders (CO3D v2, MVImgNet, posed folders) and protocol manifests."""
-
-from nvs.data.sample import Views
-
-__all__ = ["Views"]
+"""Data: loaders (CO3D v2, MVImgNet, posed folders), protocol manifests, the synthetic world and
+training clips (``nvs.data.clips``). Every loader returns :class:`camera.views.Views`."""

@@ -1,5 +1,5 @@
 """CO3D v2 reader (no PyTorch3D): categories, subsets, set lists, frames, images, soft masks,
-depth and point clouds, as :class:`~nvs.data.sample.Views` with OpenCV cameras.
+depth and point clouds, as :class:`~camera.views.Views` with OpenCV cameras.
 
 Layout (DESIGN.md §4), paths in the annotations are relative to the root::
 
@@ -18,9 +18,10 @@ import gzip
 import json
 import os
 import zlib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,8 +29,8 @@ from PIL import Image
 from torch import Tensor
 
 from camera.io.co3d import co3d_frame_to_cameras, read_co3d_frame_annotations
+from camera.views import Views
 from nvs.data.crop import fit_to_canvas, sparsefusion_crop
-from nvs.data.sample import Views
 
 Background = Literal["black", "white"] | None
 
@@ -70,9 +71,24 @@ def load_depth(path: Path, scale_adjustment: float, mask_path: Path | None = Non
     return torch.from_numpy(depth)[None]
 
 
-_PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
-              "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
-              "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
+_PLY_TYPES = {
+    "char": "i1",
+    "int8": "i1",
+    "uchar": "u1",
+    "uint8": "u1",
+    "short": "i2",
+    "int16": "i2",
+    "ushort": "u2",
+    "uint16": "u2",
+    "int": "i4",
+    "int32": "i4",
+    "uint": "u4",
+    "uint32": "u4",
+    "float": "f4",
+    "float32": "f4",
+    "double": "f8",
+    "float64": "f8",
+}
 
 
 def read_ply_points(path: Path) -> tuple[Tensor, Tensor | None]:
@@ -154,12 +170,16 @@ class Co3dDataset:
             names = [p.name for p in self.root.iterdir() if (p / "frame_annotations.jgz").is_file()]
         found = sorted(n for n in names if (self.root / n / "frame_annotations.jgz").is_file())
         if not found:
-            raise FileNotFoundError(f"{self.root}: no category folder with a frame_annotations.jgz; is this a CO3D root?")
+            raise FileNotFoundError(
+                f"{self.root}: no category folder with a frame_annotations.jgz; is this a CO3D root?"
+            )
         return found
 
     def subsets(self, category: str) -> list[str]:
         """Subset names with a set list in ``category/set_lists``."""
-        return sorted(p.stem.removeprefix("set_lists_") for p in (self.root / category / "set_lists").glob("set_lists_*.json"))
+        return sorted(
+            p.stem.removeprefix("set_lists_") for p in (self.root / category / "set_lists").glob("set_lists_*.json")
+        )
 
     def set_list(self, category: str, subset: str | None = None) -> dict[str, list[tuple[str, int, str]]]:
         """{"train"|"val"|"test": [(sequence, frame_number, image_path), ...]} of one subset."""
@@ -247,14 +267,23 @@ class Co3dDataset:
             rows = [by_number[n] for n in frame_numbers]
         cameras = co3d_frame_to_cameras(rows, f"{category}/{sequence}")
         images = torch.stack([load_image(self._path(f["image"]["path"])) for f in rows])
-        masks = torch.stack([load_mask(self._path(f["mask"]["path"])) for f in rows]) if all(
-            (f.get("mask") or {}).get("path") for f in rows) else None
+        masks = (
+            torch.stack([load_mask(self._path(f["mask"]["path"])) for f in rows])
+            if all((f.get("mask") or {}).get("path") for f in rows)
+            else None
+        )
         depths = None
         if with_depth and all((f.get("depth") or {}).get("path") for f in rows):
-            depths = torch.stack([
-                load_depth(self._path(f["depth"]["path"]), float(f["depth"].get("scale_adjustment", 1.0)),
-                           self._path(f["depth"]["mask_path"]) if f["depth"].get("mask_path") else None)
-                for f in rows])
+            depths = torch.stack(
+                [
+                    load_depth(
+                        self._path(f["depth"]["path"]),
+                        float(f["depth"].get("scale_adjustment", 1.0)),
+                        self._path(f["depth"]["mask_path"]) if f["depth"].get("mask_path") else None,
+                    )
+                    for f in rows
+                ]
+            )
         if background is not None or crop is not None:
             if masks is None:
                 raise ValueError(f"{category}/{sequence}: background/crop need masks but the frames have no mask path")
@@ -266,11 +295,13 @@ class Co3dDataset:
         if background is not None:  # after resampling, as CO3D multiplies the resized image and mask
             fill = 0.0 if background == "black" else 1.0
             images = images * masks + fill * (1 - masks)
-        return Views(images.clamp(0, 1), cameras, masks, depths, valid,
-                     [f["frame_number"] for f in rows], sequence, category)
+        return Views(
+            images.clamp(0, 1), cameras, masks, depths, valid, [f["frame_number"] for f in rows], sequence, category
+        )
 
     def load_pointcloud(self, sequence: str, category: str | None = None) -> tuple[Tensor, Tensor | None]:
-        """The sequence's ``pointcloud.ply`` -> points [P, 3] float32 (world frame), colours [P, 3] in [0, 1] or None."""
+        """The sequence's ``pointcloud.ply`` -> points [P, 3] float32 (world frame), colours [P, 3] in [0, 1]
+        or None."""
         category = category or self.category_of(sequence)
         path = self.root / category / sequence / "pointcloud.ply"
         try:

@@ -42,8 +42,9 @@ def mask_bbox_xywh(mask: Tensor, threshold: float = MASK_THRESHOLD) -> tuple[int
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0]), int(rows[-1] - rows[0])
 
 
-def crop_window(bbox_xywh: tuple[int, int, int, int], height: int, width: int,
-                context: float = CONTEXT) -> tuple[int, int, int, int]:
+def crop_window(
+    bbox_xywh: tuple[int, int, int, int], height: int, width: int, context: float = CONTEXT
+) -> tuple[int, int, int, int]:
     """CO3D's enlarged, clamped, rounded window (x0, y0, x1, y1), x1/y1 exclusive, inside the image."""
     box = torch.tensor(bbox_xywh, dtype=torch.float32)
     if context > 0:
@@ -114,8 +115,9 @@ def sparsefusion_crop(
     if masks.shape != (f, 1, h, w):
         raise ValueError(f"sparsefusion_crop: masks must be [{f}, 1, {h}, {w}], got {tuple(masks.shape)}")
     if len(cameras) != f or (cameras.height, cameras.width) != (h, w):
-        raise ValueError(f"sparsefusion_crop: need {f} cameras of {h}x{w}, got {len(cameras)} of "
-                         f"{cameras.height}x{cameras.width}")
+        raise ValueError(
+            f"sparsefusion_crop: need {f} cameras of {h}x{w}, got {len(cameras)} of {cameras.height}x{cameras.width}"
+        )
     out_images, out_masks, out_depths, out_valid, out_cams = [], [], [], [], []
     for i in range(f):
         x0, y0, x1, y1 = crop_window(mask_bbox_xywh(masks[i], threshold), h, w, context)
@@ -128,5 +130,10 @@ def sparsefusion_crop(
         out_valid.append(valid)
         cam = cameras[i].crop(y0, x0, y1 - y0, x1 - x0).resize(ph, pw).crop(0, 0, out_h, out_w)
         out_cams.append(cam)
-    return (torch.stack(out_images), torch.stack(out_masks),
-            torch.stack(out_depths) if depths is not None else None, torch.stack(out_valid), Cameras.cat(out_cams))
+    return (
+        torch.stack(out_images),
+        torch.stack(out_masks),
+        torch.stack(out_depths) if depths is not None else None,
+        torch.stack(out_valid),
+        Cameras.cat(out_cams),
+    )

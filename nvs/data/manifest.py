@@ -21,22 +21,39 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 
+from camera.views import Views
 from nvs.data.co3d import Co3dDataset
-from nvs.data.sample import Views
 
 FORMAT = "pathnvs-manifest"
 VERSION = 1
-SPARSEFUSION_CATEGORIES = ("donut", "apple", "hydrant", "vase", "cake", "ball", "bench", "suitcase", "teddybear", "plant")
+SPARSEFUSION_CATEGORIES = (
+    "donut",
+    "apple",
+    "hydrant",
+    "vase",
+    "cake",
+    "ball",
+    "bench",
+    "suitcase",
+    "teddybear",
+    "plant",
+)
 NUM_FRAMES = 32
 MIN_MASK_MASS = 1.0  # frames with mass <= this are dropped
 MIN_TEST_FRAMES = 10  # sequences with <= this many test frames are dropped
-PUBLIC_DEFAULTS = {"subset": "fewview_dev", "views": [2, 3, 6], "exclude_inputs_from_targets": False,
-                   "seed_scope": "category", "categories": "sparsefusion-10"}
+PUBLIC_DEFAULTS = {
+    "subset": "fewview_dev",
+    "views": [2, 3, 6],
+    "exclude_inputs_from_targets": False,
+    "seed_scope": "category",
+    "categories": "sparsefusion-10",
+}
 
 
 def select_frames(n: int, num: int = NUM_FRAMES) -> list[int]:
@@ -58,15 +75,20 @@ def _test_sequences(ds: Co3dDataset, category: str, subset: str) -> dict[str, li
     for seq, number, _ in ds.set_list(category, subset).get("test", []):
         frame = next((f for f in frames.get(seq, []) if f["frame_number"] == number), None)
         if frame is None:
-            raise ValueError(f"{ds.root / category / 'set_lists' / f'set_lists_{subset}.json'}: test frame "
-                             f"{seq}/{number} is not in {where}")
+            raise ValueError(
+                f"{ds.root / category / 'set_lists' / f'set_lists_{subset}.json'}: test frame "
+                f"{seq}/{number} is not in {where}"
+            )
         mass = (frame.get("mask") or {}).get("mass")
         if mass is None:
             raise ValueError(f"{where}: frame {seq}/{number} has no mask.mass; the protocol drops frames by mask mass")
         if mass > MIN_MASK_MASS:
             kept.setdefault(seq, []).append(frame)
-    return {seq: sorted(rows, key=lambda f: (f["frame_timestamp"], f["frame_number"]))
-            for seq, rows in sorted(kept.items()) if len(rows) > MIN_TEST_FRAMES}
+    return {
+        seq: sorted(rows, key=lambda f: (f["frame_timestamp"], f["frame_number"]))
+        for seq, rows in sorted(kept.items())
+        if len(rows) > MIN_TEST_FRAMES
+    }
 
 
 def make_sparsefusion_manifest(
@@ -99,23 +121,40 @@ def make_sparsefusion_manifest(
         for index_in_category, (seq, frames) in enumerate(_test_sequences(ds, category, subset).items()):
             seed = index_in_category if seed_scope == "category" else len(scenes)
             inputs = select_inputs(seed, views)
-            targets = {v: [i for i in range(NUM_FRAMES) if not exclude_inputs_from_targets or i not in inputs[v]]
-                       for v in views}
+            targets = {
+                v: [i for i in range(NUM_FRAMES) if not exclude_inputs_from_targets or i not in inputs[v]]
+                for v in views
+            }
             picked = [frames[i] for i in select_frames(len(frames))]
-            scenes.append({
-                "category": category, "sequence": seq, "seed": seed, "num_test_frames": len(frames),
-                "frame_numbers": [f["frame_number"] for f in picked],
-                "inputs": {str(v): inputs[v] for v in views},
-                "targets": {str(v): targets[v] for v in views},
-            })
-    options = {"subset": subset, "views": views, "exclude_inputs_from_targets": exclude_inputs_from_targets,
-               "seed_scope": seed_scope, "categories": category_option}
+            scenes.append(
+                {
+                    "category": category,
+                    "sequence": seq,
+                    "seed": seed,
+                    "num_test_frames": len(frames),
+                    "frame_numbers": [f["frame_number"] for f in picked],
+                    "inputs": {str(v): inputs[v] for v in views},
+                    "targets": {str(v): targets[v] for v in views},
+                }
+            )
+    options = {
+        "subset": subset,
+        "views": views,
+        "exclude_inputs_from_targets": exclude_inputs_from_targets,
+        "seed_scope": seed_scope,
+        "categories": category_option,
+    }
     return {
-        "format": FORMAT, "version": VERSION, "protocol": "sparsefusion",
+        "format": FORMAT,
+        "version": VERSION,
+        "protocol": "sparsefusion",
         "options": options,
         "deviations": sorted(k for k, v in options.items() if v != PUBLIC_DEFAULTS[k]),
-        "rule": {"num_frames": NUM_FRAMES, "drop_mask_mass_at_most": MIN_MASK_MASS,
-                 "drop_sequences_with_test_frames_at_most": MIN_TEST_FRAMES},
+        "rule": {
+            "num_frames": NUM_FRAMES,
+            "drop_mask_mass_at_most": MIN_MASK_MASS,
+            "drop_sequences_with_test_frames_at_most": MIN_TEST_FRAMES,
+        },
         "torch_version": torch.__version__.split("+")[0],
         "scenes": scenes,
     }
@@ -123,9 +162,15 @@ def make_sparsefusion_manifest(
 
 def load_scene_views(dataset: Co3dDataset, scene: dict, size: int = 256) -> Views:
     """The manifest frames of one scene (repeats kept), SparseFusion-cropped to ``size``, not masked:
-    score with :func:`benchmarks.metrics.image_metrics` given ``masks`` and ``valid_region``."""
-    return dataset.load_views(scene["sequence"], scene["frame_numbers"], size=size, crop="sparsefusion",
-                              category=scene["category"], with_depth=False)
+    score with :func:`nvs.evaluation.metrics.image_metrics` given ``masks`` and ``valid_region``."""
+    return dataset.load_views(
+        scene["sequence"],
+        scene["frame_numbers"],
+        size=size,
+        crop="sparsefusion",
+        category=scene["category"],
+        with_depth=False,
+    )
 
 
 def save_manifest(path: str | os.PathLike, manifest: dict) -> None:

@@ -7,12 +7,12 @@ MVImgNet ships its masks separately; a ``masks/`` folder beside ``images/`` is u
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from camera.io.colmap import read_colmap
+from camera.views import Views
 from nvs.data.posed_folder import resolve_image, views_from_files
-from nvs.data.sample import Views
 
 
 def mvimgnet_instances(root: str | os.PathLike, class_name: str | None = None) -> list[tuple[str, str]]:

@@ -23,8 +23,8 @@ from torch import Tensor
 from camera.cameras import Cameras
 from camera.io.colmap import MODEL_FILES, read_colmap
 from camera.io.transforms import read_transforms
+from camera.views import Views
 from nvs.data.crop import fit_to_canvas
-from nvs.data.sample import Views
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG")
 
@@ -57,8 +57,12 @@ def _colmap_dir(folder: Path) -> Path | None:
 
 
 def views_from_files(
-    cameras: Cameras, image_paths: list[Path], mask_dir: Path | None, size: int | tuple[int, int] | None,
-    scene: str, category: str = "",
+    cameras: Cameras,
+    image_paths: list[Path],
+    mask_dir: Path | None,
+    size: int | tuple[int, int] | None,
+    scene: str,
+    category: str = "",
 ) -> Views:
     """Read the images (and masks) of posed ``cameras``, one path per camera, into :class:`Views`."""
     images, alphas = zip(*(_read_rgba(p) for p in image_paths))
@@ -68,16 +72,20 @@ def views_from_files(
     h, w = shapes.pop()
     if (h, w) != (cameras.height, cameras.width):
         if abs(h / cameras.height - w / cameras.width) > 0.01:
-            raise ValueError(f"{image_paths[0]}: image is {h}x{w} but the cameras are for "
-                             f"{cameras.height}x{cameras.width} (another aspect ratio); the images do not match the poses")
+            raise ValueError(
+                f"{image_paths[0]}: image is {h}x{w} but the cameras are for "
+                f"{cameras.height}x{cameras.width} (another aspect ratio); the images do not match the poses"
+            )
         cameras = cameras.resize(h, w)
     masks = None
     if mask_dir is not None and mask_dir.is_dir():
         mask_paths = [mask_dir / f"{p.stem}.png" for p in image_paths]
         absent = [str(p) for p in mask_paths if not p.is_file()]
         if absent:
-            raise FileNotFoundError(f"{absent[0]}: missing mask ({len(absent)} of {len(mask_paths)} missing); "
-                                    "give one masks/<image stem>.png per image or remove the masks folder")
+            raise FileNotFoundError(
+                f"{absent[0]}: missing mask ({len(absent)} of {len(mask_paths)} missing); "
+                "give one masks/<image stem>.png per image or remove the masks folder"
+            )
         masks = []
         for p in mask_paths:
             with Image.open(p) as im:
@@ -92,8 +100,9 @@ def views_from_files(
     valid = None
     if size is not None:
         images, masks, _, valid, cameras = fit_to_canvas(images, cameras, size, masks)
-    return Views(images, cameras.to(dtype=torch.float64), masks, None, valid,
-                 [p.name for p in image_paths], scene, category)
+    return Views(
+        images, cameras.to(dtype=torch.float64), masks, None, valid, [p.name for p in image_paths], scene, category
+    )
 
 
 def load_posed_folder(path: str | os.PathLike, size: int | tuple[int, int] | None = None) -> Views:
@@ -121,8 +130,10 @@ def load_posed_folder(path: str | os.PathLike, size: int | tuple[int, int] | Non
         return views_from_files(cameras, paths, folder / "masks", size, folder.name)
     model = _colmap_dir(folder)
     if model is None:
-        raise FileNotFoundError(f"{folder}: no transforms.json and no COLMAP model (sparse/0, sparse or the folder "
-                                "itself with cameras/images/points3D); add one to pose the images")
+        raise FileNotFoundError(
+            f"{folder}: no transforms.json and no COLMAP model (sparse/0, sparse or the folder "
+            "itself with cameras/images/points3D); add one to pose the images"
+        )
     cameras, info = read_colmap(model)
     image_dir = folder / "images"
     paths = [resolve_image(image_dir, name) for name in info.names]

@@ -3,6 +3,7 @@
 Importing this package stays light; diffusers and transformers load when a model is built.
 """
 
-from nvs.models.pathnvs import Condition, ModelSettings, PathNVSModel
+from nvs.models.pathnvs import Condition, PathNVSModel
+from nvs.models.settings import ModelSettings
 
 __all__ = ["Condition", "ModelSettings", "PathNVSModel"]

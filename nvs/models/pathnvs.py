@@ -29,66 +29,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
-from nvs.chunking import check_strategy
 from nvs.models import edm
-
-OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-SETTINGS_FILE = "pathnvs.json"
-CONDITION_LATENT_CHANNELS = 4
-
-
-@dataclass
-class ModelSettings:
-    """What the model needs besides its weights (saved as ``pathnvs.json``).
-
-    num_frames: frames per pass (SVD img2vid 14, xt 25; V3D objects 18).
-    max_input_views: most input views one pass conditions on (CLIP tokens).
-    image_size: (H, W) the model generates; inputs are resized to it.
-    fps_id, motion_bucket_id, noise_aug_strength: SVD's added time ids, fixed (V3D).
-    latent_scaling_factor: VAE latent scale (0.18215 for SVD's VAE).
-    decode_chunk_size: frames the VAE decodes at once.
-    clip_mean, clip_std: CLIP input normalisation.
-    chunking: how pipelines split paths longer than ``num_frames`` (``nvs.chunking``):
-        "anchors" (Stable Virtual Camera) or "windows" (for a model whose outputs are unlike its
-        inputs, e.g. object-on-black frames generated from whole input views).
-    """
-
-    num_frames: int = 14
-    max_input_views: int = 6
-    image_size: tuple[int, int] = (576, 576)
-    fps_id: int = 6
-    motion_bucket_id: int = 127
-    noise_aug_strength: float = 0.02
-    latent_scaling_factor: float = 0.18215
-    decode_chunk_size: int = 14
-    clip_mean: tuple[float, float, float] = OPENAI_CLIP_MEAN
-    clip_std: tuple[float, float, float] = OPENAI_CLIP_STD
-    chunking: str = "anchors"
-
-    def __post_init__(self) -> None:
-        self.image_size = tuple(int(s) for s in self.image_size)
-        self.clip_mean, self.clip_std = tuple(self.clip_mean), tuple(self.clip_std)
-        if len(self.image_size) != 2 or any(s <= 0 or s % 8 for s in self.image_size):
-            raise ValueError(f"image_size must be (H, W), positive multiples of 8, got {self.image_size}")
-        if self.num_frames < 1 or self.max_input_views < 1:
-            raise ValueError("num_frames and max_input_views must be >= 1")
-        check_strategy(self.chunking)
-
-    @property
-    def latent_size(self) -> tuple[int, int]:
-        return self.image_size[0] // 8, self.image_size[1] // 8
-
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> "ModelSettings":
-        known = {f.name for f in fields(ModelSettings)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model settings {sorted(unknown)}; known: {sorted(known)}")
-        return ModelSettings(**data)
-
+from nvs.models.presets import build_parts
+from nvs.models.settings import (
+    CONDITION_LATENT_CHANNELS, SETTINGS_FILE, ModelSettings, check_model_folder, clip_normalisation, plain_config,
+    sized_for_unet,
+)
+from nvs.models.unet import PathUNet, expand_conv_in
 
 @dataclass
 class Condition:
@@ -124,12 +72,6 @@ class Condition:
         return Condition(torch.cat([c.clip for c in conditions]), torch.cat([c.latent for c in conditions]), out)
 
 
-def _unet_class():
-    from conditioning.unet import PathUNet
-
-    return PathUNet
-
-
 def check_channels(unet_in_channels: int, conditioner: Conditioner, where: str) -> None:
     expected = 4 + CONDITION_LATENT_CHANNELS + conditioner.map_channels
     if unet_in_channels != expected:
@@ -159,9 +101,7 @@ class PathNVSModel(nn.Module):
     @staticmethod
     def from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> "PathNVSModel":
         """Random weights at a size preset (``configs/model/<name>.yaml`` or its dict)."""
-        from nvs.models.presets import build_from_preset
-
-        return build_from_preset(name_or_cfg, conditioner_cfg)
+        return PathNVSModel(**build_parts(name_or_cfg, conditioner_cfg))
 
     @staticmethod
     def from_svd(folder_or_hub_id: str | os.PathLike, conditioner_cfg: Any, **settings: Any) -> "PathNVSModel":
@@ -172,7 +112,6 @@ class PathNVSModel(nn.Module):
         from transformers import CLIPVisionModelWithProjection
 
         from conditioning import build_conditioner
-        from conditioning.unet import expand_conv_in
 
         source = str(folder_or_hub_id)
         local = Path(source).exists()
@@ -186,7 +125,7 @@ class PathNVSModel(nn.Module):
                 )
         offline = not local and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
         kw = {"local_files_only": offline} if not local else {}
-        unet = _unet_class().from_pretrained(source, subfolder="unet", **kw)
+        unet = PathUNet.from_pretrained(source, subfolder="unet", **kw)
         conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet.config.block_out_channels[0],
                                          unet.config.cross_attention_dim)
         conditioner = build_conditioner(conditioner_cfg)
@@ -199,10 +138,10 @@ class PathNVSModel(nn.Module):
         values = {"num_frames": unet.config.num_frames, "latent_scaling_factor": vae.config.scaling_factor}
         processor = Path(source) / "feature_extractor" / "preprocessor_config.json"
         if local and processor.is_file():
-            values.update(_clip_normalisation(json.loads(processor.read_text())))
+            values.update(clip_normalisation(json.loads(processor.read_text())))
         values.update(settings)
         return PathNVSModel(unet, vae, image_encoder, conditioner, ModelSettings.from_dict(values),
-                            _plain(conditioner_cfg))
+                            plain_config(conditioner_cfg))
 
     @staticmethod
     def from_pretrained(folder: str | os.PathLike, device: str | torch.device | None = None,
@@ -223,7 +162,7 @@ class PathNVSModel(nn.Module):
         unet_config = json.loads((folder / "unet" / "config.json").read_text())
         check_channels(unet_config.get("in_channels", 8), conditioner, str(folder))
         load_model(conditioner, str(folder / "conditioner" / "model.safetensors"))
-        unet = _unet_class().from_pretrained(folder / "unet")
+        unet = PathUNet.from_pretrained(folder / "unet")
         vae = AutoencoderKLTemporalDecoder.from_pretrained(folder / "vae")
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder")
         model = PathNVSModel(unet, vae, image_encoder, conditioner, settings, conditioner_config)
@@ -380,58 +319,9 @@ class PathNVSModel(nn.Module):
         return (edm.c_skip(s) * noisy.float() + edm.c_out(s) * v.float()).to(noisy.dtype)
 
 
-def check_model_folder(folder: Path) -> None:
-    """Clear errors for a folder that is not a saved pathnvs model, before anything loads."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such model folder")
-    if not (folder / SETTINGS_FILE).is_file():
-        if (folder / "model_index.json").is_file() or (folder / "unet" / "config.json").is_file():
-            raise ValueError(f"{folder}: a diffusers SVD folder, not a pathnvs model; load it with "
-                             "PathNVSModel.from_svd(folder, conditioner_cfg) and save_pretrained it once")
-        raise ValueError(f"{folder}: not a pathnvs model folder (no {SETTINGS_FILE}); expected unet/, vae/, "
-                         "image_encoder/, conditioner/ and pathnvs.json as written by PathNVSModel.save_pretrained")
-    missing = [p for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json",
-                           "conditioner/config.json", "conditioner/model.safetensors") if not (folder / p).is_file()]
-    if missing:
-        raise ValueError(f"{folder}: incomplete pathnvs model folder, missing {', '.join(missing)}; "
-                         "save it again with PathNVSModel.save_pretrained")
-
-
 def _check_images(images: Tensor, where: str, ndim: int) -> None:
     if images.ndim != ndim or images.shape[-3] != 3:
         shape = "[N, 3, H, W]" if ndim == 4 else "[B, V, 3, H, W]"
         raise ValueError(f"{where} expects images {shape} in [0, 1], got {tuple(images.shape)}")
 
 
-def _clip_normalisation(processor: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    if "image_mean" in processor:
-        out["clip_mean"] = tuple(processor["image_mean"])
-    if "image_std" in processor:
-        out["clip_std"] = tuple(processor["image_std"])
-    return out
-
-
-def sized_for_unet(conditioner_cfg: Any, time_embedding_dim: int, cross_attention_dim: int) -> dict[str, Any]:
-    """The conditioner config with learned camera embeddings sized to the U-Net they feed: the
-    time-embedding width (4 x block_out_channels[0] in diffusers) for ``output: frame_embedding``,
-    the cross-attention width for ``output: tokens``. Other conditioners are returned unchanged."""
-    cfg = _plain(conditioner_cfg)
-    if cfg.get("name") == "combined":
-        return {**cfg, "parts": [sized_for_unet(p, time_embedding_dim, cross_attention_dim) for p in cfg["parts"]]}
-    if cfg.get("name") == "camera_embedding":
-        width = cross_attention_dim if cfg.get("output") == "tokens" else time_embedding_dim
-        return {**cfg, "embedding_dim": width}
-    return cfg
-
-
-def _plain(cfg: Any) -> dict[str, Any]:
-    """A conditioner config as a JSON-ready dict (DictConfig or dict)."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    return dict(cfg)

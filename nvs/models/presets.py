@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import nvs._torchvision  # noqa: F401  (before diffusers / transformers)
 from nvs.config import CONFIG_DIR
-from nvs.models.pathnvs import ModelSettings, PathNVSModel, _plain, _unet_class, sized_for_unet
+from nvs.models.settings import ModelSettings, plain_config, sized_for_unet
+from nvs.models.unet import PathUNet, expand_conv_in
 
-PRESETS = ("tiny", "small", "svd")
+MODEL_PRESETS = ("tiny", "small", "svd")
 PARTS = ("settings", "unet", "vae", "clip")
 
 
@@ -30,9 +30,9 @@ def preset_config(name_or_cfg: str | dict) -> dict[str, Any]:
             raise ValueError(f"unknown model preset {name_or_cfg!r}; known presets: {', '.join(known)}")
         from omegaconf import OmegaConf
 
-        cfg = _plain(OmegaConf.load(path))
+        cfg = plain_config(OmegaConf.load(path))
     else:
-        cfg = _plain(name_or_cfg)
+        cfg = plain_config(name_or_cfg)
     unknown = set(cfg) - set(PARTS)
     if unknown:
         raise ValueError(f"model preset has unknown sections {sorted(unknown)}; expected {', '.join(PARTS)}")
@@ -67,11 +67,11 @@ def build_vae(name_or_cfg: str | dict):
     return AutoencoderKLTemporalDecoder(**vae_args)
 
 
-def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSModel:
+def build_parts(name_or_cfg: str | dict, conditioner_cfg: Any) -> dict[str, Any]:
+    """The preset's parts with random weights, as ``PathNVSModel``'s constructor arguments."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from conditioning import build_conditioner
-    from conditioning.unet import expand_conv_in
 
     cfg = preset_config(name_or_cfg)
     settings = ModelSettings.from_dict(cfg["settings"])
@@ -82,6 +82,7 @@ def build_from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSM
     conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet_args.get("block_out_channels", (320,))[0],
                                      unet_args["cross_attention_dim"])
     conditioner = build_conditioner(conditioner_cfg)
-    unet = expand_conv_in(_unet_class()(**unet_args), conditioner.map_channels)
-    return PathNVSModel(unet, vae, image_encoder, conditioner, settings, _plain(conditioner_cfg))
+    unet = expand_conv_in(PathUNet(**unet_args), conditioner.map_channels)
+    return {"unet": unet, "vae": vae, "image_encoder": image_encoder, "conditioner": conditioner,
+            "settings": settings, "conditioner_config": plain_config(conditioner_cfg)}
 

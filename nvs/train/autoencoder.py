@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from nvs.train.data import SceneSet
+from nvs.data.clips import SceneSet
+from nvs.evaluation.metrics import psnr
 
 
 @dataclass
@@ -61,8 +62,7 @@ class AutoencoderSettings:
             raise ValueError(f"autoencoder.precision must be auto, bf16 or fp32, got {self.precision!r}")
 
 
-def draw_clips(scenes: SceneSet, batch: int, frames: int, masked_fraction: float,
-               rng: np.random.Generator) -> Tensor:
+def draw_clips(scenes: SceneSet, batch: int, frames: int, masked_fraction: float, rng: np.random.Generator) -> Tensor:
     """[B, F, 3, H, W] in [0, 1]: B windows of ``frames`` consecutive frames of random scenes,
     a ``masked_fraction`` of them multiplied by their masks."""
     clips = []
@@ -80,8 +80,9 @@ def draw_clips(scenes: SceneSet, batch: int, frames: int, masked_fraction: float
     return torch.stack(clips)
 
 
-def autoencoder_loss(vae: nn.Module, clips: Tensor, kl_weight: float,
-                     generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float], Tensor]:
+def autoencoder_loss(
+    vae: nn.Module, clips: Tensor, kl_weight: float, generator: torch.Generator | None = None
+) -> tuple[Tensor, dict[str, float], Tensor]:
     """clips [B, F, 3, H, W] in [0, 1] -> (loss, terms, reconstructions [B, F, 3, H, W] in [0, 1])."""
     b, f = clips.shape[:2]
     x = clips.flatten(0, 1) * 2 - 1
@@ -96,8 +97,9 @@ def autoencoder_loss(vae: nn.Module, clips: Tensor, kl_weight: float,
 
 
 @torch.no_grad()
-def latent_scale(vae: nn.Module, scenes: SceneSet, settings: AutoencoderSettings, device: torch.device,
-                 rng: np.random.Generator) -> float:
+def latent_scale(
+    vae: nn.Module, scenes: SceneSet, settings: AutoencoderSettings, device: torch.device, rng: np.random.Generator
+) -> float:
     """1 / std of the latent means over ``scale_batches`` batches of training clips."""
     values = []
     for _ in range(settings.scale_batches):
@@ -112,8 +114,9 @@ def latent_scale(vae: nn.Module, scenes: SceneSet, settings: AutoencoderSettings
 
 def fit_autoencoder(vae: nn.Module, scenes: SceneSet, settings: AutoencoderSettings) -> dict:
     """Train ``vae`` in place, set its ``scaling_factor``, write the output folder; returns the summary."""
-    device = torch.device(settings.device if settings.device != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        settings.device if settings.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     torch.manual_seed(settings.seed)
@@ -122,7 +125,8 @@ def fit_autoencoder(vae: nn.Module, scenes: SceneSet, settings: AutoencoderSetti
     vae = vae.to(device).train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, settings.warmup_steps)))
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, settings.warmup_steps))
+    )
     curve: dict[str, list[float]] = {"step": [], "loss": [], "l1": [], "kl_per_dim": []}
     deadline = time.monotonic() + 60 * settings.time_limit_minutes if settings.time_limit_minutes else None
     from tqdm.auto import tqdm
@@ -159,20 +163,22 @@ def fit_autoencoder(vae: nn.Module, scenes: SceneSet, settings: AutoencoderSetti
         _, eval_terms, recon = autoencoder_loss(vae, clips, settings.kl_weight, gen)
     out = Path(settings.out)
     save_vae(vae, out / "vae")
-    summary = {"settings": asdict(settings), "steps_done": step, "train_seconds": train_seconds,
-               "scaling_factor": scale, "final_l1": curve["l1"][-1] if curve["l1"] else None,
-               "train_clip_psnr": psnr(recon.cpu(), clips.cpu()), "device": str(device), "curve": curve}
+    summary = {
+        "settings": asdict(settings),
+        "steps_done": step,
+        "train_seconds": train_seconds,
+        "scaling_factor": scale,
+        "final_l1": curve["l1"][-1] if curve["l1"] else None,
+        "train_clip_psnr": float(psnr(recon.cpu().flatten(0, 1), clips.cpu().flatten(0, 1)).mean()),
+        "device": str(device),
+        "curve": curve,
+    }
     from camera.io import atomic_write_text
 
     atomic_write_text(out / "vae_curve.json", json.dumps(summary, indent=1))
     plot_curve(curve, out / "vae_curve.png")
     plot_reconstructions(clips[0].cpu(), recon[0].cpu(), out / "vae_samples.png")
     return summary
-
-
-def psnr(pred: Tensor, target: Tensor) -> float:
-    mse = float(((pred.float() - target.float()) ** 2).mean())
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
 def save_vae(vae: nn.Module, folder: Path) -> None:

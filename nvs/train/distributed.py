@@ -50,8 +50,12 @@ def init_distributed(device: str = "auto") -> DistInfo:
     if use_cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world,
-                                device_id=torch.device("cuda", local) if use_cuda else None)
+        dist.init_process_group(
+            "nccl" if use_cuda else "gloo",
+            rank=rank,
+            world_size=world,
+            device_id=torch.device("cuda", local) if use_cuda else None,
+        )
     return DistInfo(rank, world, local, torch.device("cuda", local) if use_cuda else torch.device("cpu"))
 
 
@@ -69,8 +73,13 @@ def all_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return out / info.world_size
 
 
-def wrap(module: nn.Module, info: DistInfo, mode: str = "ddp", unet: nn.Module | None = None,
-         find_unused_parameters: bool = False) -> nn.Module:
+def wrap(
+    module: nn.Module,
+    info: DistInfo,
+    mode: str = "ddp",
+    unet: nn.Module | None = None,
+    find_unused_parameters: bool = False,
+) -> nn.Module:
     """``module`` for data-parallel training: unchanged on one process, else DDP or FSDP2.
 
     FSDP shards ``unet`` (a diffusers U-Net inside ``module``) in place and returns ``module``
@@ -137,8 +146,10 @@ def load_full_state_dict(module: nn.Module, state: dict[str, torch.Tensor]) -> N
     own = module.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ValueError(f"checkpoint does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}: "
-                         "resume with the same model and conditioning config")
+        raise ValueError(
+            f"checkpoint does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}: "
+            "resume with the same model and conditioning config"
+        )
     with torch.no_grad():
         for name, target in own.items():
             value = state[name]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from nvs.data.clips import TrainBatch
 from nvs.models.edm import loss_weight
-from nvs.train.data import TrainBatch
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,15 @@ def sample_seed(seed: int, sample_id: int) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def draw_noise(sample_ids: Tensor, latent_shape: tuple[int, ...], seed: int, p_mean: float, p_std: float,
-               p_drop_latent: float = 0.2, p_drop_clip: float = 0.2) -> NoiseDraws:
+def draw_noise(
+    sample_ids: Tensor,
+    latent_shape: tuple[int, ...],
+    seed: int,
+    p_mean: float,
+    p_std: float,
+    p_drop_latent: float = 0.2,
+    p_drop_clip: float = 0.2,
+) -> NoiseDraws:
     """Per-sample draws on CPU, float32. sample_ids [B]; latent_shape (F, C, h, w) of one sample."""
     sigmas, noises, drops = [], [], []
     for g in sample_ids.tolist():
@@ -70,9 +77,16 @@ class EDMObjective(nn.Module):
     loss without a weight is an error (it would silently not train).
     """
 
-    def __init__(self, model: nn.Module, seed: int = 0, p_mean: float = 1.5, p_std: float = 2.0,
-                 p_drop_latent: float = 0.2, p_drop_clip: float = 0.2,
-                 aux_weights: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        seed: int = 0,
+        p_mean: float = 1.5,
+        p_std: float = 2.0,
+        p_drop_latent: float = 0.2,
+        p_drop_clip: float = 0.2,
+        aux_weights: dict[str, float] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.seed, self.p_mean, self.p_std = seed, p_mean, p_std
@@ -88,8 +102,15 @@ class EDMObjective(nn.Module):
 
     def forward(self, batch: TrainBatch) -> tuple[Tensor, dict[str, Tensor]]:
         clean = self.clean_latents(batch)
-        draws = draw_noise(batch.sample_ids.cpu(), tuple(clean.shape[1:]), self.seed, self.p_mean, self.p_std,
-                           self.p_drop_latent, self.p_drop_clip)
+        draws = draw_noise(
+            batch.sample_ids.cpu(),
+            tuple(clean.shape[1:]),
+            self.seed,
+            self.p_mean,
+            self.p_std,
+            self.p_drop_latent,
+            self.p_drop_clip,
+        )
         device = clean.device
         sigma, noise = draws.sigma.to(device), draws.noise.to(device)
         inputs = batch.conditioning_inputs(tuple(clean.shape[-2:]))
@@ -104,8 +125,10 @@ class EDMObjective(nn.Module):
         aux = conditioner_losses(cond)
         missing = sorted(set(aux) - set(self.aux_weights))
         if missing:
-            raise ValueError(f"the conditioner returns losses {missing} with no weight: add them to "
-                             f"loss.aux_weights (e.g. loss.aux_weights.{missing[0]}=1.0), 0 to ignore them")
+            raise ValueError(
+                f"the conditioner returns losses {missing} with no weight: add them to "
+                f"loss.aux_weights (e.g. loss.aux_weights.{missing[0]}=1.0), 0 to ignore them"
+            )
         for name, value in aux.items():
             loss = loss + self.aux_weights[name] * value.float()
             terms[name] = value.detach().float()

@@ -30,70 +30,19 @@ import re
 import shutil
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nvs.data.clips import ClipSampler, SceneSet, TrainBatch, load_batch
 from nvs.train import distributed as D
-from nvs.train.data import ClipSampler, SceneSet, TrainBatch, load_batch
 from nvs.train.loss import EDMObjective
+from nvs.train.settings import TrainerSettings
 
 CHECKPOINT = re.compile(r"^step_(\d{7})$")
 TEMPORAL_PARAMETER = re.compile(r"(^|\.)(temporal_transformer_blocks|temporal_res_block|time_mixer|time_pos_embed)\.")
-
-
-@dataclass
-class TrainerSettings:
-    """The ``trainer:`` block of configs/train.yaml (see configs/trainer/*.yaml for meanings)."""
-
-    out: str
-    steps: int = 1000  # the schedule's length (cosine reaches 0 here)
-    stop_at: int | None = None  # end the run (and export) at this step instead, schedule unchanged
-    batch_size: int = 1  # global: split evenly over the processes
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
-    schedule: str = "constant"  # or "cosine" (to 0 at ``steps``)
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or "bf16", "fp32"
-    gradient_checkpointing: bool = False
-    freeze_spatial: bool = False
-    parallel: str = "ddp"  # or "fsdp"
-    find_unused_parameters: bool = False  # DDP: true when some trained parameter gets no gradient
-    device: str = "auto"
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    sample_every: int = 500
-    sample_steps: int = 10
-    sample_guidance: float = 3.5
-    resume: str | None = "auto"  # auto = latest checkpoint in out/checkpoints, a folder, or null
-    time_limit_minutes: float | None = None  # checkpoint and stop after this long; rerun to resume
-    export: bool = True
-    export_dtype: str = "float32"  # or "float16" (half the size, e.g. for a model shipped in a repository)
-    progress: bool = True
-    tensorboard: bool = True  # false where the tensorboard package is not installed
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(float(b) for b in self.betas)
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"trainer.steps and trainer.batch_size must be >= 1, got {self.steps}, {self.batch_size}")
-        if self.stop_at is not None and not 1 <= self.stop_at <= self.steps:
-            raise ValueError(f"trainer.stop_at must be in 1..trainer.steps={self.steps} or null, got {self.stop_at}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"trainer.schedule must be constant or cosine, got {self.schedule!r}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"trainer.precision must be auto, bf16 or fp32, got {self.precision!r}")
-        if self.export_dtype not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"trainer.export_dtype must be float32, float16 or bfloat16, got {self.export_dtype!r}")
-        for name in ("checkpoint_every", "log_every", "sample_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"trainer.{name} must be >= 0 (0 = never), got {getattr(self, name)}")
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -140,8 +89,12 @@ def rng_state() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached": float(np_state[4]),
+        },
         "python": random.getstate(),
     }
 
@@ -166,13 +119,21 @@ class Trainer:
     """Holds the model, objective, optimizer, scheduler, EMA and sampler of one run.
 
     ``model``: a :class:`~nvs.models.pathnvs.PathNVSModel`; ``scenes``: a scene set for
-    :func:`~nvs.train.data.load_batch`; ``objective`` options: see :class:`EDMObjective`.
+    :func:`~nvs.data.clips.load_batch`; ``objective`` options: see :class:`EDMObjective`.
     """
 
-    def __init__(self, model: nn.Module, scenes: SceneSet, settings: TrainerSettings,
-                 sampler_options: dict | None = None, objective_options: dict | None = None,
-                 camera_radius: float | None = 1.5, seed: int = 0, info: D.DistInfo | None = None,
-                 target_background: str | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        scenes: SceneSet,
+        settings: TrainerSettings,
+        sampler_options: dict | None = None,
+        objective_options: dict | None = None,
+        camera_radius: float | None = 1.5,
+        seed: int = 0,
+        info: D.DistInfo | None = None,
+        target_background: str | None = None,
+    ) -> None:
         self.settings, self.scenes, self.camera_radius = settings, scenes, camera_radius
         self.target_background = target_background
         self.info = info or D.DistInfo()
@@ -185,22 +146,36 @@ class Trainer:
         if settings.gradient_checkpointing:
             self.model.unet.enable_gradient_checkpointing()
         self.objective = EDMObjective(self.model, seed=seed, **(objective_options or {}))
-        self.wrapped = D.wrap(self.objective, self.info, settings.parallel, unet=self.model.unet,
-                              find_unused_parameters=settings.find_unused_parameters)
-        self.sampler = ClipSampler(scenes.frame_counts, self.model.settings.num_frames, settings.batch_size,
-                                   seed=seed, rank=self.info.rank, world_size=self.info.world_size,
-                                   **(sampler_options or {}))
+        self.wrapped = D.wrap(
+            self.objective,
+            self.info,
+            settings.parallel,
+            unet=self.model.unet,
+            find_unused_parameters=settings.find_unused_parameters,
+        )
+        self.sampler = ClipSampler(
+            scenes.frame_counts,
+            self.model.settings.num_frames,
+            settings.batch_size,
+            seed=seed,
+            rank=self.info.rank,
+            world_size=self.info.world_size,
+            **(sampler_options or {}),
+        )
         params = self.named_trained()
-        self.optimizer = torch.optim.AdamW(params.values(), lr=settings.lr, betas=settings.betas,
-                                           weight_decay=settings.weight_decay, fused=True)
+        self.optimizer = torch.optim.AdamW(
+            params.values(), lr=settings.lr, betas=settings.betas, weight_decay=settings.weight_decay, fused=True
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, settings.warmup_steps, settings.steps, settings.schedule))
+            self.optimizer, lambda s: lr_factor(s, settings.warmup_steps, settings.steps, settings.schedule)
+        )
         self.ema = EMA(params, settings.ema_decay)
         self.step = 0
         self.writer = None
         use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.info.device.type == "cuda")
-        self.autocast = (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16)) if use_bf16 \
-            else nullcontext
+        self.autocast = (
+            (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
+        )
         self.preview: TrainBatch | None = None
 
     def named_trained(self) -> dict[str, Tensor]:
@@ -254,16 +229,19 @@ class Trainer:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:
-                raise ImportError(f"tensorboard logs need the tensorboard package ({err}): pip install tensorboard, "
-                                  "or pass trainer.tensorboard=false") from err
+                raise ImportError(
+                    f"tensorboard logs need the tensorboard package ({err}): pip install tensorboard, "
+                    "or pass trainer.tensorboard=false"
+                ) from err
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step)
         self.preview = load_batch(self.scenes, [self.sampler.clip(0, 0)], self.camera_radius, self.target_background)
         if self.info.is_main:
             cut_log(self.out / "log.jsonl", self.step)
         deadline = time.monotonic() + 60 * s.time_limit_minutes if s.time_limit_minutes else None
         terms: dict[str, float] = {}
-        bar = tqdm(total=self.last_step, initial=self.step, desc="train",
-                   disable=not (s.progress and self.info.is_main))
+        bar = tqdm(
+            total=self.last_step, initial=self.step, desc="train", disable=not (s.progress and self.info.is_main)
+        )
         while self.step < self.last_step:
             terms = self.train_step(self.next_batch())
             bar.update(1)
@@ -282,8 +260,10 @@ class Trainer:
             if self._out_of_time(deadline) and self.step < self.last_step:
                 self.save_checkpoint()
                 if self.info.is_main:
-                    print(f"time limit of {s.time_limit_minutes} min reached at step {self.step}/{self.last_step}: "
-                          "checkpoint written; run the same command again to resume")
+                    print(
+                        f"time limit of {s.time_limit_minutes} min reached at step {self.step}/{self.last_step}: "
+                        "checkpoint written; run the same command again to resume"
+                    )
                 break
         bar.close()
         if s.export and self.step == self.last_step:
@@ -309,15 +289,18 @@ class Trainer:
     def ema_state(self) -> dict[str, Tensor]:
         from torch.distributed.tensor import DTensor
 
-        return {n: (t.full_tensor() if isinstance(t, DTensor) else t).detach().to("cpu", copy=True).contiguous()
-                for n, t in self.ema.shadow.items()}
+        return {
+            n: (t.full_tensor() if isinstance(t, DTensor) else t).detach().to("cpu", copy=True).contiguous()
+            for n, t in self.ema.shadow.items()
+        }
 
     def _optimizer_state(self) -> dict:
         if D.is_sharded(self.model.unet):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-            return get_optimizer_state_dict(self.objective, self.optimizer,
-                                            options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            return get_optimizer_state_dict(
+                self.objective, self.optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+            )
         return self.optimizer.state_dict()
 
     def save_checkpoint(self) -> Path:
@@ -332,9 +315,17 @@ class Trainer:
             with atomic_folder(folder) as tmp:
                 save_file(trainable, str(tmp / "trainable.safetensors"))
                 save_file(ema, str(tmp / "ema.safetensors"))
-                torch.save({"step": self.step, "data": self.sampler.state_dict(), "optimizer": optim,
-                            "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
-                            "trained_names": sorted(self.trained_names)}, tmp / "training_state.pt")
+                torch.save(
+                    {
+                        "step": self.step,
+                        "data": self.sampler.state_dict(),
+                        "optimizer": optim,
+                        "scheduler": self.scheduler.state_dict(),
+                        "rng": rng_state(),
+                        "trained_names": sorted(self.trained_names),
+                    },
+                    tmp / "training_state.pt",
+                )
             self._prune_checkpoints()
             if (self.out / "log.jsonl").is_file():
                 plot_training_curve(self.out / "log.jsonl", self.out / "training_curve.png")
@@ -352,18 +343,22 @@ class Trainer:
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        missing = [n for n in ("trainable.safetensors", "ema.safetensors", "training_state.pt")
-                   if not (folder / n).is_file()]
+        missing = [
+            n for n in ("trainable.safetensors", "ema.safetensors", "training_state.pt") if not (folder / n).is_file()
+        ]
         if missing:
             raise FileNotFoundError(f"{folder}: not a complete checkpoint (missing {', '.join(missing)})")
         state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
         if set(state["trained_names"]) != self.trained_names:
-            raise ValueError(f"{folder}: the checkpoint trained other parameters (freeze_spatial or the model "
-                             "differ); resume with the same model, conditioning and trainer.freeze_spatial")
+            raise ValueError(
+                f"{folder}: the checkpoint trained other parameters (freeze_spatial or the model "
+                "differ); resume with the same model, conditioning and trainer.freeze_spatial"
+            )
         trainable = load_file(str(folder / "trainable.safetensors"))
         D.load_full_state_dict(self.model.unet, {k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
-        D.load_full_state_dict(self.model.conditioner,
-                               {k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
+        D.load_full_state_dict(
+            self.model.conditioner, {k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")}
+        )
         ema = load_file(str(folder / "ema.safetensors"))
         with torch.no_grad():
             for n, shadow in self.ema.shadow.items():
@@ -371,8 +366,9 @@ class Trainer:
         if D.is_sharded(self.model.unet):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-            set_optimizer_state_dict(self.objective, self.optimizer, state["optimizer"],
-                                     options=StateDictOptions(full_state_dict=True))
+            set_optimizer_state_dict(
+                self.objective, self.optimizer, state["optimizer"], options=StateDictOptions(full_state_dict=True)
+            )
         else:
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -393,8 +389,14 @@ class Trainer:
             conditioner = copy.deepcopy(self.model.conditioner).cpu()
             conditioner.load_state_dict({k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
             m = self.model
-            exported = PathNVSModel(unet, copy.deepcopy(m.vae).cpu(), copy.deepcopy(m.image_encoder).cpu(),
-                                    conditioner, m.settings, m.conditioner_config)
+            exported = PathNVSModel(
+                unet,
+                copy.deepcopy(m.vae).cpu(),
+                copy.deepcopy(m.image_encoder).cpu(),
+                conditioner,
+                m.settings,
+                m.conditioner_config,
+            )
             exported.to(getattr(torch, self.settings.export_dtype)).save_pretrained(folder)
         D.barrier(self.info)
 
@@ -408,16 +410,29 @@ class Trainer:
         m.conditioner.eval()
         batch = self.preview.to(self.info.device)
         with self.autocast():
-            cond = m.condition(batch.conditioning_inputs(m.settings.latent_size, with_targets=False),
-                               generator=torch.Generator(self.info.device).manual_seed(0))
+            cond = m.condition(
+                batch.conditioning_inputs(m.settings.latent_size, with_targets=False),
+                generator=torch.Generator(self.info.device).manual_seed(0),
+            )
             shape = (1, m.settings.num_frames, 4, *m.settings.latent_size)
-            latents = sample(m, cond, shape, karras_sigmas(s.sample_steps), s.sample_guidance,
-                             generator=torch.Generator(self.info.device).manual_seed(0))
+            latents = sample(
+                m,
+                cond,
+                shape,
+                karras_sigmas(s.sample_steps),
+                s.sample_guidance,
+                generator=torch.Generator(self.info.device).manual_seed(0),
+            )
             frames = m.decode_latents(latents)
         path = self.out / "samples" / f"step_{self.step:07d}.png"
         if self.info.is_main:
-            save_grid(path, batch.input_images[0].cpu(), batch.target_images[0].cpu(), frames[0].float().cpu(),
-                      f"step {self.step}")
+            save_grid(
+                path,
+                batch.input_images[0].cpu(),
+                batch.target_images[0].cpu(),
+                frames[0].float().cpu(),
+                f"step {self.step}",
+            )
             if self.writer is not None:
                 self.writer.add_images("samples", frames[0].float().cpu(), self.step)
         return path
@@ -505,8 +520,12 @@ def plot_training_curve(log: Path, path: Path) -> None:
         k = max(1, len(values) // 40)
         ax0.plot(steps, values, alpha=0.25)
         if len(values) >= k:
-            ax0.plot(steps[k - 1:], np.convolve(values, np.ones(k) / k, mode="valid"), label=f"{name} (mean of {k})",
-                     color=ax0.lines[-1].get_color())
+            ax0.plot(
+                steps[k - 1 :],
+                np.convolve(values, np.ones(k) / k, mode="valid"),
+                label=f"{name} (mean of {k})",
+                color=ax0.lines[-1].get_color(),
+            )
     ax0.set(xlabel="step", ylabel="loss", yscale="log", title="training losses")
     ax0.legend(fontsize=7)
     ax1.plot(steps, [r.get("lr", np.nan) for r in rows])

@@ -12,5 +12,14 @@ from nvs.data.synthetic.scene import CATEGORIES, SyntheticScene, make_scene
 from nvs.data.synthetic.trajectories import capture_cameras
 from nvs.data.synthetic.views import object_orbit_views, synthetic_views
 
-__all__ = ["CATEGORIES", "RenderOutput", "SyntheticScene", "capture_cameras", "make_scene", "object_orbit_views",
-           "render", "sample_surface", "synthetic_views"]
+__all__ = [
+    "CATEGORIES",
+    "RenderOutput",
+    "SyntheticScene",
+    "capture_cameras",
+    "make_scene",
+    "object_orbit_views",
+    "render",
+    "sample_surface",
+    "synthetic_views",
+]

@@ -7,8 +7,9 @@ import torch
 from torch import Tensor
 
 
-def contact_sheet(images: Tensor, masks: Tensor | None = None, max_frames: int = 16, columns: int = 8,
-                  gap: int = 2) -> np.ndarray:
+def contact_sheet(
+    images: Tensor, masks: Tensor | None = None, max_frames: int = 16, columns: int = 8, gap: int = 2
+) -> np.ndarray:
     """Evenly spaced frames of images [F, 3, H, W] in [0, 1], each above its mask [F, 1, H, W] if given.
 
     Returns an RGB uint8 array [rows * (H or 2H + gap), columns * (W + gap), 3] on a white background.

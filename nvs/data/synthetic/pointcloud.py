@@ -52,4 +52,3 @@ def sample_surface(scene: SyntheticScene, num_points: int, seed: int) -> tuple[T
     uv = canonical_uv(scene.kind[k], local[pick].float()) * scene.uv_scale.cpu()[k]
     colors = sample_textures(texture_atlas(), scene.texture.cpu()[k], uv) * scene.tint.cpu()[k]
     return world[pick].float(), colors.clamp(0, 1)
-

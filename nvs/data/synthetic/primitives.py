@@ -64,16 +64,21 @@ def intersect_canonical(kind: int, o: Tensor, d: Tensor) -> Tensor:
         hit = t_out >= t_in
         return _first_positive((t_in, hit), (t_out, hit))
     if kind == CYLINDER:
-        near, far, real = _quadratic(d[..., 0] ** 2 + d[..., 1] ** 2, o[..., 0] * d[..., 0] + o[..., 1] * d[..., 1],
-                                     o[..., 0] ** 2 + o[..., 1] ** 2 - 1)
+        near, far, real = _quadratic(
+            d[..., 0] ** 2 + d[..., 1] ** 2,
+            o[..., 0] * d[..., 0] + o[..., 1] * d[..., 1],
+            o[..., 0] ** 2 + o[..., 1] ** 2 - 1,
+        )
         within = lambda t: real & ((o[..., 2] + t * d[..., 2]).abs() <= 1)  # noqa: E731
         caps = [(t, _radius2(o, d, t) <= 1) for t in (_plane(o, d, 1.0), _plane(o, d, -1.0))]
         return _first_positive((near, within(near)), (far, within(far)), *caps)
     if kind == CONE:
         w, dz = 1 - o[..., 2], d[..., 2]
-        near, far, real = _quadratic(d[..., 0] ** 2 + d[..., 1] ** 2 - dz * dz / 4,
-                                     o[..., 0] * d[..., 0] + o[..., 1] * d[..., 1] + w * dz / 4,
-                                     o[..., 0] ** 2 + o[..., 1] ** 2 - w * w / 4)
+        near, far, real = _quadratic(
+            d[..., 0] ** 2 + d[..., 1] ** 2 - dz * dz / 4,
+            o[..., 0] * d[..., 0] + o[..., 1] * d[..., 1] + w * dz / 4,
+            o[..., 0] ** 2 + o[..., 1] ** 2 - w * w / 4,
+        )
         within = lambda t: real & ((o[..., 2] + t * dz).abs() <= 1)  # noqa: E731  (drops the mirrored nappe)
         base = _plane(o, d, -1.0)
         return _first_positive((near, within(near)), (far, within(far)), (base, _radius2(o, d, base) <= 1))
@@ -111,8 +116,11 @@ def canonical_uv(kind: Tensor, p: Tensor) -> Tensor:
     side = torch.stack([angle, (1 - p[:, 2]) / 2], -1)
     planar_xy = (p[:, :2] + 1) / 2
     axis = p.abs().argmax(-1)
-    box = torch.where((axis == 0)[:, None], (p[:, [1, 2]] + 1) / 2,
-                      torch.where((axis == 1)[:, None], (p[:, [0, 2]] + 1) / 2, planar_xy))
+    box = torch.where(
+        (axis == 0)[:, None],
+        (p[:, [1, 2]] + 1) / 2,
+        torch.where((axis == 1)[:, None], (p[:, [0, 2]] + 1) / 2, planar_xy),
+    )
     uv = torch.where((kind == SPHERE)[:, None], sphere, box)
     uv = torch.where(((kind == CYLINDER) | (kind == CONE))[:, None], side, uv)
     return torch.where(_is_cap(kind, p)[:, None], planar_xy, uv)

@@ -116,8 +116,11 @@ def _albedo(scene: SyntheticScene, hit: _Hit, atlas: Tensor) -> Tensor:
     floor = hit.point[:, 2] < 1e-3
     p = hit.point / 2.5  # room textures repeat every 2.5 units
     axis_x = hit.normal[:, 0].abs() > 0.5
-    uv_room = torch.where(floor[:, None] | (hit.normal[:, 2].abs() > 0.5)[:, None], p[:, :2],
-                          torch.where(axis_x[:, None], p[:, [1, 2]], p[:, [0, 2]]))
+    uv_room = torch.where(
+        floor[:, None] | (hit.normal[:, 2].abs() > 0.5)[:, None],
+        p[:, :2],
+        torch.where(axis_x[:, None], p[:, [1, 2]], p[:, [0, 2]]),
+    )
     room_part = (~floor).long()  # 0 floor, 1 walls and ceiling
     texture = torch.where(on_object, scene.texture[k], scene.room_texture[room_part])
     tint = torch.where(on_object[:, None], scene.tint[k], scene.room_tint[room_part])
@@ -165,9 +168,11 @@ def render(scene: SyntheticScene, cameras: Cameras, supersample: int = 2) -> Ren
     outside = (c[:, 0].abs() >= room[0]) | (c[:, 1].abs() >= room[1]) | (c[:, 2] <= 0) | (c[:, 2] >= room[2])
     if outside.any():
         i = int(outside.nonzero()[0])
-        raise ValueError(f"render: camera {i} at {c[i].tolist()} is outside the room "
-                         f"(|x| < {room[0]:.2f}, |y| < {room[1]:.2f}, 0 < z < {room[2]:.2f}); "
-                         "move it closer to the object")
+        raise ValueError(
+            f"render: camera {i} at {c[i].tolist()} is outside the room "
+            f"(|x| < {room[0]:.2f}, |y| < {room[1]:.2f}, 0 < z < {room[2]:.2f}); "
+            "move it closer to the object"
+        )
     n, h, w = len(cams), cams.height, cams.width
     atlas = texture_atlas().to(device)
     s = supersample
@@ -188,7 +193,8 @@ def render(scene: SyntheticScene, cameras: Cameras, supersample: int = 2) -> Ren
     rgb = F.avg_pool2d(rgb.reshape(n, h * s, w * s, 3).permute(0, 3, 1, 2), s)
     mask = F.avg_pool2d(mask.reshape(n, 1, h * s, w * s), s)
     return RenderOutput(
-        rgb=rgb, mask=mask,
+        rgb=rgb,
+        mask=mask,
         depth=depth.reshape(n, 1, h, w),
         normal=normal.reshape(n, h, w, 3).permute(0, 3, 1, 2),
     )

@@ -60,7 +60,7 @@ class SyntheticScene:
         """Radius of the sphere around :attr:`center` that holds the bounding box."""
         return float((self.bounds[1] - self.bounds[0]).norm() / 2)
 
-    def to(self, device: torch.device | str) -> "SyntheticScene":
+    def to(self, device: torch.device | str) -> SyntheticScene:
         moved = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, Tensor)}
         return replace(self, **moved)
 
@@ -99,8 +99,17 @@ class _Builder:
     def add(self, kind: int, center, half, rot: Tensor | None = None, uv_scale=(1.0, 1.0)) -> None:
         texture, tint = self.material()
         rot = torch.eye(3, dtype=torch.float64) if rot is None else rot
-        self.rows.append((kind, torch.tensor(center, dtype=torch.float64), torch.tensor(half, dtype=torch.float64),
-                          rot, texture, tint, uv_scale))
+        self.rows.append(
+            (
+                kind,
+                torch.tensor(center, dtype=torch.float64),
+                torch.tensor(half, dtype=torch.float64),
+                rot,
+                texture,
+                tint,
+                uv_scale,
+            )
+        )
 
 
 def _to_scene(b: _Builder, category: str, seed: int) -> SyntheticScene:
@@ -119,11 +128,17 @@ def _to_scene(b: _Builder, category: str, seed: int) -> SyntheticScene:
     bounds = torch.stack([corners.amin(0), corners.amax(0)])
     bounds[0, 2] = bounds[0, 2].clamp_min(0.0)
     light_azimuth, light_elevation = b.uniform(0, 2 * math.pi), b.uniform(math.radians(45), math.radians(70))
-    light = torch.tensor([math.cos(light_azimuth) * math.cos(light_elevation),
-                          math.sin(light_azimuth) * math.cos(light_elevation), math.sin(light_elevation)])
+    light = torch.tensor(
+        [
+            math.cos(light_azimuth) * math.cos(light_elevation),
+            math.sin(light_azimuth) * math.cos(light_elevation),
+            math.sin(light_elevation),
+        ]
+    )
     floor, walls = b.material(), b.material()
     return SyntheticScene(
-        category=category, seed=seed,
+        category=category,
+        seed=seed,
         kind=torch.tensor(kinds, dtype=torch.int64),
         local_from_world=torch.stack(affines).float(),
         texture=torch.tensor(textures, dtype=torch.int64),
@@ -152,8 +167,12 @@ def _snowman(b: _Builder) -> None:
     look = torch.tensor([math.cos(facing), math.sin(facing), 0.0], dtype=torch.float64)
     nose_rot = rotation("z", facing) @ rotation("y", math.pi / 2)  # cone axis (local +z) along `look`
     nose_len = b.uniform(0.12, 0.2)
-    b.add(CONE, (look * (head_r + nose_len * 0.8) + torch.tensor([0, 0, head_z])).tolist(),
-          [0.05, 0.05, nose_len], rot=nose_rot)
+    b.add(
+        CONE,
+        (look * (head_r + nose_len * 0.8) + torch.tensor([0, 0, head_z])).tolist(),
+        [0.05, 0.05, nose_len],
+        rot=nose_rot,
+    )
     hat_h = b.uniform(0.1, 0.18)
     b.add(CYLINDER, [0, 0, head_z + head_r * 0.85 + hat_h], [head_r * 0.75, head_r * 0.75, hat_h], uv_scale=(3.0, 1.0))
     b.add(CYLINDER, [0, 0, head_z + head_r * 0.85], [head_r * 1.2, head_r * 1.2, 0.02])
@@ -161,8 +180,9 @@ def _snowman(b: _Builder) -> None:
         angle = facing + arm * math.pi / 2
         direction = torch.tensor([math.cos(angle), math.sin(angle), 0.0], dtype=torch.float64)
         center = direction * (radii[1] + 0.25) + torch.tensor([0, 0, centers[1] + 0.1])
-        b.add(CYLINDER, center.tolist(), [0.035, 0.035, 0.3],
-              rot=rotation("z", angle) @ rotation("y", math.pi / 2 - 0.4))
+        b.add(
+            CYLINDER, center.tolist(), [0.035, 0.035, 0.3], rot=rotation("z", angle) @ rotation("y", math.pi / 2 - 0.4)
+        )
 
 
 def _table(b: _Builder) -> None:
@@ -185,7 +205,7 @@ def _table(b: _Builder) -> None:
 
 def _tower(b: _Builder) -> None:
     z, width = 0.0, b.uniform(0.45, 0.6)
-    for level in range(int(b.uniform(3, 5))):
+    for _ in range(int(b.uniform(3, 5))):
         h = b.uniform(0.08, 0.15)
         kind = BOX if b.uniform(0, 1) < 0.6 else CYLINDER
         b.add(kind, [0, 0, z + h], [width, width, h], rot=rotation("z", b.uniform(0, math.pi / 2)), uv_scale=(2.0, 1.0))

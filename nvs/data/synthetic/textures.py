@@ -54,9 +54,8 @@ def _pattern(name: str, size: int) -> np.ndarray:
             x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
             sx, sy = gx - x0, gy - y0
             sx, sy = sx * sx * (3 - 2 * sx), sy * sy * (3 - 2 * sy)
-            at = lambda i, j: grid[j % cells, i % cells]  # noqa: E731
-            top = at(x0, y0) * (1 - sx) + at(x0 + 1, y0) * sx
-            bottom = at(x0, y0 + 1) * (1 - sx) + at(x0 + 1, y0 + 1) * sx
+            top = grid[y0 % cells, x0 % cells] * (1 - sx) + grid[y0 % cells, (x0 + 1) % cells] * sx
+            bottom = grid[(y0 + 1) % cells, x0 % cells] * (1 - sx) + grid[(y0 + 1) % cells, (x0 + 1) % cells] * sx
             gray += (top * (1 - sy) + bottom * sy) * 0.5**octave
         gray = (gray - gray.min()) / (gray.max() - gray.min())
     return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=-1).astype(np.float32)

@@ -46,9 +46,14 @@ def capture_cameras(scene: SyntheticScene, num_frames: int, height: int, width: 
     size = scene.radius
     # the object fills a similar part of the frame whatever the field of view
     radius = 1.5 * size / torch.tan(torch.deg2rad(fov) / 2) * 0.75 * (1 + _wobble(t, 0.08, g))
-    eye = center + torch.stack([radius * torch.cos(elevation) * torch.cos(azimuth),
-                                radius * torch.cos(elevation) * torch.sin(azimuth),
-                                radius * torch.sin(elevation)], -1)
+    eye = center + torch.stack(
+        [
+            radius * torch.cos(elevation) * torch.cos(azimuth),
+            radius * torch.cos(elevation) * torch.sin(azimuth),
+            radius * torch.sin(elevation),
+        ],
+        -1,
+    )
     eye[:, 2] = eye[:, 2].clamp_min(0.2)
     target = center + size * torch.stack([_wobble(t, 0.05, g) for _ in range(3)], -1)
     c2w = look_at(eye, target, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))

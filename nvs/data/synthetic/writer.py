@@ -32,8 +32,8 @@ import gzip
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -101,12 +101,15 @@ def encode_depth(depth: np.ndarray, scale_adjustment: float = 1.0) -> np.ndarray
 
 def write_ply(path: Path, points: np.ndarray, colors: np.ndarray) -> None:
     """Binary little-endian PLY, float x, y, z and uchar red, green, blue: points [P, 3], colors [P, 3] in [0, 1]."""
-    header = ("ply\nformat binary_little_endian 1.0\n"
-              f"element vertex {len(points)}\n"
-              "property float x\nproperty float y\nproperty float z\n"
-              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n").encode("ascii")
-    rows = np.zeros(len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
-                                        ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {len(points)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    ).encode("ascii")
+    rows = np.zeros(
+        len(points), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    )
     for i, axis in enumerate("xyz"):
         rows[axis] = points[:, i]
     for i, channel in enumerate(("red", "green", "blue")):
@@ -118,8 +121,18 @@ def _json(path: Path, data) -> None:
     _write_bytes(path, json.dumps(data).encode("utf-8"))
 
 
-def _write_sequence(root: Path, category: str, category_index: int, sequence_index: int, seed: int, frames: int,
-                    size: int, supersample: int, num_points: int, progress) -> tuple[list[dict], dict]:
+def _write_sequence(
+    root: Path,
+    category: str,
+    category_index: int,
+    sequence_index: int,
+    seed: int,
+    frames: int,
+    size: int,
+    supersample: int,
+    num_points: int,
+    progress,
+) -> tuple[list[dict], dict]:
     scene_seed = seed * 1000 + sequence_index
     name = sequence_name(category_index, scene_seed, sequence_index)
     scene = make_scene(category, scene_seed)
@@ -137,23 +150,34 @@ def _write_sequence(root: Path, category: str, category_index: int, sequence_ind
             depth_mask = ((depth > 0) & np.isfinite(depth)).astype(np.uint8) * 255
             _write_bytes(seq_dir / "images" / f"{stem}.jpg", _jpeg(rgb))
             _write_bytes(seq_dir / "masks" / f"{stem}.png", _png(mask))
-            _write_bytes(seq_dir / "depths" / f"{stem}.jpg.geometric.png",
-                         _png(encode_depth(np.where(depth_mask > 0, depth, 0))))
+            _write_bytes(
+                seq_dir / "depths" / f"{stem}.jpg.geometric.png", _png(encode_depth(np.where(depth_mask > 0, depth, 0)))
+            )
             _write_bytes(seq_dir / "depth_masks" / f"{stem}.png", _png(depth_mask))
             ys, xs = np.nonzero(mask > 0.4 * 255)
             box = None
             if len(xs):
                 box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
             rel = f"{category}/{name}"
-            base_frames.append({
-                "sequence_name": name, "frame_number": i, "frame_timestamp": round(i / FPS, 6),
-                "image": {"path": f"{rel}/images/{stem}.jpg", "size": [size, size]},
-                "depth": {"path": f"{rel}/depths/{stem}.jpg.geometric.png", "scale_adjustment": 1.0,
-                          "mask_path": f"{rel}/depth_masks/{stem}.png"},
-                "mask": {"path": f"{rel}/masks/{stem}.png", "mass": float(mask.astype(np.float64).sum() / 255),
-                         "bounding_box_xywh": box},
-                "meta": {},
-            })
+            base_frames.append(
+                {
+                    "sequence_name": name,
+                    "frame_number": i,
+                    "frame_timestamp": round(i / FPS, 6),
+                    "image": {"path": f"{rel}/images/{stem}.jpg", "size": [size, size]},
+                    "depth": {
+                        "path": f"{rel}/depths/{stem}.jpg.geometric.png",
+                        "scale_adjustment": 1.0,
+                        "mask_path": f"{rel}/depth_masks/{stem}.png",
+                    },
+                    "mask": {
+                        "path": f"{rel}/masks/{stem}.png",
+                        "mass": float(mask.astype(np.float64).sum() / 255),
+                        "bounding_box_xywh": box,
+                    },
+                    "meta": {},
+                }
+            )
         images.append(out.rgb.cpu())
         masks.append(out.mask.cpu())
         progress.update(len(out.rgb))
@@ -161,10 +185,13 @@ def _write_sequence(root: Path, category: str, category_index: int, sequence_ind
     write_ply(seq_dir / "pointcloud.ply", points.numpy(), colors.numpy())
     sheet = contact_sheet(torch.cat(images), torch.cat(masks))
     _write_bytes(root / "contact_sheets" / category / f"{name}.png", _png(sheet))
-    annotation = {"sequence_name": name, "category": category, "video": None,
-                  "point_cloud": {"path": f"{category}/{name}/pointcloud.ply", "quality_score": 1.0,
-                                  "n_points": num_points},
-                  "viewpoint_quality_score": 1.0}
+    annotation = {
+        "sequence_name": name,
+        "category": category,
+        "video": None,
+        "point_cloud": {"path": f"{category}/{name}/pointcloud.ply", "quality_score": 1.0, "n_points": num_points},
+        "viewpoint_quality_score": 1.0,
+    }
     return cameras_to_co3d_frames(cameras, name, "ndc_isotropic", frames=base_frames), annotation
 
 
@@ -180,14 +207,25 @@ def _rows_by_sequence(frames: list[dict]) -> dict[str, list[list]]:
 def _set_lists(frames: list[dict], splits: dict[str, list[str]]) -> dict[str, dict[str, list]]:
     by_sequence = _rows_by_sequence(frames)
     rows = lambda names: [r for n in names for r in by_sequence[n]]  # noqa: E731
-    lists = {f"fewview_{split}": {"train": rows(splits["train"]), "val": [],
-                                  "test": [] if split == "train" else rows(splits[split])}
-             for split in ("train", "dev", "test")}
-    for subset, names, index in (("manyview_dev_0", splits["dev"], 0), ("manyview_dev_1", splits["dev"], 1),
-                                 ("manyview_test_0", splits["test"], 0)):
+    lists = {
+        f"fewview_{split}": {
+            "train": rows(splits["train"]),
+            "val": [],
+            "test": [] if split == "train" else rows(splits[split]),
+        }
+        for split in ("train", "dev", "test")
+    }
+    for subset, names, index in (
+        ("manyview_dev_0", splits["dev"], 0),
+        ("manyview_dev_1", splits["dev"], 1),
+        ("manyview_test_0", splits["test"], 0),
+    ):
         seq = by_sequence[names[index % len(names)]]
-        lists[subset] = {"train": [r for r in seq if not _is_unseen(r[1])], "val": [],
-                         "test": [r for r in seq if _is_unseen(r[1])]}
+        lists[subset] = {
+            "train": [r for r in seq if not _is_unseen(r[1])],
+            "val": [],
+            "test": [r for r in seq if _is_unseen(r[1])],
+        }
     return lists
 
 
@@ -202,12 +240,23 @@ def _eval_batches(set_list: dict[str, list], by_sequence: dict[str, list[list]],
     return batches
 
 
-def _write_category(root: Path, category: str, category_index: int, sequences: int, seed: int, frames: int,
-                    size: int, supersample: int, num_points: int, progress) -> None:
+def _write_category(
+    root: Path,
+    category: str,
+    category_index: int,
+    sequences: int,
+    seed: int,
+    frames: int,
+    size: int,
+    supersample: int,
+    num_points: int,
+    progress,
+) -> None:
     all_frames, annotations = [], []
     for s in range(sequences):
-        seq_frames, annotation = _write_sequence(root, category, category_index, s, seed, frames, size,
-                                                 supersample, num_points, progress)
+        seq_frames, annotation = _write_sequence(
+            root, category, category_index, s, seed, frames, size, supersample, num_points, progress
+        )
         all_frames += seq_frames
         annotations.append(annotation)
     splits = split_sequences([a["sequence_name"] for a in annotations])
@@ -231,8 +280,10 @@ def resolve_categories(categories: int | Sequence[str]) -> list[str]:
     """A count K (the first K of :data:`CATEGORIES`) or category names -> names, checked."""
     if isinstance(categories, int):
         if not 1 <= categories <= len(CATEGORIES):
-            raise ValueError(f"categories: the synthetic world has {len(CATEGORIES)} categories {CATEGORIES}; "
-                             f"ask for 1 to {len(CATEGORIES)}, got {categories}")
+            raise ValueError(
+                f"categories: the synthetic world has {len(CATEGORIES)} categories {CATEGORIES}; "
+                f"ask for 1 to {len(CATEGORIES)}, got {categories}"
+            )
         return list(CATEGORIES[:categories])
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown or not categories:
@@ -240,9 +291,18 @@ def resolve_categories(categories: int | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(categories))
 
 
-def write_co3d_world(out_dir: str | os.PathLike, categories: int | Sequence[str] = 2, sequences_per_category: int = 2,
-                     frames: int = 50, size: int = 256, seed: int = 0, supersample: int = 2, num_points: int = 20000,
-                     overwrite: bool = False, show_progress: bool = True) -> Path:
+def write_co3d_world(
+    out_dir: str | os.PathLike,
+    categories: int | Sequence[str] = 2,
+    sequences_per_category: int = 2,
+    frames: int = 50,
+    size: int = 256,
+    seed: int = 0,
+    supersample: int = 2,
+    num_points: int = 20000,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> Path:
     """Render and write a synthetic world in the CO3D v2 layout; returns the root.
 
     Byte-identical for the same arguments (on the same torch build and thread count). Written into a
@@ -251,8 +311,13 @@ def write_co3d_world(out_dir: str | os.PathLike, categories: int | Sequence[str]
     from tqdm.auto import tqdm
 
     names = resolve_categories(categories)
-    for label, value, lo in (("sequences_per_category", sequences_per_category, 1), ("frames", frames, 1),
-                             ("size", size, 8), ("supersample", supersample, 1), ("num_points", num_points, 1)):
+    for label, value, lo in (
+        ("sequences_per_category", sequences_per_category, 1),
+        ("frames", frames, 1),
+        ("size", size, 8),
+        ("supersample", supersample, 1),
+        ("num_points", num_points, 1),
+    ):
         if not (isinstance(value, int) and value >= lo):
             raise ValueError(f"write_co3d_world: {label} must be an integer >= {lo}, got {value!r}")
     out = Path(out_dir)
@@ -263,15 +328,39 @@ def write_co3d_world(out_dir: str | os.PathLike, categories: int | Sequence[str]
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        with tqdm(total=len(names) * sequences_per_category * frames, unit="frame", desc="nvs data synth",
-                  disable=not show_progress) as progress:
+        with tqdm(
+            total=len(names) * sequences_per_category * frames,
+            unit="frame",
+            desc="nvs data synth",
+            disable=not show_progress,
+        ) as progress:
             for category in names:
-                _write_category(tmp, category, CATEGORIES.index(category), sequences_per_category, seed, frames,
-                                size, supersample, num_points, progress)
+                _write_category(
+                    tmp,
+                    category,
+                    CATEGORIES.index(category),
+                    sequences_per_category,
+                    seed,
+                    frames,
+                    size,
+                    supersample,
+                    num_points,
+                    progress,
+                )
         _json(tmp / "category_to_subset_name_list.json", {c: list(SUBSETS) for c in names})
-        _json(tmp / "synthetic_world.json", {"categories": names, "sequences_per_category": sequences_per_category,
-                                             "frames": frames, "size": size, "seed": seed, "supersample": supersample,
-                                             "num_points": num_points, "jpeg_quality": JPEG_QUALITY})
+        _json(
+            tmp / "synthetic_world.json",
+            {
+                "categories": names,
+                "sequences_per_category": sequences_per_category,
+                "frames": frames,
+                "size": size,
+                "seed": seed,
+                "supersample": supersample,
+                "num_points": num_points,
+                "jpeg_quality": JPEG_QUALITY,
+            },
+        )
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         if out.exists():
             out.rename(old)

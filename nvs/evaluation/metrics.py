@@ -6,11 +6,11 @@ per frame ``[F]``. The SparseFusion rule (DESIGN.md §3): the prediction is mult
 
 - PSNR with data range 1.
 - SSIM ``variant="skimage"``: scikit-image's default, a 7x7 uniform window with sample covariance,
-  per channel (the one SparseFusion used); ``variant="gaussian"``: 11x11 Gaussian, sigma 1.5,
+  per channel (the one SparseFusion used); ``variant="gaussian"``: kornia's 11x11 Gaussian, sigma 1.5,
   population covariance (most NVS papers). Both equal ``skimage.metrics.structural_similarity``.
 - LPIPS-VGG through the ``lpips`` package, inputs mapped to [-1, 1]. The VGG16 backbone comes from
   the torch hub cache or a given file, never from a random initialisation for a reported number.
-- Chamfer distance between point clouds through ``scipy.spatial.cKDTree``.
+- Chamfer distance between point clouds: :func:`recon.colmap.chamfer_distance`.
 """
 
 from __future__ import annotations
@@ -19,19 +19,22 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
+import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 VGG16_FILE = "vgg16-397923af.pth"
 # torchvision's vgg16().features indices -> lpips' slice holding them.
-_VGG_SLICES = {**{i: 1 for i in range(4)}, **{i: 2 for i in range(4, 9)}, **{i: 3 for i in range(9, 16)},
-               **{i: 4 for i in range(16, 23)}, **{i: 5 for i in range(23, 30)}}
-_SSIM_PARAMS = {  # variant -> (window, gaussian sigma or None, sample covariance)
-    "skimage": (7, None, True),
-    "gaussian": (11, 1.5, False),
+_VGG_SLICES = {
+    **{i: 1 for i in range(4)},
+    **{i: 2 for i in range(4, 9)},
+    **{i: 3 for i in range(9, 16)},
+    **{i: 4 for i in range(16, 23)},
+    **{i: 5 for i in range(23, 30)},
 }
+SSIM_WINDOW = 7  # scikit-image's default window (uniform, sample covariance)
+GAUSSIAN_SSIM_WINDOW = 11  # kornia's Gaussian SSIM, sigma 1.5, population covariance
 
 
 def _as_batch(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
@@ -65,36 +68,30 @@ def psnr(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
     return out[0] if single else out
 
 
-def _window(variant: str, dtype: torch.dtype) -> tuple[Tensor, int, bool]:
-    if variant not in _SSIM_PARAMS:
-        raise ValueError(f"ssim variant must be one of {sorted(_SSIM_PARAMS)}, got {variant!r}")
-    size, sigma, sample_cov = _SSIM_PARAMS[variant]
-    if sigma is None:
-        w1 = torch.full((size,), 1.0 / size, dtype=dtype)
-    else:
-        x = torch.arange(size, dtype=dtype) - size // 2
-        w1 = torch.exp(-(x**2) / (2 * sigma**2))
-        w1 = w1 / w1.sum()
-    return w1[:, None] * w1[None, :], size, sample_cov
-
-
 def ssim(pred: Tensor, gt: Tensor, variant: Literal["skimage", "gaussian"] = "skimage") -> Tensor:
     """SSIM per frame, data range 1, averaged over channels and the valid (unpadded) pixels.
 
     pred, gt [F, 3, H, W] or [3, H, W] -> [F] or scalar. Matches
     ``skimage.metrics.structural_similarity(..., channel_axis=0, data_range=1)`` with its defaults
-    (variant "skimage") or with ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False``.
+    (variant "skimage": 7x7 uniform window, sample covariance) or with ``gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False`` (variant "gaussian": kornia's SSIM, the one the
+    Gaussian fit's D-SSIM loss uses).
     """
+    if variant not in ("skimage", "gaussian"):
+        raise ValueError(f"ssim variant must be 'skimage' or 'gaussian', got {variant!r}")
     single = pred.ndim == 3
     p, g = _as_batch(pred, gt)
-    window, size, sample_cov = _window(variant, p.dtype)
+    size = SSIM_WINDOW if variant == "skimage" else GAUSSIAN_SSIM_WINDOW
     if min(p.shape[-2:]) < size:
         raise ValueError(f"ssim ({variant}) needs images of at least {size}x{size}, got {tuple(p.shape[-2:])}")
+    if variant == "gaussian":
+        out = kornia.metrics.ssim(p, g, size, max_val=1.0, padding="valid").mean(dim=(1, 2, 3))
+        return out[0] if single else out
     c = p.shape[1]
-    kernel = window.expand(c, 1, size, size)
+    kernel = torch.full((c, 1, size, size), 1.0 / size**2, dtype=p.dtype)
     filt = lambda x: F.conv2d(x, kernel, groups=c)  # noqa: E731  valid region only: skimage crops the border
     mu_p, mu_g = filt(p), filt(g)
-    cov_norm = size * size / (size * size - 1) if sample_cov else 1.0
+    cov_norm = size * size / (size * size - 1)
     var_p = cov_norm * (filt(p * p) - mu_p**2)
     var_g = cov_norm * (filt(g * g) - mu_g**2)
     cov = cov_norm * (filt(p * g) - mu_p * mu_g)
@@ -141,7 +138,6 @@ def load_lpips(
     ``allow_random`` (tests only: a random backbone, reason "random backbone: plumbing only").
     The linear heads ship with the ``lpips`` package.
     """
-    import nvs._torchvision  # noqa: F401
 
     try:
         import lpips
@@ -149,8 +145,9 @@ def load_lpips(
         return None, f"the lpips package is not importable ({e}); pip install lpips"
     path = Path(weights) if weights is not None else default_vgg16_path()
     if not path.is_file() and not allow_random:
-        return None, (f"VGG16 backbone weights not found at {path}; put torchvision's {VGG16_FILE} there "
-                      "or pass weights=PATH")
+        return None, (
+            f"VGG16 backbone weights not found at {path}; put torchvision's {VGG16_FILE} there or pass weights=PATH"
+        )
     model = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False)
     reason = "random backbone: plumbing only, never report"
     if path.is_file():
@@ -175,8 +172,9 @@ class LpipsVgg:
     ``scorer(pred, gt)`` takes [F, 3, H, W] in [0, 1] and returns [F]; raises if unavailable.
     """
 
-    def __init__(self, weights: str | os.PathLike | None = None, allow_random: bool = False,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, weights: str | os.PathLike | None = None, allow_random: bool = False, device: str | torch.device = "cpu"
+    ) -> None:
         self.model, self.reason = load_lpips(weights, allow_random, device)
         self.device = device
 
@@ -201,7 +199,10 @@ class LpipsVgg:
 
 # ------------------------------------------------------------------------------ batched
 def image_metrics(
-    pred: Tensor, gt: Tensor, lpips_fn: LpipsVgg | None = None, mask: Tensor | None = None,
+    pred: Tensor,
+    gt: Tensor,
+    lpips_fn: LpipsVgg | None = None,
+    mask: Tensor | None = None,
     valid_region: Tensor | None = None,
 ) -> dict[str, list[float]]:
     """Per-frame metrics of [F, 3, H, W] images -> {"psnr", "ssim", "ssim_gaussian"[, "lpips"]: [F] lists}.
@@ -213,30 +214,11 @@ def image_metrics(
         raise ValueError("image_metrics: give both mask and valid_region (the SparseFusion rule) or neither")
     if mask is not None:
         pred, gt = sparsefusion_inputs(pred, gt, mask, valid_region)
-    out = {"psnr": psnr(pred, gt).tolist(), "ssim": ssim(pred, gt).tolist(),
-           "ssim_gaussian": ssim(pred, gt, "gaussian").tolist()}
+    out = {
+        "psnr": psnr(pred, gt).tolist(),
+        "ssim": ssim(pred, gt).tolist(),
+        "ssim_gaussian": ssim(pred, gt, "gaussian").tolist(),
+    }
     if lpips_fn is not None and lpips_fn.reportable:
         out["lpips"] = lpips_fn(pred, gt).tolist()
     return out
-
-
-# ------------------------------------------------------------------------------ geometry
-def chamfer_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> dict[str, float | int]:
-    """Symmetric Chamfer distance between clouds a [P, 3] and b [Q, 3].
-
-    ``a_to_b`` = mean over a of the distance to the nearest point of b (Euclidean, not squared);
-    ``chamfer`` = (a_to_b + b_to_a) / 2. Also returns the point counts ``num_a``, ``num_b``.
-    """
-    from scipy.spatial import cKDTree
-
-    a = np.asarray(a.detach().cpu() if isinstance(a, Tensor) else a, dtype=np.float64)
-    b = np.asarray(b.detach().cpu() if isinstance(b, Tensor) else b, dtype=np.float64)
-    for name, x in (("a", a), ("b", b)):
-        if x.ndim != 2 or x.shape[1] != 3 or x.shape[0] == 0:
-            raise ValueError(f"chamfer_distance: {name} must be a non-empty [P, 3] cloud, got {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError(f"chamfer_distance: {name} holds NaN or infinite points")
-    a_to_b = float(cKDTree(b).query(a)[0].mean())
-    b_to_a = float(cKDTree(a).query(b)[0].mean())
-    return {"chamfer": (a_to_b + b_to_a) / 2, "a_to_b": a_to_b, "b_to_a": b_to_a,
-            "num_a": int(a.shape[0]), "num_b": int(b.shape[0])}

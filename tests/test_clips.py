@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from camera.cameras import Cameras, look_at
-from nvs.data.sample import Views
-from nvs.train.data import ClipSampler, MemoryScenes, TrainBatch, load_batch, synthetic_scenes
+from camera.views import Views
+from nvs.data.clips import ClipSampler, MemoryScenes, TrainBatch, load_batch, synthetic_scenes
 
 
 def _orbit_views(n: int, scene: int, size: int = 16) -> Views:
@@ -94,8 +94,9 @@ def test_load_batch_shapes_and_camera_normalisation():
         n = scenes.frame_counts[spec.scene]
         assert batch.target_images[b, :, 0, 0, 0].tolist() == pytest.approx([t / n for t in spec.targets])
         assert batch.input_images[b, :, 0, 0, 0].tolist() == pytest.approx([i / n for i in spec.inputs])
-        centres = torch.cat([batch.input_cameras.centers[b * v:(b + 1) * v],
-                             batch.target_cameras.centers[b * 4:(b + 1) * 4]])
+        centres = torch.cat(
+            [batch.input_cameras.centers[b * v : (b + 1) * v], batch.target_cameras.centers[b * 4 : (b + 1) * 4]]
+        )
         assert centres.mean(0).abs().max() < 1e-5
         assert centres.norm(dim=-1).max() == pytest.approx(1.5, abs=1e-5)
     joined = TrainBatch.cat([load_batch(scenes, specs[:1]), load_batch(scenes, specs[1:])])
@@ -116,7 +117,7 @@ def test_synthetic_scenes_cache_round_trip(tmp_path):
 
 
 def test_co3d_scenes_follow_timestamps_and_skip_short_sequences(tmp_path):
-    from nvs.train.data import Co3dScenes, build_scenes
+    from nvs.data.clips import Co3dScenes, build_scenes
     from tests.co3d_layout import write_tiny_co3d
 
     write_tiny_co3d(tmp_path, {"apple": {"long": 6, "short": 3}, "ball": {"other": 5}})
@@ -139,14 +140,16 @@ def test_sparsefusion_cropped_scenes_match_the_crop_function(tmp_path):
     from nvs.data.crop import sparsefusion_crop
     from nvs.data.synthetic import synthetic_views
 
-    scenes = synthetic_scenes(1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40,
-                              supersample=1)
+    scenes = synthetic_scenes(
+        1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40, supersample=1
+    )
     full = synthetic_views(scenes[0].category, 0, 3, 40, 40, supersample=1)
     images, masks, _, valid, cams = sparsefusion_crop(full.images, full.masks, full.cameras, 24)
     assert torch.equal(scenes[0].images, images) and torch.equal(scenes[0].masks, masks)
     assert torch.equal(scenes[0].valid_region, valid) and torch.allclose(scenes[0].cameras.K, cams.K)
-    cached = synthetic_scenes(1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40,
-                              supersample=1)
+    cached = synthetic_scenes(
+        1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40, supersample=1
+    )
     assert torch.equal(cached[0].valid_region, valid)
     with pytest.raises(ValueError, match="data.crop"):
         synthetic_scenes(1, 3, 24, 24, crop="square")

@@ -8,9 +8,9 @@ definition that ``lpips`` builds, the import probes of ``transformers`` and ``di
 is pure Python, so declaring those two operator schemas is enough; calling them still fails
 loudly, as it should.
 
-Call :func:`ensure_torchvision_importable` before anything that may import torchvision.
-It is idempotent, costs one ``find_spec`` when torchvision works, and does nothing when
-torchvision is not installed.
+``camera/__init__.py`` calls it first, and every package of the project imports ``camera``,
+so no module needs to import this one itself. It is idempotent, costs one ``find_spec`` when
+torchvision works, and does nothing when torchvision is not installed.
 """
 
 from __future__ import annotations

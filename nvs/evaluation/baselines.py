@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camera.cameras import Cameras
+from camera.views import Views
 from conditioning.base import ConditioningInputs
-from nvs.data.sample import Views
 
 
 def nearest_input_index(input_cameras: Cameras, target_cameras: Cameras) -> Tensor:
@@ -31,8 +31,9 @@ def nearest_view(inputs: Views, target_cameras: Cameras) -> Tensor:
     frames = inputs.images[nearest_input_index(inputs.cameras, target_cameras)]
     height, width = target_cameras.height, target_cameras.width
     if frames.shape[-2:] != (height, width):
-        frames = F.interpolate(frames.float(), size=(height, width), mode="bilinear", antialias=True,
-                               align_corners=False).clamp(0, 1)
+        frames = F.interpolate(
+            frames.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        ).clamp(0, 1)
     return frames
 
 
@@ -43,11 +44,13 @@ def _has_pixelnerf(config: dict[str, Any]) -> bool:
 
 
 def pixelnerf_rgb_unavailable(conditioner_config: dict[str, Any]) -> str:
-    """"" when the conditioner (by its config) has a PixelNeRF colour branch, else the reason."""
+    """ "" when the conditioner (by its config) has a PixelNeRF colour branch, else the reason."""
     if _has_pixelnerf(conditioner_config):
         return ""
-    return (f"the model's conditioner is {conditioner_config.get('name')!r}, which has no PixelNeRF RGB branch "
-            "(only conditioning=pixelnerf models have one)")
+    return (
+        f"the model's conditioner is {conditioner_config.get('name')!r}, which has no PixelNeRF RGB branch "
+        "(only conditioning=pixelnerf models have one)"
+    )
 
 
 @torch.no_grad()
@@ -71,13 +74,18 @@ def pixelnerf_rgb(model, inputs: Views, target_cameras: Cameras, camera_radius: 
         _, transform = Cameras.cat([input_cams, targets]).normalize_scene(camera_radius)
         input_cams, targets = input_cams.transform(transform), targets.transform(transform)
     device = model.device
-    cond = ConditioningInputs(input_images=inputs.images[None].to(device, torch.float32),
-                              input_cameras=input_cams.to(device), target_cameras=targets.to(device),
-                              latent_size=model.settings.latent_size)
+    cond = ConditioningInputs(
+        input_images=inputs.images[None].to(device, torch.float32),
+        input_cameras=input_cams.to(device),
+        target_cameras=targets.to(device),
+        latent_size=model.settings.latent_size,
+    )
     if model.conditioner.uses_input_latents:
         latents = model.encode_images(cond.input_images[0])
-        cond = ConditioningInputs(cond.input_images, cond.input_cameras, cond.target_cameras, cond.latent_size,
-                                  input_latents=latents[None])
+        cond = ConditioningInputs(
+            cond.input_images, cond.input_cameras, cond.target_cameras, cond.latent_size, input_latents=latents[None]
+        )
     rgb = model.conditioner(cond).extras["rgb"][0].float().cpu()  # [F, 3, h, w]
-    return F.interpolate(rgb, size=(target_cameras.height, target_cameras.width), mode="bilinear",
-                         align_corners=False).clamp(0, 1)
+    return F.interpolate(
+        rgb, size=(target_cameras.height, target_cameras.width), mode="bilinear", align_corners=False
+    ).clamp(0, 1)

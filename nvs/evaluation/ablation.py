@@ -1,6 +1,6 @@
 """V3D Table 3's conditioning ablation: train one model per ``conditioning`` variant, same budget,
-data and seed, through ``nvs train``'s Python entry (:func:`nvs.commands.train.run`), then score
-each at 2 and 3 input views on held-out synthetic scenes with :func:`benchmarks.co3d.run_co3d_benchmark`.
+data and seed, through ``nvs train``'s library entry (:func:`nvs.train.run.train_from_config`), then score
+each at 2 and 3 input views on held-out synthetic scenes with :func:`nvs.evaluation.co3d.run_co3d_benchmark`.
 
     nvs bench ablation --out DIR [--steps N] [model=... data=... trainer.*=...] [evaluation.*=... variants=[...]]
 
@@ -20,15 +20,20 @@ checkpoint; finished scenes of the evaluation are skipped.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from benchmarks.co3d import run_co3d_benchmark
 from camera.io import atomic_write_bytes
 from camera.plot import save_figure
+from nvs.evaluation.co3d import run_co3d_benchmark
 
-VARIANT_LABELS = {"camera_embedding": "w. camera embedding", "plucker": "w. Plücker rays",
-                  "pixelnerf": "w. PixelNeRF features", "pixelnerf_small": "w. PixelNeRF features (small)"}
+VARIANT_LABELS = {
+    "camera_embedding": "w. camera embedding",
+    "plucker": "w. Plücker rays",
+    "pixelnerf": "w. PixelNeRF features",
+    "pixelnerf_small": "w. PixelNeRF features (small)",
+}
 ABLATION_METRICS = ("psnr", "ssim")
 
 
@@ -45,44 +50,56 @@ def merge_overrides(*groups: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
-def train_variant(variant: str, run_dir: Path, train_overrides: Sequence[str],
-                  synthetic_cache: Path | None = None) -> Path:
+def train_variant(
+    variant: str, run_dir: Path, train_overrides: Sequence[str], synthetic_cache: Path | None = None
+) -> Path:
     """Train (or resume, or skip when exported) one variant; returns its model folder.
 
     ``synthetic_cache``: where ``data=synthetic`` keeps its rendered scenes, shared by the variants
     (the same data, rendered once); None keeps the config's own ``data.cache_dir``.
     """
-    from nvs.commands.train import run
     from nvs.config import compose
+    from nvs.train.run import train_from_config
 
     model_dir = run_dir / "model"
     if (model_dir / "pathnvs.json").is_file():
         return model_dir
-    overrides = merge_overrides(train_overrides, [f"conditioning={variant}", f"trainer.out={run_dir}",
-                                                  "trainer.resume=auto", "trainer.export=true"])
+    overrides = merge_overrides(
+        train_overrides,
+        [f"conditioning={variant}", f"trainer.out={run_dir}", "trainer.resume=auto", "trainer.export=true"],
+    )
     cfg = compose("train", overrides)
     if synthetic_cache is not None and cfg.data.get("source") == "synthetic":
         cfg.data.cache_dir = str(synthetic_cache)
-    run(cfg)
+    train_from_config(cfg)
     return model_dir
 
 
-def ensure_eval_world(out_dir: Path, world: dict[str, Any], views: Sequence[int], size: int,
-                      progress: bool) -> tuple[Path, Path]:
+def ensure_eval_world(
+    out_dir: Path, world: dict[str, Any], views: Sequence[int], size: int, progress: bool
+) -> tuple[Path, Path]:
     """The held-out synthetic world (CO3D layout) and its SparseFusion manifest, written once."""
     from nvs.data.manifest import make_sparsefusion_manifest, save_manifest
     from nvs.data.synthetic.writer import write_co3d_world
 
     root, manifest = out_dir / "eval_world", out_dir / "manifest.json"
     if not (root / "synthetic_world.json").is_file():
-        write_co3d_world(root, categories=world["categories"], sequences_per_category=world["sequences_per_category"],
-                         frames=world["frames"], size=int(world.get("size") or size), seed=world["seed"],
-                         overwrite=True, show_progress=progress)
+        write_co3d_world(
+            root,
+            categories=world["categories"],
+            sequences_per_category=world["sequences_per_category"],
+            frames=world["frames"],
+            size=int(world.get("size") or size),
+            seed=world["seed"],
+            overwrite=True,
+            show_progress=progress,
+        )
     if not manifest.is_file():
         data = make_sparsefusion_manifest(root, views=views)
         if not data["scenes"]:
-            raise ValueError(f"{root}: the protocol kept no scene; write more frames per sequence "
-                             "(evaluation.world.frames > 10)")
+            raise ValueError(
+                f"{root}: the protocol kept no scene; write more frames per sequence (evaluation.world.frames > 10)"
+            )
         save_manifest(manifest, data)
     return root, manifest
 
@@ -116,19 +133,36 @@ def run_ablation(
     unknown = sorted(set(extra) - set(variants))
     if unknown:
         raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
-    model_dirs = {v: train_variant(v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())),
-                                   out / "synthetic_cache") for v in variants}
+    model_dirs = {
+        v: train_variant(
+            v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())), out / "synthetic_cache"
+        )
+        for v in variants
+    }
     size = _model_size(model_dirs[variants[0]])
     root, manifest = ensure_eval_world(out, ev["world"], views, size, progress)
     baseline_owner = "pixelnerf" if "pixelnerf" in variants else variants[-1]
     tables = {}
     for variant, model_dir in model_dirs.items():
-        methods = ("model", "nearest", "pixelnerf_rgb") if ev.get("baselines", True) and variant == baseline_owner \
+        methods = (
+            ("model", "nearest", "pixelnerf_rgb")
+            if ev.get("baselines", True) and variant == baseline_owner
             else ("model",)
+        )
         tables[variant] = run_co3d_benchmark(
-            root, manifest, out / "eval" / variant, model_dir=model_dir, views=views, methods=methods,
-            steps=ev.get("steps"), guidance=ev.get("guidance"), seed=int(ev.get("seed", 0)),
-            image_size=int(ev.get("image_size", 256)), device=device, progress=progress)
+            root,
+            manifest,
+            out / "eval" / variant,
+            model_dir=model_dir,
+            views=views,
+            methods=methods,
+            steps=ev.get("steps"),
+            guidance=ev.get("guidance"),
+            seed=int(ev.get("seed", 0)),
+            image_size=int(ev.get("image_size", 256)),
+            device=device,
+            progress=progress,
+        )
     table = ablation_table(tables, views)
     table.update(train_overrides=list(train_overrides), variant_overrides=extra)
     atomic_write_bytes(out / "ablation.json", (json.dumps(table, indent=1) + "\n").encode())
@@ -143,24 +177,37 @@ def ablation_table(tables: dict[str, dict], views: Sequence[int]) -> dict:
     for variant, table in tables.items():
         for row in table["rows"]:
             if row["method"] == "model":
-                rows.append({"name": variant, "label": VARIANT_LABELS.get(variant, variant), "note": row["note"],
-                             "values": {str(v): {m: row["values"][str(v)][m] for m in ABLATION_METRICS}
-                                        for v in views}})
+                rows.append(
+                    {
+                        "name": variant,
+                        "label": VARIANT_LABELS.get(variant, variant),
+                        "note": row["note"],
+                        "values": {str(v): {m: row["values"][str(v)][m] for m in ABLATION_METRICS} for v in views},
+                    }
+                )
             else:
-                rows.append({"name": row["method"], "label": row["label"], "note": row["note"],
-                             "values": {str(v): {m: row["values"][str(v)][m] for m in ABLATION_METRICS}
-                                        for v in views}})
+                rows.append(
+                    {
+                        "name": row["method"],
+                        "label": row["label"],
+                        "note": row["note"],
+                        "values": {str(v): {m: row["values"][str(v)][m] for m in ABLATION_METRICS} for v in views},
+                    }
+                )
     return {"views": [int(v) for v in views], "metrics": list(ABLATION_METRICS), "rows": rows}
 
 
 def ablation_markdown(table: dict) -> str:
     views, metrics = table["views"], table["metrics"]
-    lines = ["| conditioning | " + " | ".join(f"{v} views {m.upper()}" for v in views for m in metrics) + " |",
-             "|---|" + "---:|" * (len(views) * len(metrics))]
+    lines = [
+        "| conditioning | " + " | ".join(f"{v} views {m.upper()}" for v in views for m in metrics) + " |",
+        "|---|" + "---:|" * (len(views) * len(metrics)),
+    ]
     for row in table["rows"]:
         cells = [row["values"][str(v)][m] for v in views for m in metrics]
-        text = ["n/a" if c is None else f"{c:.2f}" if i % len(metrics) == 0 else f"{c:.3f}"
-                for i, c in enumerate(cells)]
+        text = [
+            "n/a" if c is None else f"{c:.2f}" if i % len(metrics) == 0 else f"{c:.3f}" for i, c in enumerate(cells)
+        ]
         lines.append(f"| {row['label']} | " + " | ".join(text) + " |")
     notes = [f"- {r['label']}: {r['note']}" for r in table["rows"] if r["note"]]
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
@@ -186,11 +233,3 @@ def plot_ablation(table: dict, path: Path) -> None:
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path, close=True, dpi=100)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from nvs.commands.bench import main
-
-    sys.exit(main(["ablation", *sys.argv[1:]]))

@@ -20,17 +20,18 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from camera.cameras import Cameras
+from camera.views import Views
 from conditioning.base import ConditioningInputs
-from nvs.data.sample import Views
 
 
 class SceneSet(Protocol):
@@ -66,8 +67,14 @@ class Co3dScenes:
     ``crop="sparsefusion"`` they are first cut around the object mask (the benchmark's crop).
     """
 
-    def __init__(self, root: str | os.PathLike, size: int | tuple[int, int],
-                 categories: Sequence[str] | None = None, min_frames: int = 1, crop: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int | tuple[int, int],
+        categories: Sequence[str] | None = None,
+        min_frames: int = 1,
+        crop: str | None = None,
+    ) -> None:
         from nvs.data.co3d import Co3dDataset
 
         self.dataset = Co3dDataset(root)
@@ -88,14 +95,23 @@ class Co3dScenes:
 
     def load(self, scene: int, frames: Sequence[int]) -> Views:
         category, sequence, numbers = self.items[scene]
-        return self.dataset.load_views(sequence, [numbers[i] for i in frames], size=self.size,
-                                       category=category, with_depth=False, crop=self.crop)
+        return self.dataset.load_views(
+            sequence, [numbers[i] for i in frames], size=self.size, category=category, with_depth=False, crop=self.crop
+        )
 
 
-def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, seed: int = 0,
-                     categories: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
-                     crop: str | None = None, render_size: int | None = None, supersample: int = 2
-                     ) -> list[Views]:
+def synthetic_scenes(
+    num_scenes: int,
+    num_frames: int,
+    height: int,
+    width: int,
+    seed: int = 0,
+    categories: Sequence[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    crop: str | None = None,
+    render_size: int | None = None,
+    supersample: int = 2,
+) -> list[Views]:
     """Render ``num_scenes`` synthetic scenes once (scene i: category ``categories[i % n]``, seed
     ``seed + i``); with ``cache_dir`` they are kept in one safetensors file keyed by the settings.
 
@@ -135,8 +151,9 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
         category = cats[i % len(cats)]
         size = (height, width) if crop is None else (render_size, render_size)
         full = synthetic_views(category, seed + i, num_frames, *size, supersample, device)
-        full = Views(full.images.cpu(), full.cameras.to("cpu"), masks=full.masks.cpu(), scene=full.scene,
-                     category=category)
+        full = Views(
+            full.images.cpu(), full.cameras.to("cpu"), masks=full.masks.cpu(), scene=full.scene, category=category
+        )
         if crop is None:
             return full
         images, masks, _, valid, cameras = sparsefusion_crop(full.images, full.masks, full.cameras, (height, width))
@@ -161,8 +178,14 @@ def synthetic_scenes(num_scenes: int, num_frames: int, height: int, width: int, 
 def _views_from_tensors(tensors: dict[str, Tensor], prefix: str, category: str) -> Views:
     images = tensors[f"{prefix}.images"]
     cameras = Cameras(tensors[f"{prefix}.K"], tensors[f"{prefix}.c2w"], images.shape[-2], images.shape[-1])
-    return Views(images, cameras, masks=tensors.get(f"{prefix}.masks"), valid_region=tensors.get(f"{prefix}.valid_region"),
-                 scene=prefix, category=category)
+    return Views(
+        images,
+        cameras,
+        masks=tensors.get(f"{prefix}.masks"),
+        valid_region=tensors.get(f"{prefix}.valid_region"),
+        scene=prefix,
+        category=category,
+    )
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -188,17 +211,29 @@ class ClipSampler:
     Rank r of ``world_size`` takes positions ``[r * B_local, (r + 1) * B_local)`` of each global batch.
     """
 
-    def __init__(self, frame_counts: Sequence[int], num_frames: int, global_batch: int, seed: int = 0,
-                 min_inputs: int = 1, max_inputs: int = 4, max_stride: int = 4,
-                 input_range: str = "window", rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        frame_counts: Sequence[int],
+        num_frames: int,
+        global_batch: int,
+        seed: int = 0,
+        min_inputs: int = 1,
+        max_inputs: int = 4,
+        max_stride: int = 4,
+        input_range: str = "window",
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         counts = list(frame_counts)
         short = [i for i, n in enumerate(counts) if n < num_frames]
         if not counts:
             raise ValueError("ClipSampler needs at least one scene")
         if short:
-            raise ValueError(f"scenes {short[:5]} have fewer frames than num_frames={num_frames} "
-                             f"(counts {[counts[i] for i in short[:5]]}): render/load longer trajectories "
-                             "or lower the model's num_frames")
+            raise ValueError(
+                f"scenes {short[:5]} have fewer frames than num_frames={num_frames} "
+                f"(counts {[counts[i] for i in short[:5]]}): render/load longer trajectories "
+                "or lower the model's num_frames"
+            )
         if not 1 <= min_inputs <= max_inputs:
             raise ValueError(f"need 1 <= min_inputs <= max_inputs, got {min_inputs}, {max_inputs}")
         if max_stride < 1:
@@ -206,10 +241,17 @@ class ClipSampler:
         if input_range not in ("window", "sequence"):
             raise ValueError(f"input_range must be 'window' or 'sequence', got {input_range!r}")
         if global_batch % world_size:
-            raise ValueError(f"global batch {global_batch} is not divisible by world size {world_size}: "
-                             "choose a batch size that is a multiple of the number of processes")
+            raise ValueError(
+                f"global batch {global_batch} is not divisible by world size {world_size}: "
+                "choose a batch size that is a multiple of the number of processes"
+            )
         self.frame_counts, self.num_frames, self.global_batch, self.seed = counts, num_frames, global_batch, seed
-        self.min_inputs, self.max_inputs, self.max_stride, self.input_range = min_inputs, max_inputs, max_stride, input_range
+        self.min_inputs, self.max_inputs, self.max_stride, self.input_range = (
+            min_inputs,
+            max_inputs,
+            max_stride,
+            input_range,
+        )
         self.rank, self.world_size = rank, world_size
         self.step = 0  # data position: the next step to draw
 
@@ -243,7 +285,7 @@ class ClipSampler:
         first = self.rank * self.local_batch
         return [self.clip(step, first + i) for i in range(self.local_batch)]
 
-    def __iter__(self) -> "ClipSampler":
+    def __iter__(self) -> ClipSampler:
         return self
 
     def __next__(self) -> list[ClipSpec]:
@@ -256,9 +298,11 @@ class ClipSampler:
 
     def load_state_dict(self, state: dict) -> None:
         if (state["seed"], state["global_batch"]) != (self.seed, self.global_batch):
-            raise ValueError(f"data position was saved for seed={state['seed']}, global batch={state['global_batch']} "
-                             f"but this run has seed={self.seed}, global batch={self.global_batch}: "
-                             "resume with the same data.seed and trainer.batch_size")
+            raise ValueError(
+                f"data position was saved for seed={state['seed']}, global batch={state['global_batch']} "
+                f"but this run has seed={self.seed}, global batch={self.global_batch}: "
+                "resume with the same data.seed and trainer.batch_size"
+            )
         self.step = int(state["step"])
 
 
@@ -280,25 +324,38 @@ class TrainBatch:
     def __len__(self) -> int:
         return self.input_images.shape[0]
 
-    def to(self, device: torch.device | str) -> "TrainBatch":
-        return TrainBatch(self.input_images.to(device), self.input_cameras.to(device),
-                          self.target_images.to(device), self.target_cameras.to(device), self.sample_ids.to(device))
+    def to(self, device: torch.device | str) -> TrainBatch:
+        return TrainBatch(
+            self.input_images.to(device),
+            self.input_cameras.to(device),
+            self.target_images.to(device),
+            self.target_cameras.to(device),
+            self.sample_ids.to(device),
+        )
 
     def conditioning_inputs(self, latent_size: tuple[int, int], with_targets: bool = True) -> ConditioningInputs:
-        return ConditioningInputs(self.input_images, self.input_cameras, self.target_cameras, latent_size,
-                                  target_images=self.target_images if with_targets else None)
+        return ConditioningInputs(
+            self.input_images,
+            self.input_cameras,
+            self.target_cameras,
+            latent_size,
+            target_images=self.target_images if with_targets else None,
+        )
 
     @staticmethod
-    def cat(batches: Sequence["TrainBatch"]) -> "TrainBatch":
-        return TrainBatch(torch.cat([b.input_images for b in batches]),
-                          Cameras.cat([b.input_cameras for b in batches]),
-                          torch.cat([b.target_images for b in batches]),
-                          Cameras.cat([b.target_cameras for b in batches]),
-                          torch.cat([b.sample_ids for b in batches]))
+    def cat(batches: Sequence[TrainBatch]) -> TrainBatch:
+        return TrainBatch(
+            torch.cat([b.input_images for b in batches]),
+            Cameras.cat([b.input_cameras for b in batches]),
+            torch.cat([b.target_images for b in batches]),
+            Cameras.cat([b.target_cameras for b in batches]),
+            torch.cat([b.sample_ids for b in batches]),
+        )
 
 
-def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float | None = 1.5,
-               target_background: str | None = None) -> TrainBatch:
+def load_batch(
+    scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float | None = 1.5, target_background: str | None = None
+) -> TrainBatch:
     """Load the clips of ``specs``; with ``camera_radius`` each clip's cameras (inputs and targets
     together) are recentred at their mean centre and scaled so the farthest lies at that radius (V3D).
 
@@ -324,22 +381,43 @@ def load_batch(scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float
             targets.append(views.images[v:] * views.masks[v:])
         in_cams.append(cams[:v])
         tg_cams.append(cams[v:])
-    return TrainBatch(torch.stack(inputs), Cameras.cat(in_cams), torch.stack(targets), Cameras.cat(tg_cams),
-                      torch.tensor([s.sample_id for s in specs], dtype=torch.long))
+    return TrainBatch(
+        torch.stack(inputs),
+        Cameras.cat(in_cams),
+        torch.stack(targets),
+        Cameras.cat(tg_cams),
+        torch.tensor([s.sample_id for s in specs], dtype=torch.long),
+    )
 
 
-def build_scenes(source: str, image_size: tuple[int, int], min_frames: int, *, num_scenes: int = 16,
-                 frames_per_scene: int = 24, categories: Sequence[str] | None = None, seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
-                 crop: str | None = None, render_size: int | None = None, supersample: int = 2) -> SceneSet:
+def build_scenes(
+    source: str,
+    image_size: tuple[int, int],
+    min_frames: int,
+    *,
+    num_scenes: int = 16,
+    frames_per_scene: int = 24,
+    categories: Sequence[str] | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    crop: str | None = None,
+    render_size: int | None = None,
+    supersample: int = 2,
+) -> SceneSet:
     """The scene set of ``data=synthetic`` (rendered at ``image_size``) or ``data=co3d`` (``root``)."""
     h, w = image_size
     if source == "synthetic":
         if frames_per_scene < min_frames:
-            raise ValueError(f"data.frames_per_scene={frames_per_scene} is below the model's num_frames={min_frames}: "
-                             f"set data.frames_per_scene >= {min_frames}")
-        return MemoryScenes(synthetic_scenes(num_scenes, frames_per_scene, h, w, seed, categories, cache_dir,
-                                             crop, render_size, supersample))
+            raise ValueError(
+                f"data.frames_per_scene={frames_per_scene} is below the model's num_frames={min_frames}: "
+                f"set data.frames_per_scene >= {min_frames}"
+            )
+        return MemoryScenes(
+            synthetic_scenes(
+                num_scenes, frames_per_scene, h, w, seed, categories, cache_dir, crop, render_size, supersample
+            )
+        )
     if source == "co3d":
         if root is None:
             raise ValueError("data=co3d needs data.root=PATH (a CO3D v2 root)")

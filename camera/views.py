@@ -54,10 +54,16 @@ class Views:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def __getitem__(self, index) -> "Views":
+    def __getitem__(self, index) -> Views:
         idx = torch.as_tensor([index] if isinstance(index, int) else index, dtype=torch.long)
         pick = lambda x: None if x is None else x[idx]  # noqa: E731
         return Views(
-            self.images[idx], self.cameras[idx], pick(self.masks), pick(self.depths), pick(self.valid_region),
-            [self.frame_ids[i] for i in idx.tolist()], self.scene, self.category,
+            self.images[idx],
+            self.cameras[idx],
+            pick(self.masks),
+            pick(self.depths),
+            pick(self.valid_region),
+            [self.frame_ids[i] for i in idx.tolist()],
+            self.scene,
+            self.category,
         )

@@ -14,8 +14,8 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from camera.io import atomic_write_bytes
 from camera.plot import save_figure
@@ -46,7 +46,9 @@ def aggregate(records: list[dict], metrics: Sequence[str] | None = None, group_b
     for i, r in enumerate(records):
         missing = [k for k in ("category", "scene", *group_by) if k not in r]
         if missing:
-            raise ValueError(f"aggregate: record {i} lacks {missing}; every record needs category, scene and {list(group_by)}")
+            raise ValueError(
+                f"aggregate: record {i} lacks {missing}; every record needs category, scene and {list(group_by)}"
+            )
     metrics = list(metrics) if metrics is not None else _metric_names(records, group_by)
     groups: dict[tuple, dict[tuple[str, str], list[dict]]] = {}
     for r in records:
@@ -62,8 +64,13 @@ def aggregate(records: list[dict], metrics: Sequence[str] | None = None, group_b
         category_rows = []
         for category in sorted({r["category"] for r in scene_rows}, key=str):
             members = [r for r in scene_rows if r["category"] == category]
-            row = {"level": "category", **base, "category": category, "scenes": len(members),
-                   "frames": sum(r["frames"] for r in members)}
+            row = {
+                "level": "category",
+                **base,
+                "category": category,
+                "scenes": len(members),
+                "frames": sum(r["frames"] for r in members),
+            }
             row.update({m: _mean([r[m] for r in members]) for m in metrics})
             category_rows.append(row)
         total = {"level": "all", **base, "scenes": len(scene_rows), "frames": sum(r["frames"] for r in scene_rows)}
@@ -126,7 +133,9 @@ def plot(result: dict, path: Path) -> None:
     save_figure(fig, path, close=True, dpi=100)
 
 
-def write_report(result: dict, out_dir: str | os.PathLike, name: str = "metrics", extra: dict | None = None) -> dict[str, Path]:
+def write_report(
+    result: dict, out_dir: str | os.PathLike, name: str = "metrics", extra: dict | None = None
+) -> dict[str, Path]:
     """Write ``name``.json (with ``extra``, e.g. "lpips": "unavailable: ..."), .csv, .md and .png atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,13 @@
 Per scene of the manifest: its 32 frames, SparseFusion-cropped at ``image_size`` (256); the
 inputs for V views are the manifest's indices; the targets are the manifest's (all 32 frames as
 the public code, or the non-inputs). Methods: ``model`` (the NVS pipeline), ``nearest`` and
-``pixelnerf_rgb`` (:mod:`benchmarks.baselines`). Scoring: prediction x valid_region against
+``pixelnerf_rgb`` (:mod:`nvs.evaluation.baselines`). Scoring: prediction x valid_region against
 image x soft mask; PSNR, scikit-image SSIM, LPIPS-VGG only with real VGG16 weights.
 
 Output folder::
 
     scenes/<method>/<V>/<category>__<sequence>.json   per-frame records of one scene (atomic)
-    metrics.{json,csv,md,png}                         scene / category / all levels (benchmarks.aggregate)
+    metrics.{json,csv,md,png}                         scene / category / all levels (nvs.evaluation.aggregate)
     table.{json,md,png}                               V3D Table 3 layout: methods x (V x PSNR/SSIM/LPIPS)
 
 A rerun skips the scenes whose file exists; the tables are always rebuilt from the scene files.
@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from benchmarks.aggregate import aggregate, write_report
-from benchmarks.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
-from benchmarks.metrics import LpipsVgg, image_metrics
 from camera.io import atomic_write_bytes
 from camera.plot import save_figure
+from nvs.evaluation.aggregate import aggregate, write_report
+from nvs.evaluation.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
+from nvs.evaluation.metrics import LpipsVgg, image_metrics
 
 METHODS = ("model", "nearest", "pixelnerf_rgb")
 METHOD_LABELS = {"model": "NVS model", "nearest": "nearest input view", "pixelnerf_rgb": "PixelNeRF RGB branch"}
@@ -47,12 +48,21 @@ def scene_file(out_dir: str | os.PathLike, method: str, views: int, scene: dict)
 def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if frames.shape[-2:] == (height, width):
         return frames
-    return F.interpolate(frames.float(), size=(height, width), mode="bilinear", antialias=True,
-                         align_corners=False).clamp(0, 1)
+    return F.interpolate(
+        frames.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False
+    ).clamp(0, 1)
 
 
-def predict(method: str, pipeline, views, inputs: list[int], targets: list[int], steps: int | None,
-            guidance: float | None, seed: int) -> torch.Tensor:
+def predict(
+    method: str,
+    pipeline,
+    views,
+    inputs: list[int],
+    targets: list[int],
+    steps: int | None,
+    guidance: float | None,
+    seed: int,
+) -> torch.Tensor:
     """Frames [T, 3, H, W] of one method for the target indices of ``views`` (a scene's 32 Views)."""
     input_views, target_cams = views[inputs], views.cameras[targets]
     height, width = views.cameras.height, views.cameras.width
@@ -64,13 +74,30 @@ def predict(method: str, pipeline, views, inputs: list[int], targets: list[int],
     return _resize(out.images, height, width)
 
 
-def score_scene(method: str, num_views: int, scene: dict, views, prediction: torch.Tensor, targets: list[int],
-                lpips_fn: LpipsVgg | None) -> list[dict]:
+def score_scene(
+    method: str,
+    num_views: int,
+    scene: dict,
+    views,
+    prediction: torch.Tensor,
+    targets: list[int],
+    lpips_fn: LpipsVgg | None,
+) -> list[dict]:
     """Per-frame records of one scene (SparseFusion rule: pred x valid_region, GT x soft mask)."""
-    values = image_metrics(prediction, views.images[targets], lpips_fn, views.masks[targets],
-                           views.valid_region[targets])
-    return [{"method": method, "views": num_views, "category": scene["category"], "scene": scene["sequence"],
-             "frame": int(t), **{k: v[i] for k, v in values.items()}} for i, t in enumerate(targets)]
+    values = image_metrics(
+        prediction, views.images[targets], lpips_fn, views.masks[targets], views.valid_region[targets]
+    )
+    return [
+        {
+            "method": method,
+            "views": num_views,
+            "category": scene["category"],
+            "scene": scene["sequence"],
+            "frame": int(t),
+            **{k: v[i] for k, v in values.items()},
+        }
+        for i, t in enumerate(targets)
+    ]
 
 
 def load_pipeline(model_dir: str | os.PathLike, device: str | torch.device = "cpu", sampler: dict | None = None):
@@ -86,15 +113,16 @@ def _conditioner_config(model_dir: str | os.PathLike | None, pipeline) -> dict:
         return dict(pipeline.model.conditioner_config)
     path = Path(model_dir) / "conditioner" / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no conditioner config; --model must be a folder written by "
-                                "PathNVSModel.save_pretrained")
+        raise FileNotFoundError(
+            f"{path}: no conditioner config; --model must be a folder written by PathNVSModel.save_pretrained"
+        )
     return json.loads(path.read_text())
 
 
 def _max_input_views(model_dir: str | os.PathLike | None, pipeline) -> int:
     if pipeline is not None:
         return int(pipeline.model.settings.max_input_views)
-    from nvs.models.pathnvs import SETTINGS_FILE, ModelSettings
+    from nvs.models.settings import SETTINGS_FILE, ModelSettings
 
     settings = json.loads((Path(model_dir) / SETTINGS_FILE).read_text())
     return int(settings.get("max_input_views", ModelSettings.max_input_views))
@@ -107,31 +135,39 @@ def check_run_settings(out_dir: Path, settings: dict[str, Any], write: bool = Tr
         before = json.loads(path.read_text())
         changed = sorted(k for k in settings if before.get(k) != settings[k])
         if changed:
-            raise ValueError(f"{out_dir} holds results made with other settings ({', '.join(changed)}: "
-                             f"{[before.get(k) for k in changed]} there, {[settings[k] for k in changed]} now); "
-                             "pass another --out, or delete the folder to start again")
+            raise ValueError(
+                f"{out_dir} holds results made with other settings ({', '.join(changed)}: "
+                f"{[before.get(k) for k in changed]} there, {[settings[k] for k in changed]} now); "
+                "pass another --out, or delete the folder to start again"
+            )
     elif write:
         atomic_write_bytes(path, (json.dumps(settings, indent=1) + "\n").encode())
 
 
-def check_request(manifest: dict, views: list[int], methods: list[str], model_dir, pipeline, rank: int,
-                  world_size: int) -> dict[str, str]:
+def check_request(
+    manifest: dict, views: list[int], methods: list[str], model_dir, pipeline, rank: int, world_size: int
+) -> dict[str, str]:
     """Errors a user can fix, raised before any work; returns {method: why it is n/a}."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
     missing = [v for v in views if v not in manifest["options"]["views"]]
     if missing:
-        raise ValueError(f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
-                         "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views")
+        raise ValueError(
+            f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
+            "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views"
+        )
     if pipeline is None and model_dir is None and any(m != "nearest" for m in methods):
-        raise ValueError("the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR "
-                         "(or methods=[nearest])")
+        raise ValueError(
+            "the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR (or methods=[nearest])"
+        )
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
     if world_size > 1 and not torch.distributed.is_initialized():
-        raise RuntimeError(f"world_size={world_size} needs a torch.distributed process group for the final barrier: "
-                           "launch with torchrun (`nvs bench co3d` starts a gloo group itself)")
+        raise RuntimeError(
+            f"world_size={world_size} needs a torch.distributed process group for the final barrier: "
+            "launch with torchrun (`nvs bench co3d` starts a gloo group itself)"
+        )
     unavailable = {}
     if "pixelnerf_rgb" in methods:
         reason = pixelnerf_rgb_unavailable(_conditioner_config(model_dir, pipeline))
@@ -139,14 +175,16 @@ def check_request(manifest: dict, views: list[int], methods: list[str], model_di
             unavailable["pixelnerf_rgb"] = reason
     run_methods = [m for m in methods if m not in unavailable]
     if pipeline is None and any(m != "nearest" for m in run_methods):
-        from nvs.models.pathnvs import check_model_folder
+        from nvs.models.settings import check_model_folder
 
         check_model_folder(Path(model_dir))
     if "model" in run_methods:
         limit = _max_input_views(model_dir, pipeline)
         if views[-1] > limit:
-            raise ValueError(f"this model takes at most {limit} input views but --views asks for {views[-1]}: "
-                             f"pass views up to {limit}")
+            raise ValueError(
+                f"this model takes at most {limit} input views but --views asks for {views[-1]}: "
+                f"pass views up to {limit}"
+            )
     return unavailable
 
 
@@ -190,13 +228,23 @@ def run_co3d_benchmark(
     dataset = Co3dDataset(root)
     out_dir = Path(out_dir)
     lpips_fn = LpipsVgg(lpips_weights, device=device)
-    check_run_settings(out_dir, {"model": str(model_dir) if pipeline is None else "given pipeline", "steps": steps,
-                                 "guidance": guidance, "seed": seed, "image_size": image_size,
-                                 "lpips": lpips_fn.reportable}, write=rank == 0)
+    check_run_settings(
+        out_dir,
+        {
+            "model": str(model_dir) if pipeline is None else "given pipeline",
+            "steps": steps,
+            "guidance": guidance,
+            "seed": seed,
+            "image_size": image_size,
+            "lpips": lpips_fn.reportable,
+        },
+        write=rank == 0,
+    )
 
     scenes = list(enumerate(manifest["scenes"]))[rank::world_size]
-    todo = [(i, s) for i, s in scenes if any(not scene_file(out_dir, m, v, s).is_file()
-                                             for m in run_methods for v in views)]
+    todo = [
+        (i, s) for i, s in scenes if any(not scene_file(out_dir, m, v, s).is_file() for m in run_methods for v in views)
+    ]
     bar = tqdm(todo, desc=f"bench co3d (rank {rank}/{world_size})", unit="scene", disable=not progress)
     for index, scene in bar:
         frames = load_scene_views(dataset, scene, size=image_size)
@@ -219,8 +267,14 @@ def run_co3d_benchmark(
     return merge_results(out_dir, manifest, views, methods, unavailable, lpips_note)
 
 
-def merge_results(out_dir: str | os.PathLike, manifest: dict, views: Sequence[int], methods: Sequence[str],
-                  unavailable: dict[str, str], lpips_note: str) -> dict:
+def merge_results(
+    out_dir: str | os.PathLike,
+    manifest: dict,
+    views: Sequence[int],
+    methods: Sequence[str],
+    unavailable: dict[str, str],
+    lpips_note: str,
+) -> dict:
     """Rebuild every table from the per-scene files; errors name the scenes not yet computed."""
     out_dir = Path(out_dir)
     records, missing = [], []
@@ -235,11 +289,15 @@ def merge_results(out_dir: str | os.PathLike, manifest: dict, views: Sequence[in
                 else:
                     missing.append(str(path))
     if missing:
-        raise RuntimeError(f"{len(missing)} scene results are missing (first: {missing[0]}); "
-                           "run the benchmark again to compute them")
-    extra = {"lpips": lpips_note or "LPIPS-VGG with real VGG16 weights",
-             "unavailable_methods": unavailable, "manifest_options": manifest["options"],
-             "deviations": manifest.get("deviations", [])}
+        raise RuntimeError(
+            f"{len(missing)} scene results are missing (first: {missing[0]}); run the benchmark again to compute them"
+        )
+    extra = {
+        "lpips": lpips_note or "LPIPS-VGG with real VGG16 weights",
+        "unavailable_methods": unavailable,
+        "manifest_options": manifest["options"],
+        "deviations": manifest.get("deviations", []),
+    }
     if records:
         write_report(aggregate(records, group_by=("method", "views")), out_dir, "metrics", extra)
     table = table3(records, views, methods, unavailable, lpips_note)
@@ -250,10 +308,11 @@ def merge_results(out_dir: str | os.PathLike, manifest: dict, views: Sequence[in
     return table
 
 
-def table3(records: list[dict], views: Sequence[int], methods: Sequence[str], unavailable: dict[str, str],
-           lpips_note: str = "") -> dict:
+def table3(
+    records: list[dict], views: Sequence[int], methods: Sequence[str], unavailable: dict[str, str], lpips_note: str = ""
+) -> dict:
     """{"views", "metrics", "rows": [{"method", "label", "values": {V: {metric: mean over scenes | None}},
-    "note"}]}: one row per method, the ``all`` level of :func:`benchmarks.aggregate.aggregate`."""
+    "note"}]}: one row per method, the ``all`` level of :func:`nvs.evaluation.aggregate.aggregate`."""
     overall = {}
     if records:
         for row in aggregate(records, group_by=("method", "views"))["rows"]:
@@ -263,10 +322,21 @@ def table3(records: list[dict], views: Sequence[int], methods: Sequence[str], un
     for method in methods:
         values = {str(v): {m: (overall.get((method, v)) or {}).get(m) for m in TABLE_METRICS} for v in views}
         scenes = {str(v): (overall.get((method, v)) or {}).get("scenes", 0) for v in views}
-        rows.append({"method": method, "label": METHOD_LABELS[method], "values": values, "scenes": scenes,
-                     "note": unavailable.get(method, "")})
-    return {"views": [int(v) for v in views], "metrics": list(TABLE_METRICS), "rows": rows,
-            "lpips": lpips_note or "LPIPS-VGG with real VGG16 weights"}
+        rows.append(
+            {
+                "method": method,
+                "label": METHOD_LABELS[method],
+                "values": values,
+                "scenes": scenes,
+                "note": unavailable.get(method, ""),
+            }
+        )
+    return {
+        "views": [int(v) for v in views],
+        "metrics": list(TABLE_METRICS),
+        "rows": rows,
+        "lpips": lpips_note or "LPIPS-VGG with real VGG16 weights",
+    }
 
 
 def table_markdown(table: dict) -> str:
@@ -294,13 +364,17 @@ def plot_table(table: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in table["metrics"] if any(r["values"][str(v)][m] is not None
-                                                  for r in table["rows"] for v in table["views"])] or ["psnr"]
+    metrics = [
+        m
+        for m in table["metrics"]
+        if any(r["values"][str(v)][m] is not None for r in table["rows"] for v in table["views"])
+    ] or ["psnr"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for row in table["rows"]:
-            pts = [(v, row["values"][str(v)][metric]) for v in table["views"]
-                   if row["values"][str(v)][metric] is not None]
+            pts = [
+                (v, row["values"][str(v)][metric]) for v in table["views"] if row["values"][str(v)][metric] is not None
+            ]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=row["label"])
         ax.set_xticks(table["views"])
@@ -309,11 +383,3 @@ def plot_table(table: dict, path: Path) -> None:
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path, close=True, dpi=100)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from nvs.commands.bench import main
-
-    sys.exit(main(["co3d", *sys.argv[1:]]))
