@@ -23,7 +23,8 @@ it). ``--rgb-mode decode --background-samples 0`` is V3D's branch, the earlier r
     python -m benchmarks.pixelnerf_learning --out DIR --rgb-mode decode --background-samples 0   # V3D's
 
 Writes ``pixelnerf_learning.json``, ``pixelnerf_learning.md``, ``learning_curve.png`` and
-``samples.png`` (held-out targets: ground truth, PixelNeRF, nearest view, mean colour).
+``samples.png`` (held-out targets: ground truth, PixelNeRF, nearest view, mean colour), through
+:mod:`benchmarks.pixelnerf_learning_report`.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from benchmarks.pixelnerf_learning_report import markdown_table, plot_curve, plot_samples
 from camera.cameras import Cameras
 from camera.io import atomic_write_bytes
-from camera.plot import save_figure
 from camera.views import Views
 from conditioning.base import ConditioningInputs
 from conditioning.pixelnerf import PixelNeRFConditioner
@@ -70,7 +71,7 @@ class Settings:
     max_inputs: int = 4
     eval_targets: int = 8
     eval_every: int = 250
-    masked: bool = False  # True: object on black, as the SparseFusion CO3D protocol (DESIGN.md §3)
+    masked: bool = False  # True: object on black, as the SparseFusion CO3D protocol (docs/protocol.md)
     lr: float = 5e-4
     seed: int = 0
     model: dict = field(
@@ -283,59 +284,6 @@ def train(
     return curve
 
 
-# ------------------------------------------------------------------------------- outputs
-def markdown_table(metrics: dict) -> str:
-    lines = [
-        "| input views | " + " | ".join(f"{m} PSNR / SSIM" for m in METHODS) + " |",
-        "|---|" + "---|" * len(METHODS),
-    ]
-    for v in sorted(metrics):
-        cells = [f"{metrics[v][m]['psnr']:.2f} / {metrics[v][m]['ssim']:.3f}" for m in METHODS]
-        lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_curve(curve: dict, metrics: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
-    loss = np.asarray(curve["loss"])
-    k = max(1, len(loss) // 50)
-    smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-    ax0.plot(curve["step"], loss, alpha=0.3, label="step loss")
-    ax0.plot(curve["step"][k - 1 :], smooth, label=f"mean of {k}")
-    ax0.set(xlabel="step", ylabel="L2 loss (RGB branch)", yscale="log", title="training loss")
-    ax0.legend()
-    ax1.plot(curve["eval_step"], curve["eval_psnr_3_views"], "o-", label="PixelNeRF")
-    for method, style in (("nearest_view", "--"), ("mean_colour", ":")):
-        ax1.axhline(metrics[3][method]["psnr"], ls=style, color="gray", label=method)
-    ax1.set(xlabel="step", ylabel="PSNR (dB)", title="held-out novel views, 3 input views")
-    ax1.legend()
-    fig.tight_layout()
-    save_figure(fig, path, close=True, dpi=120)
-
-
-def plot_samples(samples: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = ("gt",) + METHODS
-    fig, axes = plt.subplots(len(samples), len(cols), figsize=(2 * len(cols), 2 * len(samples)), squeeze=False)
-    for r, sample in enumerate(samples):
-        for c, name in enumerate(cols):
-            axes[r, c].imshow(sample[name].clamp(0, 1).permute(1, 2, 0).numpy())
-            axes[r, c].set_axis_off()
-            if r == 0:
-                axes[r, c].set_title(name, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path, close=True, dpi=100)
-
-
 def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
     torch.manual_seed(settings.seed)
     t0 = time.perf_counter()
@@ -368,10 +316,10 @@ def run(settings: Settings, out_dir: Path, device: torch.device) -> dict:
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / "pixelnerf_learning.json", json.dumps(result, indent=1).encode())
-    table = markdown_table(metrics)
+    table = markdown_table(metrics, METHODS)
     atomic_write_bytes(out_dir / "pixelnerf_learning.md", table.encode())
-    plot_curve(curve, metrics, out_dir / "learning_curve.png")
-    plot_samples(samples, out_dir / "samples.png")
+    plot_curve(curve, metrics, METHODS, out_dir / "learning_curve.png")
+    plot_samples(samples, METHODS, out_dir / "samples.png")
     print(table)
     print(
         f"render {render_seconds:.1f} s, train {curve['train_seconds']:.1f} s ({len(curve['step'])} steps), "

@@ -1,4 +1,4 @@
-"""Time of one sampling step of the full-size model (random weights), next to DESIGN.md §5.
+"""Time of one sampling step of the full-size model (random weights), next to docs/environment.md §3.
 
     python -m benchmarks.svd_step --out DIR [--compile] [--frames 14] [--size 576] [--quick]
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-REFERENCE = {  # DESIGN.md §5, one H100, 14 frames x 576², B = 2
+REFERENCE = {  # docs/environment.md §3, one H100, 14 frames x 576², B = 2
     "eager": {"seconds_per_step": 0.218, "tflop_per_step": 46.1},
     "compile": {"seconds_per_step": 0.152, "tflop_per_step": 46.1},
 }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from camera.validate import check_intrinsics, check_rigid, check_size
+from camera.validate import check_fov, check_intrinsics, check_rigid, check_size
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class Cameras:
 
     Example:
         >>> cams = Cameras.from_fov(c2w=torch.eye(4)[None], fov_y_deg=60.0, height=256, width=256)
-        >>> cams.resize(32, 32).K[0, 0, 0]  # focal scales with the image
+        >>> round(float(cams.resize(32, 32).K[0, 0, 0]), 4)  # focal scales with the image: 221.7 / 8
+        27.7128
     """
 
     K: Tensor
@@ -91,8 +92,7 @@ class Cameras:
         """
         n = c2w.shape[0]
         fov = torch.as_tensor(fov_y_deg, dtype=c2w.dtype, device=c2w.device).expand(n)
-        if not torch.all((fov > 0) & (fov < 180)):
-            raise ValueError(f"fov_y_deg must lie in (0, 180) degrees, got {fov.tolist()}")
+        check_fov(fov, "vertical field of view (fov_y_deg)")
         focal = (height / 2) / torch.tan(torch.deg2rad(fov) / 2)
         return Cameras(intrinsics_matrix(focal, focal, width / 2, height / 2), c2w, height, width)
 

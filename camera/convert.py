@@ -26,7 +26,7 @@ from kornia.geometry.conversions import quaternion_to_rotation_matrix
 from torch import Tensor
 
 from camera.cameras import Cameras, intrinsics_matrix, rigid_inverse
-from camera.validate import check_finite, check_size
+from camera.validate import InputError, check_finite, check_size
 
 NdcFormat = Literal["ndc_isotropic", "ndc_norm_image_bounds"]
 NDC_FORMATS = ("ndc_isotropic", "ndc_norm_image_bounds")
@@ -184,7 +184,7 @@ def colmap_to_cameras(
     warning naming ``camera_name`` (undistort the images, e.g. ``colmap image_undistorter``).
     """
     if model_name not in COLMAP_MODELS:
-        raise ValueError(
+        raise InputError(
             f"COLMAP camera {camera_name}: model {model_name!r} is not supported; supported models are "
             f"{sorted(COLMAP_MODELS)} (undistort to PINHOLE with `colmap image_undistorter`)"
         )
@@ -195,7 +195,7 @@ def colmap_to_cameras(
     params = _float(params, qvec)
     params = params.expand(n, -1) if params.ndim == 1 else params
     if tuple(params.shape) != (n, len(names)):
-        raise ValueError(
+        raise InputError(
             f"COLMAP camera {camera_name}: model {model_name} takes {len(names)} parameters {names}, "
             f"got shape {list(params.shape)}"
         )
@@ -203,6 +203,11 @@ def colmap_to_cameras(
     values = dict(zip(names, params.unbind(-1)))
     fx = values.get("fx", values.get("f"))
     fy = values.get("fy", values.get("f"))
+    if not (torch.all(fx > 0) and torch.all(fy > 0)):
+        raise InputError(
+            f"COLMAP camera {camera_name}: focal length must be positive, got fx={fx.tolist()[:1]}, "
+            f"fy={fy.tolist()[:1]}; fix that camera's parameters in cameras.txt/.bin"
+        )
     K = intrinsics_matrix(fx, fy, values["cx"], values["cy"])
     w2c = torch.zeros(n, 4, 4, dtype=qvec.dtype, device=qvec.device)
     w2c[:, :3, :3] = qvec_to_rotmat(qvec)

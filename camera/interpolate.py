@@ -315,7 +315,11 @@ def interpolate(
     ``m K`` (closed) puts keyframe i exactly at frame ``m i``.
 
     Example:
+        >>> from camera.presets import orbit
+        >>> keyframes = orbit(4, radius=2.0, elevation_deg=10.0)
         >>> path = interpolate(keyframes, 60, method="kb", tension=0.0, closed=True)
+        >>> len(path), torch.equal(path.c2w[0], keyframes.c2w[0])  # it starts on the first keyframe
+        (60, True)
     """
     _check(keyframes, method, tension, continuity, bias)
     if isinstance(num_frames, bool) or int(num_frames) != num_frames or num_frames < 1:

@@ -54,6 +54,7 @@ def plucker(
     order: PluckerOrder = "moment_first",
     relative_to_first: bool = False,
     first_camera_distance: float | None = None,
+    reference_centers: Tensor | None = None,
 ) -> Tensor:
     """Plücker embedding of every pixel's ray: moment m = o x d and direction d.
 
@@ -62,10 +63,12 @@ def plucker(
         height, width: grid size (e.g. latent resolution).
         order: ``"moment_first"`` gives (m, d) as CameraCtrl; ``"direction_first"`` gives
             (d, m) as Stable Virtual Camera.
-        relative_to_first: express poses in the frame of camera 0 first.
-        first_camera_distance: if set (with relative poses), rescale translations so that the
-            first camera centre lies at this distance from the origin of the (absolute) world,
-            as Stable Virtual Camera does with 2. Scale is ignored when all cameras coincide.
+        relative_to_first: express poses in the frame of camera 0 (after any rescaling).
+        first_camera_distance: if set, normalise translations as Stable Virtual Camera does with
+            its ``camera_scale`` (2.0): see :func:`normalize_translations`.
+        reference_centers: [M, 3] the camera centres that define the scene's centre for
+            ``first_camera_distance`` (Stable Virtual Camera: every camera of the run);
+            default: the centres of ``cameras``.
 
     Returns:
         [N, 6, h, w].
@@ -74,8 +77,7 @@ def plucker(
         raise ValueError(f"order must be 'moment_first' or 'direction_first', got {order!r}")
     cams = cameras
     if first_camera_distance is not None:
-        scale = _scene_scale(cameras, first_camera_distance)
-        cams = cams.with_c2w(_scale_translation(cams.c2w, scale))
+        cams = cams.with_c2w(normalize_translations(cams.c2w, first_camera_distance, reference_centers))
     if relative_to_first:
         cams = cams.relative_to(0)
     origins, dirs = ray_bundle(cams, height, width)
@@ -84,14 +86,24 @@ def plucker(
     return torch.cat(parts, -1).permute(0, 3, 1, 2).contiguous()
 
 
-def _scene_scale(cameras: Cameras, first_camera_distance: float) -> float:
-    spread = (cameras.centers - cameras.centers[:1]).norm(dim=-1).max()
-    dist = cameras.centers[0].norm()
-    ref = dist if dist > 1e-8 else spread
-    return float(first_camera_distance / ref) if ref > 1e-8 else 1.0
+def robust_center(centers: Tensor) -> Tensor:
+    """[M, 3] -> [3]: mean of the centres within 10x the 97% quantile of the distances to their
+    (lower) median, the cut capped at 1e6 (Stable Virtual Camera's camera centring)."""
+    dist = (centers - centers.median(0, keepdim=True).values).norm(dim=-1)
+    keep = dist <= torch.clamp(torch.quantile(dist, 0.97) * 10, max=1e6)
+    return centers[keep].mean(0)
 
 
-def _scale_translation(c2w: Tensor, scale: float) -> Tensor:
+def normalize_translations(c2w: Tensor, distance: float, reference_centers: Tensor | None = None) -> Tensor:
+    """c2w [N, 4, 4] -> [N, 4, 4] re-centred and scaled as Stable Virtual Camera does.
+
+    Centres move by minus :func:`robust_center` of ``reference_centers`` (default: the centres of
+    ``c2w``), then every translation scales by ``distance / |c_0|`` so camera 0 ends at
+    ``distance`` from the centre; by ``distance`` itself when ``|c_0| <= 1e-5``.
+    """
+    ref = c2w[:, :3, 3] if reference_centers is None else reference_centers.to(c2w)
     out = c2w.clone()
-    out[:, :3, 3] *= scale
+    out[:, :3, 3] -= robust_center(ref)
+    first = out[0, :3, 3].norm()
+    out[:, :3, 3] *= distance if first <= 1e-5 else distance / first
     return out

@@ -1,25 +1,109 @@
-"""Input checks shared by the camera type and every reader: each error names the field and the fix."""
+"""Input checks shared by the camera type, every reader and every command: each error names the
+field and the fix.
+
+:class:`InputError` is the one type for a problem with what a user gave (a file, a folder, a
+flag); it lives in the bottom layer so that every layer can raise it, and the ``nvs`` command
+prints it as one line (``nvs COMMAND: error: ...``, exit code 2) instead of a traceback.
+"""
 
 from __future__ import annotations
+
+import math
+import os
 
 import torch
 from torch import Tensor
 
 
+class InputError(ValueError):
+    """Bad input from the user; the message names the file, entry or flag and the fix."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """An input file or folder that is not there (also a FileNotFoundError)."""
+
+
+class MissingEntryError(InputError, KeyError):
+    """A sequence, frame or category that an input file or folder lacks (also a KeyError)."""
+
+    __str__ = BaseException.__str__  # the message as written, not KeyError's quoted repr
+
+
+# name -> (default upper bound, what is counted, why the bound); raise one with PATHNVS_MAX_<NAME>=N.
+LIMITS: dict[str, tuple[int, str, str]] = {
+    "path_frames": (10_000, "path frames", "7 minutes at 24 fps; longer paths are a typo more often than a plan"),
+    "generate_frames": (1_000, "generated frames", "every frame is held in memory: 7 GB of float32 at 576x1024"),
+    "image_side": (4_096, "pixels per image side", "a 4096x4096 float32 RGB image is 200 MB"),
+    "views": (32, "input views", "the CO3D protocol's 32 frames per scene"),
+    "steps": (1_000, "sampling steps", "EDM samplers converge in 25-50 steps"),
+    "iterations": (100_000, "fit iterations", "V3D fits 4000 iterations, IM-3D 1200"),
+    "points": (10_000_000, "points", "10 M Gaussians are several GB with their optimiser state"),
+    "carve_resolution": (512, "voxels per side", "512^3 voxels are 134 M occupancy tests per view"),
+    "sequences": (10_000, "sequences per category", "CO3D's largest category has ~1000"),
+    "supersample": (8, "samples per pixel side", "64 samples per pixel already hide any aliasing"),
+}
+
+
+def limit(name: str) -> int:
+    """The upper bound ``name`` of :data:`LIMITS`, or the environment's ``PATHNVS_MAX_<NAME>``."""
+    default = LIMITS[name][0]
+    text = os.environ.get(f"PATHNVS_MAX_{name.upper()}")
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"PATHNVS_MAX_{name.upper()}={text!r} is not an integer; set it to a count") from None
+
+
+def check_count(value: int | None, flag: str, name: str, minimum: int = 1) -> None:
+    """``minimum <= value <= limit(name)`` (None passes): refused before any memory is taken."""
+    if value is None:
+        return
+    if value < minimum:
+        raise InputError(f"{flag} must be >= {minimum}, got {value}")
+    top = limit(name)
+    if value > top:
+        _, what, why = LIMITS[name]
+        raise InputError(
+            f"{flag} {value} is above the limit of {top} {what} ({why}); "
+            f"set PATHNVS_MAX_{name.upper()}={value} to raise it"
+        )
+
+
+def check_number(value: float | None, flag: str, minimum: float | None = None, exclusive: bool = False) -> None:
+    """A finite ``value`` >= ``minimum`` (> with ``exclusive``); None passes."""
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise InputError(f"{flag} must be a finite number, got {value}")
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        raise InputError(f"{flag} must be {'>' if exclusive else '>='} {minimum}, got {value}")
+
+
+def check_fov(fov_deg: float | Tensor, where: str) -> None:
+    """Field(s) of view in degrees strictly inside (0, 180)."""
+    fov = torch.as_tensor(fov_deg, dtype=torch.float64).reshape(-1)
+    bad = ~(torch.isfinite(fov) & (fov > 0) & (fov < 180))
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise InputError(f"{where}: field of view {float(fov[i])} deg is not in (0, 180); give the FoV in degrees")
+
+
 def check_finite(x: Tensor, name: str) -> None:
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or inf values; fix or drop those frames")
+        raise InputError(f"{name} contains NaN or inf values; fix or drop those frames")
 
 
 def check_size(height: int, width: int) -> None:
     if int(height) != height or int(width) != width or height <= 0 or width <= 0:
-        raise ValueError(f"image size must be positive integers, got height={height}, width={width}")
+        raise InputError(f"image size must be positive integers, got height={height}, width={width}")
 
 
 def check_intrinsics(K: Tensor, name: str) -> None:
     check_finite(K, name)
     if not torch.all(K[:, 0, 0] > 0) or not torch.all(K[:, 1, 1] > 0):
-        raise ValueError(
+        raise InputError(
             f"{name}: focal lengths must be positive, got fx={K[:, 0, 0].tolist()[:4]}..., "
             f"fy={K[:, 1, 1].tolist()[:4]}..."
         )
@@ -34,14 +118,14 @@ def check_rotation(R: Tensor, name: str, atol: float = 1e-4) -> None:
     err = (R64.transpose(-1, -2) @ R64 - eye).abs().amax() if R.numel() else torch.tensor(0.0)
     tol = max(atol, 100 * torch.finfo(R.dtype).eps) if R.dtype.is_floating_point else atol
     if err > tol:
-        raise ValueError(
+        raise InputError(
             f"{name}: rotation is not orthonormal (max |RᵀR - I| = {float(err):.2e}); "
-            "re-orthonormalise it (e.g. camera.convert.orthonormalize) or check the matrix layout"
+            "re-orthonormalise it (camera.convert.orthonormalize in Python) or check the matrix layout"
         )
     if torch.any(torch.linalg.det(R64) < 0):
-        raise ValueError(
+        raise InputError(
             f"{name}: rotation is a reflection (determinant -1); the axes convention is probably "
-            "wrong: convert with camera.convert (e.g. opengl_to_opencv)"
+            "wrong: flip one axis of the file's rotations (OpenGL/Blender files: read them as transforms or nerfstudio)"
         )
 
 
@@ -50,7 +134,7 @@ def check_rigid(m: Tensor, name: str) -> None:
     check_finite(m, name)
     bottom = torch.tensor([0, 0, 0, 1], dtype=m.dtype, device=m.device)
     if not torch.allclose(m[..., 3, :], bottom.expand_as(m[..., 3, :]), atol=1e-6):
-        raise ValueError(f"{name}: last row of a 4x4 pose must be [0, 0, 0, 1]")
+        raise InputError(f"{name}: last row of a 4x4 pose must be [0, 0, 0, 1]")
     check_rotation(m[..., :3, :3], name)
 
 
@@ -67,21 +151,21 @@ def check_frames(
     ``where`` names the file; the fields name where the numbers come from in that file.
     """
     if c2w.shape[0] == 0:
-        raise ValueError(f"{where}: the file holds zero frames; it needs at least one camera")
+        raise InputError(f"{where}: the file holds zero frames; it needs at least one camera")
     frames = c2w.flatten(1)
     bad = ~torch.isfinite(frames).all(1)
     if K is not None:
         bad |= ~torch.isfinite(K.flatten(1)).all(1)
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(
+        raise InputError(
             f"{where}: frame {i}: NaN or inf in {pose_field} or {intrinsics_field}; fix or drop that frame"
         )
     bottom = torch.tensor([0, 0, 0, 1], dtype=c2w.dtype, device=c2w.device)
     bad = (c2w[:, 3] - bottom).abs().amax(1) > 1e-6
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(
+        raise InputError(
             f"{where}: frame {i}: {pose_field} is not a rigid 4x4 (last row {c2w[i, 3].tolist()}, "
             "expected [0, 0, 0, 1]); check the matrix layout (row- vs column-major)"
         )
@@ -90,23 +174,23 @@ def check_frames(
     bad = err > max(atol, 100 * torch.finfo(R.dtype).eps)
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(
+        raise InputError(
             f"{where}: frame {i}: the rotation in {pose_field} is not orthonormal (max |RᵀR - I| = "
             f"{float(err[i]):.2e}); check the matrix layout, or re-orthonormalise the file's rotations "
-            "(camera.convert.orthonormalize)"
+            "(e.g. with camera.convert.orthonormalize in Python)"
         )
     bad = torch.linalg.det(R) < 0
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(
+        raise InputError(
             f"{where}: frame {i}: the rotation in {pose_field} is a reflection (determinant -1); the file's "
-            "axis convention differs from its format's: convert it (camera.convert) before writing the file"
+            "axis convention differs from its format's: pick the matching --in-format / --from, or flip one axis"
         )
     if K is not None:
         bad = (K[:, 0, 0] <= 0) | (K[:, 1, 1] <= 0)
         if bad.any():
             i = int(bad.nonzero()[0])
-            raise ValueError(
+            raise InputError(
                 f"{where}: frame {i}: focal lengths in {intrinsics_field} must be positive, got "
                 f"fx={float(K[i, 0, 0])}, fy={float(K[i, 1, 1])}; fix the intrinsics in the file"
             )

@@ -5,15 +5,25 @@ U-Net consumes: spatial maps at latent resolution (concatenated on the U-Net's i
 after the noisy latent and the first view's latent), per-frame vectors added to the time
 embedding, and/or extra cross-attention tokens per frame. It declares the sizes, so the U-Net
 surgery can be sized from the conditioner alone.
+
+A conditioner is a diffusers model (``ModelMixin, ConfigMixin``): its constructor arguments are
+its config (``@register_to_config``), so ``save_pretrained(folder)`` writes ``config.json`` +
+``diffusion_pytorch_model.safetensors`` and ``<class>.from_pretrained(folder)`` reads them, as for
+the U-Net and the VAE (``conditioning.build.load_conditioner`` picks the class from the file).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import Tensor
 
 from camera.cameras import Cameras
 
@@ -89,18 +99,43 @@ class ConditioningOutput:
     extras: dict[str, Tensor] = field(default_factory=dict)
 
 
-class Conditioner(nn.Module, ABC):
-    """Base class. Subclasses set the sizes (0 = not produced) and implement forward.
+CONDITIONERS: dict[str, type[Conditioner]] = {}
+"""Every conditioner class by its ``name`` (the key of a build config), filled as each is defined."""
 
-    ``config`` holds the constructor arguments, so ``build_conditioner(conditioner.config)``
-    rebuilds the same architecture (weights travel separately, e.g. as safetensors).
+
+class Conditioner(ModelMixin, ConfigMixin, ABC):
+    """Base class. Subclasses set ``name`` and the sizes (0 = not produced), decorate ``__init__``
+    with ``@register_to_config`` and implement forward.
+
+    ``build_config`` is ``{"name": ..., **constructor arguments}`` in plain JSON values, so
+    ``build_conditioner(conditioner.build_config)`` rebuilds the same architecture; weights
+    travel with ``save_pretrained`` / ``from_pretrained``.
     """
 
+    name: ClassVar[str] = ""
     map_channels: int = 0
     frame_embedding_dim: int = 0
     token_dim: int = 0
     uses_input_latents: bool = False
-    config: dict
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if not name:
+            return
+        known = CONDITIONERS.get(name)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(
+                f"conditioner name {name!r} is taken by {known.__qualname__}; give {cls.__qualname__} another"
+            )
+        CONDITIONERS[name] = cls
+
+    @property
+    def build_config(self) -> dict[str, Any]:
+        """``{"name": ..., **constructor arguments}`` as plain JSON values (``build_conditioner``'s input)."""
+        arguments = {k: v for k, v in self.config.items() if not k.startswith("_")}
+        plain = json.loads(json.dumps(arguments, default=os.fspath))  # tuples -> lists, paths -> str
+        return {"name": self.name, **plain}
 
     @abstractmethod
     def forward(self, inputs: ConditioningInputs) -> ConditioningOutput:
@@ -110,9 +145,11 @@ class Conditioner(nn.Module, ABC):
 class NoConditioner(Conditioner):
     """``conditioning=none``: the U-Net sees only the noisy latent and the first view's latent."""
 
+    name = "none"
+
+    @register_to_config
     def __init__(self) -> None:
         super().__init__()
-        self.config = {"name": "none"}
 
     def forward(self, inputs: ConditioningInputs) -> ConditioningOutput:
         return ConditioningOutput()

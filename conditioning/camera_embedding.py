@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 
 from camera.cameras import Cameras, rigid_inverse
@@ -55,6 +56,9 @@ class CameraEmbeddingConditioner(Conditioner):
         input_latent_views, latent_channels: V3D's variant (see module docstring).
     """
 
+    name = "camera_embedding"
+
+    @register_to_config
     def __init__(
         self,
         embedding_dim: int = 1280,
@@ -69,15 +73,6 @@ class CameraEmbeddingConditioner(Conditioner):
             raise ValueError(f"output must be 'frame_embedding' or 'tokens', got {output!r}")
         if input_latent_views < 0:
             raise ValueError(f"input_latent_views must be >= 0, got {input_latent_views}")
-        self.config = {
-            "name": "camera_embedding",
-            "embedding_dim": embedding_dim,
-            "hidden_dim": hidden_dim,
-            "output": output,
-            "normalize_scale": normalize_scale,
-            "input_latent_views": input_latent_views,
-            "latent_channels": latent_channels,
-        }
         self.output = output
         self.normalize_scale = normalize_scale
         self.input_latent_views = input_latent_views

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
+from diffusers.configuration_utils import register_to_config
 
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
+from conditioning.build import build_conditioner
 
 
 class CombinedConditioner(Conditioner):
     """Concatenates maps (in the given order) on channels and tokens along T, sums frame
-    embeddings, merges losses and extras (names must not collide)."""
+    embeddings, merges losses and extras (names must not collide).
 
-    def __init__(self, conditioners: Sequence[Conditioner]) -> None:
+    Args:
+        parts: the build configs of the parts (``{"name": ..., **arguments}``), built here; the
+            config records each part's full ``build_config``, so a saved folder rebuilds them.
+    """
+
+    name = "combined"
+
+    @register_to_config
+    def __init__(self, parts: Sequence[Mapping[str, Any]]) -> None:
         super().__init__()
-        if not conditioners:
-            raise ValueError("CombinedConditioner needs at least one conditioner")
-        self.parts = torch.nn.ModuleList(conditioners)
-        self.config = {"name": "combined", "parts": [c.config for c in conditioners]}
+        if not parts:
+            raise ValueError("CombinedConditioner needs at least one part: parts=[{'name': ...}, ...]")
+        if any(isinstance(p, Conditioner) for p in parts):
+            raise TypeError("CombinedConditioner takes its parts' configs (conditioner.build_config), not conditioners")
+        conditioners = [build_conditioner(p) for p in parts]
+        # not ``self.parts``: diffusers resolves config names before submodules
+        self.conditioners = torch.nn.ModuleList(conditioners)
+        self.register_to_config(parts=[c.build_config for c in conditioners])
         for attr in ("frame_embedding_dim", "token_dim"):
             dims = {getattr(c, attr) for c in conditioners} - {0}
             if len(dims) > 1:
@@ -28,7 +43,7 @@ class CombinedConditioner(Conditioner):
         self.uses_input_latents = any(c.uses_input_latents for c in conditioners)
 
     def forward(self, inputs: ConditioningInputs) -> ConditioningOutput:
-        outs = [c(inputs) for c in self.parts]
+        outs = [c(inputs) for c in self.conditioners]
         maps = [o.maps for o in outs if o.maps is not None]
         embeds = [o.frame_embedding for o in outs if o.frame_embedding is not None]
         tokens = [o.tokens for o in outs if o.tokens is not None]

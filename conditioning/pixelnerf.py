@@ -26,6 +26,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
@@ -85,8 +86,10 @@ class PixelNeRFConditioner(Conditioner):
 
     Args:
         map_channels: conditioning channels given to the U-Net (V3D: 128).
-        encoder_blocks, encoder_width, encoder_channels, pretrained_path: the ResNet encoder
-            (V3D: ResNet-34 = (3, 4, 6, 3), width 64, 64 channels at 1/4 resolution).
+        encoder_blocks, encoder_width, encoder_channels: the ResNet encoder (V3D: ResNet-34 =
+            (3, 4, 6, 3), width 64, 64 channels at 1/4 resolution).
+        pretrained_path: a torchvision ResNet state dict the encoder starts from (None: from
+            scratch). Not part of the config: a saved conditioner loads without the file.
         num_samples: samples per ray (V3D: 128).
         hidden_channels, mlp_layers: the per-sample MLP.
         pe_freqs: positional-encoding frequencies of the sample position.
@@ -112,6 +115,10 @@ class PixelNeRFConditioner(Conditioner):
         rgb_loss: ``"l2"`` or ``"l1"`` for ``losses["pixelnerf_rgb"]``.
     """
 
+    name = "pixelnerf"
+    ignore_for_config = ["pretrained_path"]  # an initialisation, superseded by the saved weights
+
+    @register_to_config
     def __init__(
         self,
         map_channels: int = 128,
@@ -156,31 +163,6 @@ class PixelNeRFConditioner(Conditioner):
             raise ValueError(f"rgb_mode must be 'decode' or 'blend', got {rgb_mode!r}")
         if rgb_mode == "blend" and not sample_colors:
             raise ValueError("rgb_mode='blend' blends the input colours at each sample: it needs sample_colors=True")
-        self.config = {
-            "name": "pixelnerf",
-            "map_channels": map_channels,
-            "encoder_blocks": list(encoder_blocks),
-            "encoder_width": encoder_width,
-            "encoder_channels": encoder_channels,
-            "pretrained_path": None if pretrained_path is None else str(pretrained_path),
-            "num_samples": num_samples,
-            "hidden_channels": hidden_channels,
-            "mlp_layers": mlp_layers,
-            "pe_freqs": pe_freqs,
-            "aggregation": aggregation,
-            "compositing": compositing,
-            "scene_radius": scene_radius,
-            "normalize_with": normalize_with,
-            "box_half_width": box_half_width,
-            "sample_colors": sample_colors,
-            "near_far_fallback": list(near_far_fallback),
-            "background_samples": background_samples,
-            "background_far": background_far,
-            "rgb_mode": rgb_mode,
-            "chunk_size": chunk_size,
-            "gradient_checkpointing": gradient_checkpointing,
-            "rgb_loss": rgb_loss,
-        }
         self.map_channels = map_channels
         self.num_samples = num_samples
         self.pe_freqs = pe_freqs

@@ -1,14 +1,16 @@
 """Plücker ray conditioner (V3D's ablation baseline; CameraCtrl / Stable Virtual Camera style).
 
 Each target frame gets the Plücker embedding of its rays at latent resolution, with poses
-expressed relative to the scene's first input camera; optionally translations rescaled so the
-first camera sits at a fixed distance from the world origin (Stable Virtual Camera uses 2), and
-optionally the input views' latents concatenated on channels (V3D's ablation rows).
+expressed relative to the scene's first input camera; optionally translations re-centred and
+rescaled so the first camera sits at a fixed distance from the cameras' robust centre (Stable
+Virtual Camera's normalisation with its camera_scale 2), and optionally the input views' latents
+concatenated on channels (V3D's ablation rows).
 """
 
 from __future__ import annotations
 
 import torch
+from diffusers.configuration_utils import register_to_config
 from torch import Tensor
 
 from camera.cameras import Cameras
@@ -30,8 +32,10 @@ def target_plucker(
     maps = []
     for b in range(num_scenes):
         first = input_cameras[b * v].resize(target_cameras.height, target_cameras.width)
-        cams = Cameras.cat([first, target_cameras[b * f : (b + 1) * f]])
-        rays = plucker(cams, height, width, order, relative_to_first=True, first_camera_distance=first_camera_distance)
+        targets = target_cameras[b * f : (b + 1) * f]
+        cams = Cameras.cat([first, targets])
+        centers = torch.cat([input_cameras[b * v : (b + 1) * v].centers, targets.centers])  # every camera of the pass
+        rays = plucker(cams, height, width, order, True, first_camera_distance, reference_centers=centers)
         maps.append(rays[1:])
     return torch.stack(maps)
 
@@ -41,12 +45,16 @@ class PluckerConditioner(Conditioner):
 
     Args:
         order: ``"moment_first"`` (CameraCtrl) or ``"direction_first"`` (Stable Virtual Camera).
-        first_camera_distance: rescale translations so the first input camera is at this
-            distance from the world origin (Stable Virtual Camera: 2.0); None keeps metric scale.
+        first_camera_distance: re-centre the cameras and rescale translations so the first input
+            camera is at this distance from their robust centre (Stable Virtual Camera: 2.0);
+            None keeps metric scale.
         input_latent_views: concatenate this many input views' latents (zeros for missing views).
         latent_channels: channels of one VAE latent (SVD: 4).
     """
 
+    name = "plucker"
+
+    @register_to_config
     def __init__(
         self,
         order: PluckerOrder = "moment_first",
@@ -59,13 +67,6 @@ class PluckerConditioner(Conditioner):
             raise ValueError(f"order must be 'moment_first' or 'direction_first', got {order!r}")
         if input_latent_views < 0:
             raise ValueError(f"input_latent_views must be >= 0, got {input_latent_views}")
-        self.config = {
-            "name": "plucker",
-            "order": order,
-            "first_camera_distance": first_camera_distance,
-            "input_latent_views": input_latent_views,
-            "latent_channels": latent_channels,
-        }
         self.order = order
         self.first_camera_distance = first_camera_distance
         self.input_latent_views = input_latent_views

@@ -1,8 +1,14 @@
-"""The ``nvs`` command: one subcommand per module in :mod:`nvs.commands`, imported on demand."""
+"""The ``nvs`` command: one subcommand per module in :mod:`nvs.commands`, imported on demand.
+
+The boundary for input errors: a :class:`camera.validate.InputError` raised anywhere below is
+printed as one line, ``nvs COMMAND [SUBCOMMAND]: error: MESSAGE``, with exit code 2.
+``--debug`` (anywhere on the line) or ``PATHNVS_DEBUG=1`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -15,18 +21,30 @@ COMMANDS = {
     "train": ("nvs.commands.train", "train the NVS model (EDM, hydra overrides, torchrun for DDP/FSDP)"),
     "bench": ("nvs.commands.bench", "CO3D sparse-view benchmark and conditioning ablation (V3D Table 3)"),
 }
+SUBCOMMANDS = {"recon", "path", "data", "bench"}
 
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: nvs COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run 'nvs COMMAND --help' for a command's options."]
+    lines += ["", "Run 'nvs COMMAND --help' for a command's options.",
+              "--debug (or PATHNVS_DEBUG=1): show the traceback of an input error."]
     return "\n".join(lines)
 
 
+def _label(name: str, rest: list[str]) -> str:
+    """``nvs path show`` for commands with subcommands, else ``nvs generate``."""
+    sub = next((a for a in rest if not a.startswith("-")), None) if name in SUBCOMMANDS else None
+    return f"nvs {name} {sub}" if sub else f"nvs {name}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    from camera.validate import InputError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("PATHNVS_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
@@ -34,8 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"nvs: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+        return int(module.main(rest) or 0)
+    except InputError as e:
+        if debug:
+            raise
+        message = " ".join(str(e).split())  # one line
+        print(f"{_label(name, rest)}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

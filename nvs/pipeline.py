@@ -8,8 +8,6 @@ path's own cameras.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -20,25 +18,7 @@ from camera.views import Views
 from conditioning.base import ConditioningInputs
 from nvs.chunking import Chunk, check_strategy, plan_chunks, run_chunks
 from nvs.models.pathnvs import PathNVSModel
-from nvs.sampling import Guidance, karras_sigmas, sample
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """EDM sampler: ``method`` euler or heun, ``steps`` on a Karras schedule, CFG ``guidance``."""
-
-    method: str = "euler"
-    steps: int = 25
-    sigma_min: float = 0.002
-    sigma_max: float = 700.0
-    rho: float = 7.0
-    guidance: Guidance = field(default_factory=Guidance)
-
-    @staticmethod
-    def from_dict(cfg: dict) -> SamplerSettings:
-        cfg = dict(cfg)
-        cfg["guidance"] = Guidance(**dict(cfg.get("guidance") or {}))
-        return SamplerSettings(**cfg)
+from nvs.sampling import Guidance, SamplerSettings, sample
 
 
 def resize_views(views: Views, height: int, width: int) -> Views:
@@ -85,8 +65,16 @@ class PathNVSPipeline:
     """Generate the frames of a camera path from 1 to ``max_input_views`` posed input views.
 
     Example:
-        >>> pipe = PathNVSPipeline(PathNVSModel.from_pretrained("models/default"))
-        >>> frames = pipe.generate(inputs, path, steps=25, guidance=3.5, seed=0)
+        >>> from camera.presets import orbit
+        >>> from nvs.models.presets import preset_config
+        >>> preset = preset_config("tiny")  # random weights (a trained one: PathNVSModel.from_pretrained(folder))
+        >>> preset["settings"]["image_size"] = [32, 32]
+        >>> pipe = PathNVSPipeline(PathNVSModel.from_preset(preset, {"name": "plucker"}))
+        >>> cams = orbit(6, radius=2.0, elevation_deg=15.0, height=32, width=32).to(dtype=torch.float32)
+        >>> inputs, path = Views(torch.rand(2, 3, 32, 32), cams[:2]), cams[2:]  # two posed views, four new poses
+        >>> frames = pipe.generate(inputs, path, steps=2, guidance=1.0, seed=0)
+        >>> frames.images.shape, len(frames.cameras)
+        (torch.Size([4, 3, 32, 32]), 4)
     """
 
     def __init__(
@@ -98,6 +86,7 @@ class PathNVSPipeline:
     ) -> None:
         self.model = model
         self.sampler = sampler or SamplerSettings()
+        self.stepper = self.sampler.make_sampler()  # the Sampler object (Euler, Heun) of the settings' method
         self.camera_radius = camera_radius
         self.chunking = check_strategy(chunking or model.settings.chunking)  # long paths; default: the model's
 
@@ -115,9 +104,7 @@ class PathNVSPipeline:
 
     # ------------------------------------------------------------------ generation
     def _settings(self, steps: int | None, guidance: Guidance | float | None) -> tuple[Tensor, Guidance]:
-        s = self.sampler
-        sigmas = karras_sigmas(steps or s.steps, s.sigma_min, s.sigma_max, s.rho)
-        return sigmas, Guidance.of(s.guidance if guidance is None else guidance)
+        return self.sampler.sigmas(steps), Guidance.of(self.sampler.guidance if guidance is None else guidance)
 
     def _one_pass(
         self,
@@ -146,7 +133,7 @@ class PathNVSPipeline:
                 bar.update(len(images))
             shape = (1, len(target_cams), 4, h, w)
             latents = sample(
-                model, cond, shape, sigmas, guidance, generator, self.sampler.method, x_start=x_start, progress=progress
+                model, cond, shape, sigmas, guidance, generator, self.stepper, x_start=x_start, progress=progress
             )
             return model.decode_latents(latents, progress=progress)[0].cpu()
 
@@ -217,7 +204,7 @@ class PathNVSPipeline:
         inputs = resize_views(inputs, height, width)
         view = resize_views(Views(frames.clamp(0, 1), cameras.to(dtype=torch.float32)), height, width)
         input_cams, target_cams = self._normalized(inputs.cameras, view.cameras)
-        sigmas = karras_sigmas(steps, self.sampler.sigma_min, sigma, self.sampler.rho)
+        sigmas = self.sampler.sigmas(steps, sigma_max=sigma)
         guidance = Guidance.of(self.sampler.guidance if guidance is None else guidance)
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():

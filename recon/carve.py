@@ -59,8 +59,11 @@ def carve_occupancy(
     half_size: float | None = None,
     threshold: float = 0.5,
     progress: bool = False,
+    device: str | torch.device | None = None,
 ) -> tuple[Tensor, Tensor, float]:
-    """masks [F, 1, H, W] -> (occupancy [R, R, R] bool indexed x, y, z; grid origin [3]; voxel size)."""
+    """masks [F, 1, H, W] -> (occupancy [R, R, R] bool indexed x, y, z; grid origin [3]; voxel size),
+    on the CPU. The voxels are projected on ``device`` (default: the masks'), all views at once, a slab of
+    x-slices at a time (about 2^24 voxel-view pairs)."""
     if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[0] != len(cameras):
         raise ValueError(
             f"carve: masks must be [F, 1, H, W] with one per camera ({len(cameras)}), got {tuple(masks.shape)}"
@@ -73,25 +76,27 @@ def carve_occupancy(
         auto_centre, auto_half = default_bounds(cameras)
         centre = auto_centre if centre is None else torch.as_tensor(centre, dtype=torch.float32)
         half_size = auto_half if half_size is None else half_size
+    device = torch.device(device) if device is not None else masks.device
     voxel = 2 * half_size / resolution
     origin = torch.as_tensor(centre, dtype=torch.float32) - half_size
-    axis = torch.arange(resolution, dtype=torch.float32) * voxel + voxel / 2
-    occupancy = torch.ones(resolution, resolution, resolution, dtype=torch.bool)
-    cams = cameras.to(dtype=torch.float32)
-    inside_mask = masks.float() > threshold  # [F, 1, H, W]
-    for x in tqdm(range(resolution), desc="carving", disable=not progress, leave=False):
-        ys, zs = torch.meshgrid(axis, axis, indexing="ij")
-        pts = torch.stack([torch.full_like(ys, float(axis[x])), ys, zs], -1).reshape(-1, 3) + origin
-        keep = occupancy[x].reshape(-1)
+    axis = torch.arange(resolution, dtype=torch.float32, device=device) * voxel + voxel / 2
+    cams = cameras.to(device=device, dtype=torch.float32)
+    inside = (masks.to(device).float() > threshold).reshape(len(cameras), -1)  # [F, H·W]
+    ys, zs = torch.meshgrid(axis, axis, indexing="ij")
+    plane = torch.stack([torch.zeros_like(ys), ys, zs], -1).reshape(1, -1, 3) + origin.to(device)  # [1, R², 3]
+    slab = max(1, 2**24 // (len(cameras) * resolution**2))
+    occupancy = torch.empty(resolution, resolution * resolution, dtype=torch.bool, device=device)
+    starts = range(0, resolution, slab)
+    for x0 in tqdm(starts, desc="carving", disable=not progress, leave=False):
+        xs = axis[x0 : x0 + slab]
+        pts = (plane + torch.stack([xs, 0 * xs, 0 * xs], -1)[:, None]).reshape(-1, 3)  # [slab·R², 3]
         uv, depth = cams.project(pts)  # [F, P, 2], [F, P]
         col, row = torch.floor(uv[..., 0]).long(), torch.floor(uv[..., 1]).long()
         ok = (depth > 0) & (col >= 0) & (col < cameras.width) & (row >= 0) & (row < cameras.height)
-        for f in range(len(cameras)):
-            hit = torch.zeros_like(keep)
-            hit[ok[f]] = inside_mask[f, 0, row[f, ok[f]], col[f, ok[f]]]
-            keep &= hit
-        occupancy[x] = keep.reshape(resolution, resolution)
-    return occupancy, origin, voxel
+        pixel = (row.clamp(0, cameras.height - 1) * cameras.width + col.clamp(0, cameras.width - 1))
+        hit = torch.gather(inside, 1, pixel) & ok  # [F, P]: inside the image and on the mask
+        occupancy[x0 : x0 + len(xs)] = hit.all(0).reshape(len(xs), -1)
+    return occupancy.reshape(resolution, resolution, resolution).cpu(), origin, voxel
 
 
 def sample_surface(vertices: Tensor, faces: Tensor, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -137,12 +142,16 @@ def space_carve(
     progress: bool = False,
     centre: Tensor | None = None,
     half_size: float | None = None,
+    device: str | torch.device | None = None,
 ) -> CarveResult:
     """images [F, 3, H, W], masks [F, 1, H, W], cameras -> :class:`CarveResult` with ``num_points``
-    surface points (V3D: 256³ grid, marching cubes at 0.5, 100k points)."""
+    surface points (V3D: 256³ grid, marching cubes at 0.5, 100k points), on the CPU. Voxels and colours
+    are computed on ``device`` (default: the masks'); marching cubes runs on the CPU (scikit-image)."""
     from skimage.measure import marching_cubes
 
-    occupancy, origin, voxel = carve_occupancy(masks, cameras, resolution, centre, half_size, threshold, progress)
+    occupancy, origin, voxel = carve_occupancy(
+        masks, cameras, resolution, centre, half_size, threshold, progress, device
+    )
     if not occupancy.any():
         raise ValueError(
             "space carving removed every voxel: the masks disagree with the cameras (check the "
@@ -155,5 +164,6 @@ def space_carve(
     points, face_index = sample_surface(vertices, faces_t, num_points, seed)
     # "descent": vertex normals point to lower occupancy, i.e. outward.
     normals = F.normalize(torch.from_numpy(vert_normals.copy()).float()[faces_t[face_index]].sum(1), dim=-1)
-    colors = colors_from_views(points, normals, images, cameras)
-    return CarveResult(points, colors, normals, vertices, faces_t, occupancy, origin, voxel)
+    device = torch.device(device) if device is not None else masks.device
+    colors = colors_from_views(points.to(device), normals.to(device), images.to(device), cameras.to(device=device))
+    return CarveResult(points, colors.cpu(), normals, vertices, faces_t, occupancy, origin, voxel)

@@ -1,9 +1,10 @@
 """Fit 3D Gaussians to posed views (V3D and IM-3D presets).
 
-On CUDA the renderer is gsplat and gsplat's ``DefaultStrategy`` densifies and prunes (every
-``refine_every`` steps between ``refine_start`` and ``refine_stop``); on CPU the pure-torch
-rasterizer runs with a fixed set of Gaussians (no densification). Learning rates follow the 3DGS
-code, the position rate scaled by the scene size and decayed 100x over the run.
+The renderer is gsplat on CUDA, the pure-torch rasterizer on CPU; a gsplat densification strategy
+(``FitConfig.strategy``, :mod:`recon.strategy`) clones, splits and prunes, on the CPU too where it can.
+Learning rates follow the 3DGS code, the position rate scaled by the scene size and decayed 100x over
+the run. A step renders ``views_per_step`` views in one call; the loss terms stay on the device and
+are read (one host sync) only at the ~50 logged steps; carving runs on the fit's device.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from recon.gaussians import Gaussians, gaussians_from_points, random_gaussians
 from recon.losses import LossWeights, image_loss, psnr
 from recon.rasterize import rasterize, torch_extensions_dir
 from recon.render_path import render_gaussians
+from recon.strategy import DefaultStrategy, Strategy, cpu_capable, initialize_state, step_post_backward
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class FitConfig:
     init: "carve" (space carving of the masks) or "random" (uniform in a ball of
     ``random_radius`` x the scene half size around the scene centre, sized to stay see-through: see
     :func:`recon.gaussians.random_gaussians`). background: an RGB triple, or
-    "auto" (median colour outside the masks, black without masks).
+    "auto" (median colour outside the masks, black without masks). strategy: a gsplat densification
+    strategy (:mod:`recon.strategy`), None for a fixed set of Gaussians. packed: gsplat's packed mode
+    (CUDA only; the torch rasterizer has one layout).
     """
 
     iterations: int = 4000
@@ -50,10 +54,12 @@ class FitConfig:
     lr_quats: float = 1e-3
     lr_opacities: float = 5e-2
     lr_sh0: float = 2.5e-3
-    refine_every: int = 100
-    refine_start: int = 500
-    refine_stop: int = 3000
-    reset_every: int = 1_000_000
+    strategy: Strategy | None = field(
+        default_factory=lambda: DefaultStrategy(
+            refine_every=100, refine_start_iter=500, refine_stop_iter=3000, reset_every=1_000_000
+        )
+    )
+    packed: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,10 +69,15 @@ class FitConfig:
             raise ValueError("FitConfig: iterations, init_points and views_per_step must be >= 1")
         if self.sh_degree not in range(4):
             raise ValueError(f"FitConfig.sh_degree must be 0..3, got {self.sh_degree}")
+        if self.strategy is not None and not isinstance(self.strategy, Strategy):
+            raise ValueError(
+                f"FitConfig.strategy must be a gsplat Strategy (recon.strategy) or None, got {type(self.strategy).__name__}"
+            )
 
 
 FIT_PRESETS = {
-    # V3D public code: 4000 iterations, SH 0, λ_dssim 1, λ_lpips 2, carving 256³ at 0.5, 100k points.
+    # V3D public code: 4000 iterations, SH 0, λ_dssim 1, λ_lpips 2, carving 256³ at 0.5, 100k points;
+    # densified every 100 steps from 500 to 3000.
     "v3d": FitConfig(),
     # IM-3D: LPIPS 10, SSIM 0.2, mask 1, 1200 iterations, 5000 points at the centre, refine every 50.
     "im3d": FitConfig(
@@ -75,9 +86,7 @@ FIT_PRESETS = {
         init="random",
         init_points=5000,
         random_radius=0.25,
-        refine_every=50,
-        refine_start=100,
-        refine_stop=1000,
+        strategy=DefaultStrategy(refine_every=50, refine_start_iter=100, refine_stop_iter=1000, reset_every=1_000_000),
     ),
 }
 
@@ -117,8 +126,10 @@ def estimate_background(views: Views) -> tuple[float, float, float]:
     return tuple(float(x) for x in pixels.median(dim=1).values)
 
 
-def initial_gaussians(views: Views, config: FitConfig, progress: bool = False) -> Gaussians:
-    """The starting Gaussians of ``config.init`` for ``views``."""
+def initial_gaussians(
+    views: Views, config: FitConfig, progress: bool = False, device: str | torch.device = "cpu"
+) -> Gaussians:
+    """The starting Gaussians of ``config.init`` for ``views`` (on the CPU; carving runs on ``device``)."""
     if config.init == "carve":
         carved = space_carve(
             views.images,
@@ -129,6 +140,7 @@ def initial_gaussians(views: Views, config: FitConfig, progress: bool = False) -
             config.carve_level,
             seed=config.seed,
             progress=progress,
+            device=device,
         )
         return gaussians_from_points(carved.points, carved.colors, config.sh_degree, config.initial_opacity)
     centre, half = default_bounds(views.cameras)
@@ -138,6 +150,7 @@ def initial_gaussians(views: Views, config: FitConfig, progress: bool = False) -
 
 
 def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: float) -> dict:
+    """One Adam per parameter, as gsplat's strategies need (fused kernels on CUDA)."""
     rates = {
         "means": config.lr_means * scene_scale,
         "quats": config.lr_quats,
@@ -146,7 +159,8 @@ def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: 
         "sh0": config.lr_sh0,
         "shN": config.lr_sh0 / 20,
     }
-    return {k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15) for k in params}
+    fused = params["means"].is_cuda or None
+    return {k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15, fused=fused) for k in params}
 
 
 def fit_gaussians(

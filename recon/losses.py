@@ -49,27 +49,28 @@ def image_loss(
     alpha: Tensor | None = None,
     mask: Tensor | None = None,
     lpips_fn: torch.nn.Module | None = None,
-) -> tuple[Tensor, dict[str, float]]:
-    """pred, gt [F, 3, H, W]; alpha, mask [F, 1, H, W] -> (total loss, {term: value}).
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """pred, gt [F, 3, H, W]; alpha, mask [F, 1, H, W] -> (total loss, {term: detached scalar tensor}).
 
-    The mask term (MSE of the rendered alpha against the mask) needs both alpha and mask; the
-    LPIPS term needs ``lpips_fn`` (inputs mapped to [-1, 1]); missing ones are skipped.
+    The terms stay tensors on the loss's device, so that a training loop reads them (a host sync)
+    only when it logs. The mask term (MSE of the rendered alpha against the mask) needs both alpha and
+    mask; the LPIPS term needs ``lpips_fn`` (inputs mapped to [-1, 1]); missing ones are skipped.
     """
     if pred.shape != gt.shape:
         raise ValueError(f"image_loss: prediction {tuple(pred.shape)} and target {tuple(gt.shape)} differ")
     photo = F.mse_loss(pred, gt) if weights.photometric == "mse" else F.l1_loss(pred, gt)
-    total, parts = photo, {weights.photometric: float(photo.detach())}
+    total, parts = photo, {weights.photometric: photo.detach()}
     if weights.ssim > 0:
         dssim = d_ssim(pred, gt)
         total = total + weights.ssim * dssim
-        parts["dssim"] = float(dssim.detach())
+        parts["dssim"] = dssim.detach()
     if weights.lpips > 0 and lpips_fn is not None:
         lp = lpips_fn(pred * 2 - 1, gt * 2 - 1).mean()
         total = total + weights.lpips * lp
-        parts["lpips"] = float(lp.detach())
+        parts["lpips"] = lp.detach()
     if weights.mask > 0 and alpha is not None and mask is not None:
         m = F.mse_loss(alpha, mask)
         total = total + weights.mask * m
-        parts["mask"] = float(m.detach())
-    parts["total"] = float(total.detach())
+        parts["mask"] = m.detach()
+    parts["total"] = total.detach()
     return total, parts

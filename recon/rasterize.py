@@ -5,13 +5,12 @@ Both backends take gsplat's arguments and return ``(render_colors [C, H, W, D], 
 (``Cameras.w2c``), ``Ks`` in pixels, pixel centres at +0.5, quaternions (w, x, y, z), scales and
 opacities already activated (not log / logit).
 
-The torch backend (EWA splatting, one image at a time, every pixel against every visible Gaussian,
-front-to-back compositing sorted by depth, per 16x16 tile over the Gaussians
-whose 3.33-sigma box meets the tile) follows gsplat's math: the camera-space covariance
+The torch backend follows gsplat 1.5.3's math: EWA projection, the camera-space covariance
 ``J W Σ Wᵀ Jᵀ + eps2d·I`` with the Jacobian taken at the mean clamped to 1.3x the field of view,
-``alpha = min(0.999, o·exp(-½ dᵀ Σ⁻¹ d))``, alphas under 1/255 skipped. It omits gsplat's early
-stop once transmittance falls under 1e-4. It is meant for small images and CI: memory grows as
-pixels x Gaussians.
+the opacity-aware radius ``ceil(min(3.33, sqrt(2 ln(255 o)))·σ)`` (Gaussians under opacity 1/255
+culled), then front-to-back compositing sorted by depth (:mod:`recon.composite`: ``alpha =
+min(0.999, o·exp(-½ dᵀ Σ⁻¹ d))``, alphas under 1/255 skipped, a pixel done where its transmittance
+would fall to 1e-4). All cameras are composited at once, in 4x4-pixel tiles.
 
 gsplat compiles its CUDA kernels on first use (about 85 s); the build is kept in
 ``$TORCH_EXTENSIONS_DIR``, which this module points at ``$XDG_CACHE_HOME/pathnvs/torch_extensions``
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camera.convert import qvec_to_rotmat
+from recon.composite import ALPHA_MIN, composite_tiles
 
 Backend = Literal["auto", "gsplat", "torch"]
 RENDER_MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
@@ -60,12 +60,14 @@ def project_gaussians(
     eps2d: float = 0.3,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
+    opacities: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """EWA projection of N Gaussians into C pinhole cameras.
 
     means [N, 3], covars [N, 3, 3], viewmats [C, 4, 4] (world-to-camera), Ks [C, 3, 3] ->
     means2d [C, N, 2] (pixels), conics [C, N, 3] (upper triangle of Σ2d⁻¹: a, b, c),
-    depths [C, N] (camera z), radii [C, N, 2] (int, 0 where culled).
+    depths [C, N] (camera z), radii [C, N, 2] (int, 0 where culled). The radius is 3.33σ, or with
+    ``opacities`` [N] gsplat's tighter bound where alpha falls to 1/255 (and 0 under opacity 1/255).
     """
     rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]
     mc = means @ rot.transpose(1, 2) + trans[:, None]  # [C, N, 3]
@@ -85,8 +87,13 @@ def project_gaussians(
     conics = torch.stack(
         [cov2d[..., 1, 1] / det, -(cov2d[..., 0, 1] + cov2d[..., 1, 0]) / 2 / det, cov2d[..., 0, 0] / det], -1
     )
-    radius = torch.ceil(3.33 * torch.sqrt(torch.stack([cov2d[..., 0, 0], cov2d[..., 1, 1]], -1))).detach()
+    extend = torch.tensor(3.33)
+    if opacities is not None:
+        extend = torch.sqrt(2 * torch.log(opacities.detach() / ALPHA_MIN).clamp(min=0)).clamp(max=3.33)
+    radius = torch.ceil(extend[..., None] * torch.sqrt(torch.stack([cov2d[..., 0, 0], cov2d[..., 1, 1]], -1))).detach()
     keep = (tz > near_plane) & (tz < far_plane)
+    if opacities is not None:
+        keep &= opacities.detach() >= ALPHA_MIN
     keep &= (means2d[..., 0] + radius[..., 0] > 0) & (means2d[..., 0] - radius[..., 0] < width)
     keep &= (means2d[..., 1] + radius[..., 1] > 0) & (means2d[..., 1] - radius[..., 1] < height)
     radii = torch.where(keep[..., None], radius, torch.zeros_like(radius)).int()
@@ -104,56 +111,6 @@ def sh_to_rgb(sh: Tensor, dirs: Tensor, degree: int) -> Tensor:
         x, y, z = F.normalize(dirs, dim=-1)[..., None].unbind(-2)
         rgb = rgb - SH_C1 * y * sh[..., 1, :] + SH_C1 * z * sh[..., 2, :] - SH_C1 * x * sh[..., 3, :]
     return rgb + 0.5
-
-
-def _composite(
-    means2d: Tensor,
-    conics: Tensor,
-    opacities: Tensor,
-    features: Tensor,
-    depths: Tensor,
-    radii: Tensor,
-    width: int,
-    height: int,
-    tile: int = 16,
-) -> tuple[Tensor, Tensor]:
-    """One image: means2d [N, 2], conics [N, 3], opacities [N], features [N, D], depths [N], radii [N, 2]
-    -> features [H, W, D], alpha [H, W, 1] (no background).
-
-    Each ``tile x tile`` block of pixels composites only the Gaussians whose radius box meets it."""
-    order = torch.argsort(depths.detach())
-    means2d, conics, opacities, features, radii = (x[order] for x in (means2d, conics, opacities, features, radii))
-    lo, hi = (means2d.detach() - radii).floor(), (means2d.detach() + radii).ceil()
-    image = features.new_zeros(height, width, features.shape[1])
-    alpha_image = features.new_zeros(height, width, 1)
-    rows = []
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            near = (hi[:, 0] >= x0) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0) & (lo[:, 1] <= y1)
-            if not near.any():
-                continue
-            ys, xs = torch.meshgrid(
-                torch.arange(y0, y1, dtype=means2d.dtype) + 0.5,
-                torch.arange(x0, x1, dtype=means2d.dtype) + 0.5,
-                indexing="ij",
-            )
-            d = torch.stack([xs, ys], -1).reshape(-1, 1, 2) - means2d[near][None]  # [p, n, 2]
-            con = conics[near]
-            power = 0.5 * (con[:, 0] * d[..., 0] ** 2 + con[:, 2] * d[..., 1] ** 2) + con[:, 1] * d[..., 0] * d[..., 1]
-            alpha = (opacities[near] * torch.exp(-power)).clamp(max=0.999)
-            alpha = torch.where((power >= 0) & (alpha >= 1 / 255), alpha, torch.zeros_like(alpha))
-            trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha[:, :-1]], 1), 1)
-            weights = alpha * trans  # [p, n]
-            rows.append((y0, y1, x0, x1, weights @ features[near], weights.sum(1, keepdim=True)))
-    for y0, y1, x0, x1, f, a in rows:
-        image = image.index_put(
-            (torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]), f.reshape(y1 - y0, x1 - x0, -1)
-        )
-        alpha_image = alpha_image.index_put(
-            (torch.arange(y0, y1)[:, None], torch.arange(x0, x1)[None]), a.reshape(y1 - y0, x1 - x0, 1)
-        )
-    return image, alpha_image
 
 
 def rasterize_torch(
@@ -176,44 +133,26 @@ def rasterize_torch(
     """The pure-torch rasterizer; arguments and outputs as :func:`rasterize`."""
     covars = covariances(quats, scales)
     means2d, conics, depths, radii = project_gaussians(
-        means, covars, viewmats, Ks, width, height, eps2d, near_plane, far_plane
+        means, covars, viewmats, Ks, width, height, eps2d, near_plane, far_plane, opacities
     )
     if means2d.requires_grad:
         means2d.retain_grad()
-    centers = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
-    renders, alphas = [], []
-    for c in range(viewmats.shape[0]):
-        if sh_degree is None:
-            rgb = colors
-        else:
-            rgb = sh_to_rgb(colors, means - centers[c], sh_degree).clamp(min=0)
-        feats = {
-            "RGB": [rgb],
-            "D": [depths[c, :, None]],
-            "ED": [depths[c, :, None]],
-            "RGB+D": [rgb, depths[c, :, None]],
-            "RGB+ED": [rgb, depths[c, :, None]],
-        }[render_mode]
-        feats = torch.cat(feats, -1)
-        vis = (radii[c] > 0).all(-1)
-        image, alpha = _composite(
-            means2d[c, vis],
-            conics[c, vis],
-            opacities[vis],
-            feats[vis],
-            depths[c, vis],
-            radii[c, vis].to(means2d.dtype),
-            width,
-            height,
-        )
-        if render_mode.endswith("ED"):
-            image = torch.cat([image[..., :-1], image[..., -1:] / alpha.clamp(min=1e-10)], -1)
-        if backgrounds is not None:  # RGB backgrounds leave the depth channel alone
-            bg = backgrounds[c].to(image)
-            bg = torch.cat([bg, bg.new_zeros(image.shape[-1] - bg.shape[0])]) if bg.shape[0] < image.shape[-1] else bg
-            image = image + (1 - alpha) * bg
-        renders.append(image)
-        alphas.append(alpha)
+    C, N = depths.shape
+    if sh_degree is None:
+        rgb = colors.expand(C, N, 3)
+    else:
+        centers = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
+        rgb = sh_to_rgb(colors, means - centers[:, None], sh_degree).clamp(min=0).expand(C, N, 3)
+    depth = depths[..., None]
+    feats = {"RGB": rgb, "D": depth, "ED": depth}.get(render_mode)
+    feats = torch.cat([rgb, depth], -1) if feats is None else feats
+    image, alpha = composite_tiles(means2d, conics, opacities.expand(C, N), feats, depths, radii, width, height)
+    if render_mode.endswith("ED"):
+        image = torch.cat([image[..., :-1], image[..., -1:] / alpha.clamp(min=1e-10)], -1)
+    if backgrounds is not None:  # RGB backgrounds leave the depth channel alone
+        bg = backgrounds.to(image)
+        bg = torch.cat([bg, bg.new_zeros(C, image.shape[-1] - bg.shape[-1])], -1)
+        image = image + (1 - alpha) * bg[:, None, None]
     meta = {
         "means2d": means2d,
         "conics": conics,
@@ -222,10 +161,10 @@ def rasterize_torch(
         "opacities": opacities,
         "width": width,
         "height": height,
-        "n_cameras": viewmats.shape[0],
+        "n_cameras": C,
         "gaussian_ids": None,
     }
-    return torch.stack(renders), torch.stack(alphas), meta
+    return image, alpha, meta
 
 
 def _check_inputs(means, quats, scales, opacities, colors, viewmats, Ks, sh_degree) -> None:
@@ -276,8 +215,16 @@ def rasterize(
     to gsplat only (e.g. packed, absgrad).
 
     Example:
+        >>> from camera.presets import orbit
+        >>> cams = orbit(2, radius=3.0, height=16, width=16)  # two cameras looking at the origin
+        >>> means, quats = torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+        >>> scales, opac, rgbs = torch.full((1, 3), 0.3), torch.ones(1), torch.tensor([[1.0, 0.0, 0.0]])
         >>> rgb, alpha, meta = rasterize(means, quats, scales, opac, rgbs, cams.w2c.float(),
         ...                              cams.K.float(), cams.width, cams.height)
+        >>> rgb.shape, alpha.shape
+        (torch.Size([2, 16, 16, 3]), torch.Size([2, 16, 16, 1]))
+        >>> float(alpha[0, 8, 8, 0]) > 0.5, float(alpha[0, 0, 0, 0])  # opaque at the centre, empty in the corner
+        (True, 0.0)
     """
     _check_inputs(means, quats, scales, opacities, colors, viewmats, Ks, sh_degree)
     if render_mode not in RENDER_MODES:

@@ -1,6 +1,6 @@
 """A tiny CO3D v2 layout written by hand for the loader and manifest tests.
 
-Viewpoints are written with the PyTorch3D formula of DESIGN.md §4 directly (not through
+Viewpoints are written with the PyTorch3D formula of docs/conventions.md §3 directly (not through
 camera/), so the loader's conversion is checked against an independent writer.
 """
 
@@ -29,7 +29,7 @@ def orbit_cameras(n: int, height: int, width: int, seed: int) -> Cameras:
 
 
 def pytorch3d_viewpoint(cameras: Cameras, i: int) -> dict:
-    """DESIGN.md §4 inverted by hand: R = (F R_w2c)^T, T = F t_w2c, f = K_f / s, p = (size/2 - c) / s."""
+    """docs/conventions.md §3 inverted by hand: R = (F R_w2c)^T, T = F t_w2c, f = K_f / s, p = (size/2 - c) / s."""
     flip = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64))
     w2c = torch.linalg.inv(cameras.c2w[i])
     s = min(cameras.height, cameras.width) / 2

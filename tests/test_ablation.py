@@ -3,11 +3,11 @@ tabled; reruns skip finished variants and resume unfinished ones (tiny budget, C
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
+from conditioning.build import read_build_config
 from nvs.evaluation.ablation import merge_overrides, run_ablation, train_variant
 from tests.bench_world import trimmed_manifest, write_world
 
@@ -75,7 +75,7 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
     table = run_ablation(str(out), VARIANTS, TRAIN, EVALUATION, PER_VARIANT, progress=False)
     assert calls == list(VARIANTS)
     for variant in VARIANTS:
-        config = json.loads((out / "runs" / variant / "model" / "conditioner" / "config.json").read_text())
+        config = read_build_config(out / "runs" / variant / "model" / "conditioner")
         assert config["name"] == variant
         if variant == "camera_embedding":
             assert config["embedding_dim"] == 4 * 32  # the tiny U-Net's time-embedding width

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from conditioning.base import Conditioner, ConditioningInputs, NoConditioner, input_latent_maps
+from conditioning.base import CONDITIONERS, Conditioner, ConditioningInputs, NoConditioner, input_latent_maps
 from tests.conditioning_scenes import make_inputs, orbit
 
 
@@ -23,6 +23,28 @@ def test_inputs_validate_shapes_with_clear_errors():
 def test_conditioner_is_abstract():
     with pytest.raises(TypeError):
         Conditioner()
+
+
+def test_every_conditioner_is_registered_by_its_name_and_names_are_unique():
+    assert sorted(CONDITIONERS) == ["camera_embedding", "combined", "none", "pixelnerf", "plucker"]
+    assert all(cls.name == name and issubclass(cls, Conditioner) for name, cls in CONDITIONERS.items())
+    with pytest.raises(TypeError, match="'plucker' is taken by PluckerConditioner"):
+        type("OtherPlucker", (NoConditioner,), {"name": "plucker"})
+    assert CONDITIONERS["plucker"].__name__ == "PluckerConditioner"
+
+
+def test_build_config_is_the_name_and_every_argument_as_plain_json():
+    from conditioning.plucker import PluckerConditioner
+
+    cond = PluckerConditioner(first_camera_distance=2.0)
+    assert cond.build_config == {
+        "name": "plucker",
+        "order": "moment_first",
+        "first_camera_distance": 2.0,
+        "input_latent_views": 0,
+        "latent_channels": 4,
+    }
+    assert NoConditioner().build_config == {"name": "none"}
 
 
 def test_no_conditioner_produces_nothing():

@@ -111,3 +111,9 @@ def test_bench_ablation_command_passes_budget_and_overrides(tmp_path, monkeypatc
     assert seen["variants"] == ["plucker"] and seen["evaluation"]["views"] == [2] and seen["device"] == "cpu"
     assert seen["train"] == ["data=synthetic", "seed=0", "model=tiny", "trainer.steps=3"]
     assert "| w. Plücker rays | 20.00 | 0.500 |" in capsys.readouterr().out
+
+
+def test_bench_ablation_refuses_a_mistyped_train_setting_before_any_training(tmp_path, capsys):
+    assert main(["bench", "ablation", "--out", str(tmp_path / "abl"), "model=tiny", "trainer.steps=abc"]) == 2
+    assert "nvs bench ablation: error: trainer.steps=abc: " in capsys.readouterr().err
+    assert not (tmp_path / "abl").exists()

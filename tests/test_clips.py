@@ -3,7 +3,8 @@ import torch
 
 from camera.cameras import Cameras, look_at
 from camera.views import Views
-from nvs.data.clips import ClipSampler, MemoryScenes, TrainBatch, load_batch, synthetic_scenes
+from nvs.data.clips import ClipSampler, TrainBatch, load_batch
+from nvs.data.scenes import MemoryScenes, synthetic_scenes
 
 
 def _orbit_views(n: int, scene: int, size: int = 16) -> Views:
@@ -103,58 +104,6 @@ def test_load_batch_shapes_and_camera_normalisation():
     assert torch.equal(joined.target_images, batch.target_images)
 
 
-def test_synthetic_scenes_cache_round_trip(tmp_path):
-    first = synthetic_scenes(2, 5, 16, 16, seed=0, cache_dir=tmp_path)
-    files = list(tmp_path.glob("synthetic_*.safetensors"))
-    assert len(files) == 1
-    again = synthetic_scenes(2, 5, 16, 16, seed=0, cache_dir=tmp_path)
-    for a, b in zip(first, again):
-        assert torch.equal(a.images, b.images) and torch.equal(a.cameras.c2w, b.cameras.c2w)
-        assert torch.equal(a.cameras.K, b.cameras.K)
-    assert not torch.equal(first[0].images, first[1].images)
-    with pytest.raises(ValueError, match="unknown synthetic categories"):
-        synthetic_scenes(1, 5, 16, 16, categories=["no-such-thing"])
-
-
-def test_co3d_scenes_follow_timestamps_and_skip_short_sequences(tmp_path):
-    from nvs.data.clips import Co3dScenes, build_scenes
-    from tests.co3d_layout import write_tiny_co3d
-
-    write_tiny_co3d(tmp_path, {"apple": {"long": 6, "short": 3}, "ball": {"other": 5}})
-    scenes = build_scenes("co3d", (16, 16), min_frames=4, root=tmp_path)
-    assert isinstance(scenes, Co3dScenes) and scenes.frame_counts == [6, 5]
-    views = scenes.load(0, [0, 1, 5])
-    assert views.frame_ids == [5, 4, 0]  # timestamps run backwards in this layout
-    assert views.images.shape == (3, 3, 16, 16) and (views.cameras.height, views.cameras.width) == (16, 16)
-    only_ball = Co3dScenes(tmp_path, 16, categories=["ball"])
-    assert [seq for _, seq, _ in only_ball.items] == ["other"]
-    with pytest.raises(ValueError, match="no CO3D sequence"):
-        Co3dScenes(tmp_path, 16, min_frames=10)
-    with pytest.raises(ValueError, match="data.frames_per_scene"):
-        build_scenes("synthetic", (16, 16), min_frames=8, frames_per_scene=4)
-    with pytest.raises(ValueError, match="data.source"):
-        build_scenes("mvimgnet", (16, 16), min_frames=4)
-
-
-def test_sparsefusion_cropped_scenes_match_the_crop_function(tmp_path):
-    from nvs.data.crop import sparsefusion_crop
-    from nvs.data.synthetic import synthetic_views
-
-    scenes = synthetic_scenes(
-        1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40, supersample=1
-    )
-    full = synthetic_views(scenes[0].category, 0, 3, 40, 40, supersample=1)
-    images, masks, _, valid, cams = sparsefusion_crop(full.images, full.masks, full.cameras, 24)
-    assert torch.equal(scenes[0].images, images) and torch.equal(scenes[0].masks, masks)
-    assert torch.equal(scenes[0].valid_region, valid) and torch.allclose(scenes[0].cameras.K, cams.K)
-    cached = synthetic_scenes(
-        1, 3, 24, 24, seed=0, cache_dir=tmp_path, crop="sparsefusion", render_size=40, supersample=1
-    )
-    assert torch.equal(cached[0].valid_region, valid)
-    with pytest.raises(ValueError, match="data.crop"):
-        synthetic_scenes(1, 3, 24, 24, crop="square")
-
-
 def test_black_target_background_masks_targets_only():
     scenes = MemoryScenes(synthetic_scenes(1, 6, 16, 16, seed=0, supersample=1))
     spec = ClipSampler(scenes.frame_counts, 3, 1, seed=0, min_inputs=2, max_inputs=2).clip(0, 0)
@@ -165,3 +114,16 @@ def test_black_target_background_masks_targets_only():
     assert torch.equal(black.target_images[0], views.images * views.masks)
     with pytest.raises(ValueError, match="target_background"):
         load_batch(scenes, [spec], target_background="white")
+
+
+def test_a_batch_knows_its_rows_of_the_global_batch():
+    scenes = MemoryScenes([_orbit_views(12, 0), _orbit_views(14, 1)])
+    halves = [ClipSampler(scenes.frame_counts, 4, global_batch=4, seed=0, rank=r, world_size=2) for r in range(2)]
+    for r, sampler in enumerate(halves):
+        batch = load_batch(scenes, sampler.batch(3), global_batch=4)
+        assert batch.step == 3 and batch.positions == slice(2 * r, 2 * r + 2)
+    whole = load_batch(scenes, ClipSampler(scenes.frame_counts, 4, global_batch=4, seed=0).batch(3))
+    assert whole.step == 3 and whole.positions == slice(0, 4)
+    moved = whole.to("meta")
+    assert moved.input_images.device.type == "meta" and moved.target_images.device.type == "meta"
+    assert moved.input_cameras is whole.input_cameras and moved.sample_ids is whole.sample_ids  # host side

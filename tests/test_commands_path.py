@@ -110,10 +110,25 @@ def test_errors_name_the_problem(tmp_path, capsys):
     assert run("v3d_orbit", "--frames", 5, "--out", out) == 2
     assert "no parameter num_frames" in capsys.readouterr().err
     assert run("orbit", "--frames", 0, "--out", out) == 2
-    assert "num_frames" in capsys.readouterr().err
+    assert "--frames must be >= 1" in capsys.readouterr().err
     assert run("show", tmp_path / "missing.json") == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run("orbit", "--out", out, "--format", "obj")
     assert "invalid choice" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_edit_refuses_bad_input_before_any_work(tmp_path, capsys):
+    from tests.conftest import TEST_DATA
+
+    (tmp_path / "empty").mkdir()
+    assert run("edit", tmp_path / "missing") == 2
+    assert f"{tmp_path / 'missing'}: no such file or folder; give a COLMAP model" in capsys.readouterr().err
+    assert run("edit", tmp_path / "empty") == 2
+    assert "holds no transforms.json, COLMAP model" in capsys.readouterr().err
+    assert run("edit", TEST_DATA / "kapture_maupertuis", "--model", tmp_path / "empty") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a pathnvs model folder" in err and "--no-preview" in err
+    assert run("edit", TEST_DATA / "kapture_maupertuis", "--port", 70000) == 2
+    assert "is not a port number" in capsys.readouterr().err

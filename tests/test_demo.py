@@ -1,4 +1,4 @@
-"""nvs demo: every output on a tiny random PixelNeRF model (--quick), clear errors before any work."""
+"""nvs demo: every output on a tiny random PixelNeRF model (--quick), hydra overrides, clear errors before any work."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import nvs  # noqa: F401
 from nvs.commands import demo
+from nvs.data.demo_scene import DemoScene, input_columns
+from nvs.evaluation.demo_run import STAGES
+from nvs.evaluation.report import METHOD_NAMES
+from nvs.writers import SheetLayout
 from tests.bench_world import TINY_PIXELNERF, save_tiny_model
 
 SIZE = 32  # the tiny model's image size here
@@ -38,7 +41,7 @@ def test_the_output_folder_has_every_file(demo_out):
         assert (demo_out / name).stat().st_size > 0, name
     assert not list(demo_out.glob(".*")), "temporary files left behind"
     summary = (demo_out / "summary.md").read_text()
-    for label in demo.METHOD_NAMES.values():
+    for label in METHOD_NAMES.values():
         assert label in summary
 
 
@@ -53,7 +56,7 @@ def test_metrics_have_the_expected_keys_and_finite_numbers(demo_out):
         assert all(math.isfinite(v) for v in values), name
         assert all(-1 <= v <= 1 for v in m["ssim"]), name
     assert metrics["methods"]["recon"]["num_gaussians"] > 0
-    assert set(metrics["seconds"]) == set(demo.STAGES) | {"total"}
+    assert set(metrics["seconds"]) == set(STAGES) | {"total"}
     assert all(math.isfinite(v) and v >= 0 for v in metrics["seconds"].values())
     assert metrics["scene"]["seed"] >= 10_000  # held out: training renders seeds 0..num_scenes-1
     assert metrics["model"]["num_frames"] == 4 and metrics["model"]["conditioner"] == "pixelnerf"
@@ -62,23 +65,24 @@ def test_metrics_have_the_expected_keys_and_finite_numbers(demo_out):
 
 def test_the_contact_sheet_has_inputs_generated_truth_and_recon_rows(demo_out):
     cfg = demo.load_config(quick=True)
-    positions = demo.path_positions(cfg)
+    scene = DemoScene.from_config(cfg)
+    positions = scene.path_positions
     sheet = np.asarray(Image.open(demo_out / "contact_sheet.png").convert("RGB"))
-    assert sheet.shape[:2] == demo.sheet_size(4, len(positions), SIZE, SIZE)
+    layout = SheetLayout(4, len(positions), (SIZE, SIZE))
+    assert sheet.shape[:2] == layout.size
 
     def tile(row, column):
-        y, x = demo.tile_origin(row, column, SIZE, SIZE)
+        y, x = layout.origin(row, column)
         return sheet[y : y + SIZE, x : x + SIZE]
 
     for i in range(len(positions)):  # row 1: the generated frames, as written to frames/
         frame = np.asarray(Image.open(demo_out / "frames" / f"frame_{i:05d}.png").convert("RGB"))
         assert np.array_equal(tile(1, i), frame)
-    scene, input_cams, path = demo.demo_scene(cfg, SIZE, SIZE)
-    inputs, truth = demo.render_views(scene, input_cams, path, cfg, SIZE, SIZE)
+    inputs, truth = scene.views(*scene.cameras(SIZE, SIZE), SIZE, SIZE)
     uint8 = lambda x: (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)  # noqa: E731
     for i in range(len(positions)):  # row 2: the ground truth, object-on-black as the model learns it
         assert np.abs(tile(2, i).astype(int) - uint8(truth.images[i] * truth.masks[i])).max() <= 1
-    columns = demo.input_columns(cfg["inputs"], positions)
+    columns = input_columns(cfg["inputs"], positions)
     for i, column in enumerate(columns):  # row 0: each input above the path frame nearest to it
         assert np.abs(tile(0, column).astype(int) - uint8(inputs.images[i])).max() <= 1
     empty = [c for c in range(len(positions)) if c not in columns]
@@ -111,7 +115,7 @@ def test_no_recon_leaves_the_recon_row_out(model_dir, tmp_path):
     assert metrics["scene"]["category"] == "table"
     assert not {"recon_fit", "recon_render"} & set(metrics["seconds"])
     sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.size[::-1] == demo.sheet_size(3, 4, SIZE, SIZE)
+    assert sheet.size[::-1] == SheetLayout(3, 4, (SIZE, SIZE)).size
 
 
 def test_a_missing_model_folder_fails_before_writing_anything(tmp_path, capsys, monkeypatch):
@@ -132,7 +136,7 @@ def test_a_missing_model_folder_fails_before_writing_anything(tmp_path, capsys, 
 def test_config_errors_come_before_any_work(model_dir, tmp_path, capsys):
     out = tmp_path / "out"
     base = ["--model", str(model_dir), "--out", str(out), "--threads", "1"]
-    on_path = demo.path_positions(demo.load_config())[1]
+    on_path = DemoScene.from_config(demo.load_config()).path_positions[1]
     assert demo.main(base + [f"inputs=[{on_path}]"]) == 2
     assert "coincide with path frames" in capsys.readouterr().err
     assert demo.main(base + ["path_end=40"]) == 2
@@ -150,14 +154,16 @@ def test_config_errors_come_before_any_work(model_dir, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_capture_positions_follow_the_training_capture():
-    from nvs.data.synthetic import capture_cameras, make_scene
+def test_overrides_compose_through_hydra_and_the_flags_win(capsys):
+    import yaml
 
-    scene = make_scene("snowman", 3)
-    full = capture_cameras(scene, 24, SIZE, SIZE, 3)
-    picked = demo.capture_at(scene, [0, 5, 23], 24, SIZE, SIZE, 3)
-    torch.testing.assert_close(picked.c2w, full.c2w[[0, 5, 23]])
-    between = demo.capture_at(scene, [5.5], 24, SIZE, SIZE, 3).centers[0]
-    assert (between - full.centers[5]).norm() > 1e-3 and (between - full.centers[6]).norm() > 1e-3
-    assert demo.input_columns([8.5, 14.5], [4.0 + i for i in range(16)]) == [4, 10]
-    assert demo.input_columns([5.0, 5.0], [4.0, 5.0, 6.0]) == [1, 0]
+    argv = ["--quick", "--print-config", "sampler=heun", "steps=5", "scene.seed=10003", "seed=3", "--seed", "7"]
+    assert demo.main(argv) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["sampler"]["method"] == "heun"  # a config group (configs/sampler/heun.yaml), as in nvs train
+    assert cfg["steps"] == 5 and cfg["path_frames"] == 8  # the override wins over --quick's steps: 2
+    assert cfg["scene"]["seed"] == 10003 and cfg["seed"] == 7  # the flag wins over seed=3
+    assert demo.load_config(overrides=["+demo=quick"]) == demo.load_config(quick=True)
+    assert demo.main(["--print-config", "sampler=midpoint"]) == 2
+    assert "sampler/midpoint" in capsys.readouterr().err
+    assert "sampler=NAME" in demo.parser().format_help()

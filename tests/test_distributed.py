@@ -50,7 +50,7 @@ def _rank_main(rank: int, world: int, port: int, model, scenes, out: str) -> Non
         set_trainable(local)
         wrapped = D.wrap(EDMObjective(local, seed=0, aux_weights={}), info, "ddp")
         sampler = ClipSampler(scenes.frame_counts, local.settings.num_frames, 2, seed=0, rank=rank, world_size=world)
-        loss, _ = wrapped(load_batch(scenes, sampler.batch(0)))
+        loss, _ = wrapped(load_batch(scenes, sampler.batch(0), global_batch=2))
         loss.backward()
         grads = {n: p.grad.clone() for n, p in local.named_parameters() if p.requires_grad}
         # the same under FSDP (U-Net sharded, the rest averaged by hand)
@@ -58,7 +58,7 @@ def _rank_main(rank: int, world: int, port: int, model, scenes, out: str) -> Non
         set_trainable(sharded)
         fsdp = D.wrap(EDMObjective(sharded, seed=0, aux_weights={}), info, "fsdp", unet=sharded.unet)
         assert D.is_sharded(sharded.unet) and D.plain_class(sharded.unet) is type(model.unet)
-        loss, _ = fsdp(load_batch(scenes, sampler.batch(0)))
+        loss, _ = fsdp(load_batch(scenes, sampler.batch(0), global_batch=2))
         loss.backward()
         D.average_replicated_grads([p for p in sharded.parameters() if p.requires_grad], info)
         fsdp_grads = {
@@ -70,7 +70,7 @@ def _rank_main(rank: int, world: int, port: int, model, scenes, out: str) -> Non
         trainer = Trainer(
             copy.deepcopy(model), scenes, _settings(out), objective_options={"aux_weights": {}}, seed=0, info=info
         )
-        terms = trainer.train_step(trainer.next_batch())
+        terms = trainer.read_terms(trainer.train_step(trainer.next_batch()))  # collective: the mean over ranks
         params = {n: p.detach().clone() for n, p in trainer.named_trained().items()}
         torch.save(
             {"grads": grads, "fsdp_grads": fsdp_grads, "params": params, "loss": terms["loss"]},
@@ -93,7 +93,7 @@ def setup():
             "trainer.out=unused",
             f"model.settings.image_size=[{SIZE},{SIZE}]",
             # SVD's noise augmentation of the first view is one draw per (local) batch
-            "+model.settings.noise_aug_strength=0.0",
+            "model.settings.noise_aug_strength=0.0",
         ],
     )
     torch.manual_seed(0)
@@ -125,7 +125,7 @@ def test_ddp_and_fsdp_two_processes_match_one_process_on_the_joined_batch(setup,
     trainer = Trainer(
         copy.deepcopy(model), scenes, _settings(tmp_path / "single"), objective_options={"aux_weights": {}}
     )
-    terms = trainer.train_step(trainer.next_batch())
+    terms = trainer.read_terms(trainer.train_step(trainer.next_batch()))
     assert ranks[0]["loss"] == pytest.approx(terms["loss"], rel=1e-5)  # logged loss = mean over ranks
     # AdamW's first step is lr·g/(|g| + eps): where |g| ~ eps it amplifies float rounding, so the
     # ranks are compared with each other exactly and with one process only through the loss.

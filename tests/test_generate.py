@@ -27,14 +27,12 @@ def test_synthetic_world_with_a_random_tiny_model_writes_everything(tmp_path):
         [
             "--random-model",
             "tiny",
-            "--steps",
-            "1",
+            "sampler.steps=1",  # hydra overrides of configs/generate.yaml, among the flags
             "--guidance",
             "1",
             "--path-frames",
             "4",
-            "--num-inputs",
-            "1",
+            "synthetic.num_inputs=1",
             "--out",
             str(out),
         ]
@@ -191,3 +189,38 @@ def test_one_image_object_orbit(tmp_path):
     assert rc == 0
     data = json.loads((out / "transforms.json").read_text())
     assert len(data["frames"]) == 16 and len(list((out / "frames").glob("*.png"))) == 16
+
+
+def test_config_composes_with_overrides_and_the_flags_win(capsys):
+    import yaml
+
+    assert (
+        generate.main(
+            [
+                "--print-config",
+                "sampler=heun",
+                "sampler.steps=4",
+                "seed=3",
+                "--seed",
+                "5",
+                "--conditioning",
+                "pixelnerf",
+                "--path",
+                "spiral",
+                "fps=12",
+            ]
+        )
+        == 0
+    )
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["sampler"]["method"] == "heun" and cfg["sampler"]["steps"] == 4
+    assert cfg["seed"] == 5 and cfg["path"] == "spiral" and cfg["fps"] == 12
+    assert cfg["conditioning"]["name"] == "pixelnerf"
+    for bad, key in (
+        (["sampler.steps=many"], "sampler.steps=many"),
+        (["--sampler", "dpm"], "sampler=dpm"),
+        (["seed=abc"], "seed=abc"),
+    ):
+        assert generate.main(["--random-model", "tiny", *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"nvs generate: error: {key}: ") and "fix:" in err

@@ -90,14 +90,12 @@ def test_atomic_writes_get_the_umask_mode_not_mkstemps(tmp_path):
     import os
     import stat
 
-    from camera.io import atomic_write_text
-    from nvs.writers import atomic_path
+    from camera.io import atomic_write_bytes, atomic_write_text
 
     old = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
-        with atomic_path(tmp_path / "b.png") as tmp:
-            tmp.write_bytes(b"y")
+        atomic_write_bytes(tmp_path / "b.png", b"y")
     finally:
         os.umask(old)
     for name in ("a.txt", "b.png"):

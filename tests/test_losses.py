@@ -37,7 +37,8 @@ def test_loss_terms_and_gradients():
     total, parts = image_loss(pred, gt, LossWeights("l1", ssim=0.2, lpips=10.0, mask=1.0), alpha, mask)
     expected = (pred - gt).abs().mean() + 0.2 * d_ssim(pred, gt) + 0.25
     assert float(total.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
-    assert "lpips" not in parts and parts["mask"] == pytest.approx(0.25)
+    assert "lpips" not in parts and float(parts["mask"]) == pytest.approx(0.25)
+    assert all(not p.requires_grad for p in parts.values())
     total.backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all()
 
@@ -50,7 +51,7 @@ def test_lpips_term_uses_the_given_network():
 
     x = torch.rand(1, 3, 16, 16)
     _, parts = image_loss(x, x, LossWeights(lpips=2.0), lpips_fn=Half())
-    assert parts["lpips"] == 0.5 and parts["total"] == pytest.approx(1.0)
+    assert float(parts["lpips"]) == 0.5 and float(parts["total"]) == pytest.approx(1.0)
 
 
 def test_bad_weights():

@@ -24,7 +24,7 @@ def root(tmp_path_factory):
 
 
 def direct_rule(root, categories, views, global_seed=False):
-    """DESIGN.md §3 written out plainly on the raw files."""
+    """docs/protocol.md §1-2 written out plainly on the raw files."""
     scenes, running = [], 0
     for category in categories:
         frames = json.loads(gzip.decompress((root / category / "frame_annotations.jgz").read_bytes()))
@@ -156,6 +156,8 @@ def test_synthetic_world_manifest(tmp_path):
 
 
 def test_cli_reports_bad_root(tmp_path, capsys):
-    assert data_main(["manifest", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.json")]) == 2
-    assert "no such CO3D root" in capsys.readouterr().err
+    from nvs.cli import main
+
+    assert main(["data", "manifest", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.json")]) == 2
+    assert "nvs data manifest: error: CO3D root" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()

@@ -14,7 +14,7 @@ def _unet_params(name: str) -> int:
 
 
 def test_svd_preset_is_diffusers_default_svd_unet():
-    """DESIGN.md §5: SVD's U-Net has 1.52 B parameters; diffusers' defaults are SVD img2vid's."""
+    """docs/environment.md §3: SVD's U-Net has 1.52 B parameters; diffusers' defaults are SVD img2vid's."""
     args = unet_arguments(preset_config("svd"))
     assert args["cross_attention_dim"] == 1024 and args["projection_class_embeddings_input_dim"] == 768
     assert _unet_params("svd") == pytest.approx(1.52e9, rel=0.01)

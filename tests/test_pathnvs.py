@@ -1,5 +1,6 @@
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +9,8 @@ import nvs  # noqa: F401
 from conditioning.base import ConditioningInputs
 from nvs.models import Condition, ModelSettings, PathNVSModel, edm
 from tests.tiny_nvs import PLUCKER, scene, tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _inputs(num_inputs=2, num_targets=4, batch=1):
@@ -87,7 +90,7 @@ def test_saved_folder_loads_to_identical_outputs(tmp_path):
     for sub in ("unet", "vae", "image_encoder"):
         assert list((tmp_path / "m" / sub).glob("*.safetensors"))
     loaded = PathNVSModel.from_pretrained(tmp_path / "m")
-    assert loaded.settings == model.settings and loaded.conditioner.config == model.conditioner.config
+    assert loaded.settings == model.settings and loaded.conditioner_config == model.conditioner_config == PLUCKER
     inputs = _inputs(2, 4)
     x = torch.randn(1, 4, 4, 8, 8)
     sigma = torch.tensor([2.0])
@@ -97,6 +100,41 @@ def test_saved_folder_loads_to_identical_outputs(tmp_path):
         a = model.denoise(x, sigma, model.condition(inputs, generator=torch.Generator().manual_seed(1)))
         b = loaded.denoise(x, sigma, loaded.condition(inputs, generator=torch.Generator().manual_seed(1)))
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)  # attention kernels may differ in the last bits
+
+
+def test_the_shipped_model_loads_with_its_pixelnerf_conditioner():
+    from conditioning import PixelNeRFConditioner
+
+    model = PathNVSModel.from_pretrained(ROOT / "models" / "default")
+    assert type(model.conditioner) is PixelNeRFConditioner and model.conditioner.map_channels == 32
+    assert model.conditioner_config["name"] == "pixelnerf" and model.conditioner_config["rgb_mode"] == "blend"
+    assert model.unet.config.in_channels == 8 + 32 and model.conditioner.encoder.conv1.weight.dtype == torch.float32
+    assert json.loads((ROOT / "models/default/conditioner/config.json").read_text())["_class_name"] == (
+        "PixelNeRFConditioner"
+    )
+
+
+def test_a_folder_with_the_old_conditioner_layout_loads_and_the_builders_are_classmethods(tmp_path):
+    from safetensors.torch import save_file
+
+    from tests.conditioning_scenes import TINY_PIXELNERF
+
+    class Subclass(PathNVSModel):
+        pass
+
+    torch.manual_seed(0)
+    model = Subclass.from_preset("tiny", {"name": "pixelnerf", **TINY_PIXELNERF})
+    assert type(model) is Subclass
+    model.save_pretrained(tmp_path / "m")
+    old = tmp_path / "m" / "conditioner"  # as pathnvs wrote it before its conditioners were diffusers models
+    for f in old.iterdir():
+        f.unlink()
+    (old / "config.json").write_text(json.dumps({**model.conditioner_config, "pretrained_path": None}))
+    save_file({k: v.contiguous() for k, v in model.conditioner.state_dict().items()}, old / "model.safetensors")
+    loaded = Subclass.from_pretrained(tmp_path / "m")
+    assert type(loaded) is Subclass and loaded.conditioner_config == model.conditioner_config
+    saved, read = model.state_dict(), loaded.state_dict()
+    assert saved.keys() == read.keys() and all(torch.equal(saved[k], read[k]) for k in saved)
 
 
 def test_folder_errors(tmp_path):

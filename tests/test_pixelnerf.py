@@ -148,12 +148,15 @@ def test_defaults_are_bit_for_bit_the_options_set_to_their_defaults():
 
 
 @pytest.mark.parametrize("options", BACKGROUND_AND_BLEND)
-def test_new_options_round_trip_through_the_config_and_chunking(options):
+def test_new_options_round_trip_through_a_saved_folder_and_chunking(options, tmp_path):
     torch.manual_seed(0)
     model = PixelNeRFConditioner(**{**TINY_PIXELNERF, **options}).eval()
-    again = build_conditioner(model.config).eval()
-    assert again.config == model.config and set(again.state_dict()) == set(model.state_dict())
-    again.load_state_dict(model.state_dict())
+    assert build_conditioner(model.build_config).build_config == model.build_config
+    model.save_pretrained(tmp_path)
+    again = PixelNeRFConditioner.from_pretrained(tmp_path)
+    assert again.build_config == model.build_config and not again.training
+    saved, read = model.state_dict(), again.state_dict()
+    assert saved.keys() == read.keys() and all(torch.equal(saved[k], read[k]) for k in saved)
     inputs = make_inputs(2, 3, 5)
     a = model(inputs)
     again.chunk_size = 7

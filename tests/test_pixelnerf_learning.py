@@ -9,10 +9,10 @@ from benchmarks.pixelnerf_learning import (
     cosine_lr,
     eval_split,
     main,
-    markdown_table,
     quick_settings,
     run,
 )
+from benchmarks.pixelnerf_learning_report import markdown_table
 from camera.views import Views
 from tests.conditioning_scenes import orbit, single_thread  # noqa: F401  (fixture)
 
@@ -52,7 +52,7 @@ def test_eval_split_is_nested_and_disjoint():
 
 def test_markdown_table_has_one_row_per_view_count():
     metrics = {v: {m: {"psnr": 20.0, "ssim": 0.5} for m in METHODS} for v in (1, 2, 3, 6)}
-    assert markdown_table(metrics).count("\n") == 6
+    assert markdown_table(metrics, METHODS).count("\n") == 6
 
 
 def test_cli_rejects_missing_out():

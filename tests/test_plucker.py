@@ -65,3 +65,19 @@ def test_input_latents_are_concatenated():
     assert torch.all(maps[:, :, 14:] == 0)
     with pytest.raises(ValueError, match="order"):
         PluckerConditioner(order="xyz")
+
+
+def test_scene_normalisation_matches_stable_virtual_camera_over_every_camera_of_the_pass():
+    from tests.test_rays import seva_plucker
+
+    inputs = make_inputs(2, 3, 5)
+    shift = torch.eye(4)
+    shift[:3, 3] = torch.tensor([4.0, -2.0, 1.5])  # an uncentred world
+    cin = inputs.input_cameras.with_c2w(shift @ inputs.input_cameras.c2w)
+    cout = inputs.target_cameras.with_c2w(shift @ inputs.target_cameras.c2w)
+    got = target_plucker(cin, cout, 2, 4, 4, "direction_first", first_camera_distance=2.0)
+    for b in range(2):
+        cams = Cameras.cat([cin[b * 3], cout[b * 5 : (b + 1) * 5]])
+        everyone = torch.cat([cin.c2w[b * 3 : (b + 1) * 3], cout.c2w[b * 5 : (b + 1) * 5]])
+        want = seva_plucker(cams.c2w.double(), cams.K.double(), (16, 16), (4, 4), 2.0, ref_c2w=everyone.double())
+        torch.testing.assert_close(got[b], want[1:].float(), atol=1e-5, rtol=1e-5)

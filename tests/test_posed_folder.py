@@ -30,7 +30,7 @@ def _points():
 def test_transforms_json_with_alpha(tmp_path):
     cams = orbit_cameras(3, H, W, seed=2)
     arrays = _write_images(tmp_path, [f"train/r_{i}.png" for i in range(3)], rgba=True)
-    gl = cams.c2w @ torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))  # DESIGN.md §4
+    gl = cams.c2w @ torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))  # docs/conventions.md §2
     K = cams.K[0]
     data = {
         "fl_x": K[0, 0].item(),
@@ -58,9 +58,9 @@ def test_colmap_model_with_mask_folder(tmp_path):
     write_colmap(tmp_path / "sparse" / "0", cams, ColmapInfo(names=names))
     (tmp_path / "masks").mkdir()
     for i, name in enumerate(names):
-        Image.fromarray(np.full((H, W), 60 * i, np.uint8)).save(tmp_path / "masks" / f"{name[:-4]}.png")
+        Image.fromarray(np.full((H, W), 30 + 60 * i, np.uint8)).save(tmp_path / "masks" / f"{name[:-4]}.png")
     views = load_posed_folder(tmp_path)
-    assert views.frame_ids == names and views.masks[3, 0, 0, 0].item() == pytest.approx(180 / 255)
+    assert views.frame_ids == names and views.masks[3, 0, 0, 0].item() == pytest.approx(210 / 255)
     ours, _ = views.cameras.project(_points())
     ref, _ = cams.project(_points())
     assert (ours - ref).abs().max() < 1e-6

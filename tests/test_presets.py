@@ -174,6 +174,20 @@ def test_move_translates_along_camera_axis(direction):
     assert float(local[k]) == pytest.approx(s * 0.8) and float(local.abs().sum()) == pytest.approx(0.8)
 
 
+def test_the_registry_holds_every_preset_of_its_modules():
+    from camera.presets import in_place, moves, orbits
+
+    defined = {
+        name: value
+        for module in (orbits, in_place, moves)
+        for name, value in vars(module).items()
+        if callable(value) and not name.startswith("_") and getattr(value, "__module__", "") == module.__name__
+    }
+    # move takes a direction and through_cameras given cameras: the registry holds their named forms
+    assert set(PATH_PRESETS) == set(defined) - {"move", "through_cameras"}
+    assert all(PATH_PRESETS[name] is defined[name] for name in PATH_PRESETS)
+
+
 ANCHORED = [name for name in PATH_PRESETS if name not in ("v3d_orbit", "im3d_orbit")]
 
 

@@ -6,7 +6,17 @@ import torch
 from torch import nn
 
 import nvs  # noqa: F401
-from nvs.sampling import Guidance, guided_denoise, karras_sigmas, sample
+from nvs.sampling import (
+    SAMPLERS,
+    EulerSampler,
+    Guidance,
+    HeunSampler,
+    Sampler,
+    SamplerSettings,
+    guided_denoise,
+    karras_sigmas,
+    sample,
+)
 
 
 def test_karras_schedule_matches_the_formula():
@@ -86,7 +96,7 @@ def _ode_error(method: str, steps: int) -> float:
         karras_sigmas(steps, 0.002, hi),
         1.0,
         torch.Generator().manual_seed(3),
-        method=method,
+        SAMPLERS[method](),
     )
     x_T = torch.randn((1, 2, 1, 2, 2), generator=torch.Generator().manual_seed(3)) * math.sqrt(1 + hi**2)
     expected = x_T * s / math.sqrt(s**2 + hi**2)
@@ -145,7 +155,7 @@ def test_sdedit_start_and_bad_inputs():
         1.0,
         torch.Generator().manual_seed(0),
         x_start=clean,
-        method="heun",
+        sampler=HeunSampler(),
     )
     # SDEdit starts from clean + σ·ε; the exact ODE then scales by s/sqrt(s² + σ²) for N(0, s²) data
     eps = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
@@ -153,5 +163,90 @@ def test_sdedit_start_and_bad_inputs():
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="ending with 0"):
         sample(model, cond, clean.shape, torch.tensor([1.0, 0.5]), 1.0)
-    with pytest.raises(ValueError, match="euler"):
-        sample(model, cond, clean.shape, karras_sigmas(2), 1.0, method="dpm")
+    with pytest.raises(TypeError, match="Sampler"):
+        sample(model, cond, clean.shape, karras_sigmas(2), 1.0, sampler="heun")
+
+
+def _old_sample(model, cond, shape, sigmas, guidance, generator, method, x_start=None):
+    """The sampling loop as it was written before the samplers became objects (method a string)."""
+    batch, frames = shape[0], shape[1]
+    scales = Guidance.of(guidance).scales(frames)
+    uncond = None if torch.all(scales == 1) else cond.unconditional()
+    noise = torch.randn(shape, generator=generator).to(dtype=torch.float32)
+    sig = sigmas.to(dtype=torch.float32)
+    x = noise * torch.sqrt(1 + sig[0] ** 2) if x_start is None else x_start.to(noise) + sig[0] * noise
+
+    def denoise(x, s):
+        return guided_denoise(model, x, s.expand(batch), cond, scales, uncond).float()
+
+    for i in range(len(sig) - 1):
+        s, s_next = sig[i], sig[i + 1]
+        d = (x - denoise(x, s)) / s
+        x_next = x + (s_next - s) * d
+        if method == "heun" and s_next > 0:
+            d_next = (x_next - denoise(x_next, s_next)) / s_next
+            x_next = x + (s_next - s) * 0.5 * (d + d_next)
+        x = x_next
+    return x
+
+
+class ToyDenoiser(nn.Module):
+    """A fixed nonlinear D(x; σ) whose output depends on the condition, so guidance matters."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.linspace(-0.5, 0.7, 2))
+
+    def denoise(self, x, sigma, cond):
+        c = cond.mean[:, None, None, None, None]
+        s = sigma[:, None, None, None, None]
+        return torch.tanh(x / (1 + s)) * self.w[0] + c * self.w[1] / (1 + s**2)
+
+
+@pytest.mark.parametrize("method", ["euler", "heun"])
+@pytest.mark.parametrize("guidance", [1.0, Guidance(1.0, 3.0)])
+@pytest.mark.parametrize("sdedit", [False, True])
+def test_sampler_objects_give_exactly_what_the_string_method_gave(method, guidance, sdedit):
+    model, cond = ToyDenoiser(), MeanCondition(torch.tensor([0.8]))
+    shape = (1, 3, 2, 2, 2)
+    x_start = torch.linspace(-1, 1, 24).reshape(shape) if sdedit else None
+    sigmas = karras_sigmas(6, 0.002, 2.0 if sdedit else 80.0)
+    new = sample(model, cond, shape, sigmas, guidance, torch.Generator().manual_seed(5), SAMPLERS[method](), x_start)
+    old = _old_sample(model, cond, shape, sigmas, guidance, torch.Generator().manual_seed(5), method, x_start)
+    assert torch.equal(new, old)
+
+
+def test_heun_takes_two_evaluations_per_step_but_one_on_the_last():
+    calls = []
+
+    def denoise(x, s):
+        calls.append(float(s))
+        return 0.5 * x
+
+    x = torch.ones(1, 1, 1, 1, 1)
+    sigmas = karras_sigmas(3, 0.1, 10.0).float()
+    for i in range(3):
+        x = HeunSampler().step(denoise, x, sigmas[i], sigmas[i + 1])
+    assert len(calls) == 2 + 2 + 1
+    calls.clear()
+    EulerSampler().step(denoise, x, sigmas[0], sigmas[1])
+    assert len(calls) == 1
+    with pytest.raises(NotImplementedError):
+        Sampler().step(denoise, x, sigmas[0], sigmas[1])
+
+
+def test_sampler_settings_choose_the_object_and_check_themselves():
+    assert isinstance(SamplerSettings().make_sampler(), EulerSampler)
+    assert isinstance(SamplerSettings(method="heun").make_sampler(), HeunSampler)
+    assert SamplerSettings().guidance == Guidance(1.0, 3.5, constant=True)  # V3D's constant 3.5
+    with pytest.raises(ValueError, match="euler, heun"):
+        SamplerSettings(method="dpm")
+    with pytest.raises(ValueError, match="steps"):
+        SamplerSettings(steps=0)
+    torch.testing.assert_close(SamplerSettings(steps=4).sigmas(), karras_sigmas(4, 0.002, 700.0, 7.0))
+    torch.testing.assert_close(SamplerSettings().sigmas(3, sigma_max=2.0), karras_sigmas(3, 0.002, 2.0, 7.0))
+    # a dict merges like hydra: missing keys, also of guidance, keep the defaults
+    loaded = SamplerSettings.from_dict({"method": "heun", "guidance": {"max_scale": 2.0}})
+    assert loaded == SamplerSettings(method="heun", guidance=Guidance(1.0, 2.0, constant=True))
+    with pytest.raises(ValueError, match="unknown sampler settings"):
+        SamplerSettings.from_dict({"stepz": 3})

@@ -129,11 +129,11 @@ def test_two_writes_are_byte_identical(tmp_path):
 
 
 def test_refuses_a_non_empty_out_and_bad_arguments(world, tmp_path, capsys):
-    from nvs.commands.data import main
+    from nvs.cli import main
 
     with pytest.raises(FileExistsError, match="--overwrite"):
         write_co3d_world(world, **KW)
-    assert main(["synth", "--out", str(world), "--frames", "2", "--size", "16"]) == 2
+    assert main(["data", "synth", "--out", str(world), "--frames", "2", "--size", "16"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown"):
         write_co3d_world(tmp_path / "x", categories=["dragon"])

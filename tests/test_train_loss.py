@@ -11,7 +11,7 @@ from nvs.train.loss import EDMObjective, draw_noise, weighted_denoising_loss
 
 
 def test_noise_draws_follow_the_configured_distributions():
-    d = draw_noise(torch.arange(4000), (1, 1, 1, 1), seed=0, p_mean=1.5, p_std=2.0)
+    d = draw_noise(0, slice(0, 4000), 4000, (1, 1, 1, 1), seed=0, p_mean=1.5, p_std=2.0)
     log_sigma = d.sigma.log()
     assert log_sigma.mean().item() == pytest.approx(1.5, abs=0.1)
     assert log_sigma.std().item() == pytest.approx(2.0, abs=0.1)
@@ -19,18 +19,25 @@ def test_noise_draws_follow_the_configured_distributions():
     assert d.drop_clip.float().mean().item() == pytest.approx(0.2, abs=0.025)
     both = (d.drop_latent & d.drop_clip).float().mean().item()
     assert both == pytest.approx(0.04, abs=0.015)  # independent drops
-    svd = draw_noise(torch.arange(4000), (1,), seed=0, p_mean=0.7, p_std=1.6).sigma.log()
+    assert d.noise.mean().item() == pytest.approx(0.0, abs=0.05) and d.noise.std().item() == pytest.approx(
+        1.0, abs=0.05
+    )
+    svd = draw_noise(3, slice(0, 4000), 4000, (1,), seed=0, p_mean=0.7, p_std=1.6).sigma.log()
     assert svd.mean().item() == pytest.approx(0.7, abs=0.1) and svd.std().item() == pytest.approx(1.6, abs=0.1)
 
 
-def test_noise_draws_depend_only_on_the_sample_index():
-    whole = draw_noise(torch.tensor([5, 9]), (2, 4, 3, 3), seed=1, p_mean=1.5, p_std=2.0)
-    parts = [draw_noise(torch.tensor([i]), (2, 4, 3, 3), seed=1, p_mean=1.5, p_std=2.0) for i in (5, 9)]
-    assert torch.equal(whole.sigma, torch.cat([p.sigma for p in parts]))
-    assert torch.equal(whole.noise, torch.cat([p.noise for p in parts]))
-    assert torch.equal(whole.drop_clip, torch.cat([p.drop_clip for p in parts]))
-    other = draw_noise(torch.tensor([5, 9]), (2, 4, 3, 3), seed=2, p_mean=1.5, p_std=2.0)
-    assert not torch.equal(whole.noise, other.noise)
+def test_noise_draws_depend_only_on_the_step_and_the_position():
+    whole = draw_noise(7, slice(0, 4), 4, (2, 4, 3, 3), seed=1, p_mean=1.5, p_std=2.0)
+    parts = [draw_noise(7, rows, 4, (2, 4, 3, 3), seed=1, p_mean=1.5, p_std=2.0) for rows in (slice(0, 1), slice(1, 4))]
+    for name in ("sigma", "noise", "drop_latent", "drop_clip"):
+        assert torch.equal(getattr(whole, name), torch.cat([getattr(p, name) for p in parts])), name
+    reseeded = draw_noise(7, slice(0, 4), 4, (2, 4, 3, 3), seed=1, p_mean=1.5, p_std=2.0, generator=torch.Generator())
+    assert torch.equal(whole.noise, reseeded.noise)  # the generator's earlier use does not matter
+    for other in (dict(step=8, seed=1), dict(step=7, seed=2)):
+        drawn = draw_noise(other["step"], slice(0, 4), 4, (2, 4, 3, 3), seed=other["seed"], p_mean=1.5, p_std=2.0)
+        assert not torch.equal(whole.noise, drawn.noise)
+    with pytest.raises(ValueError, match="global batch"):
+        draw_noise(0, slice(2, 5), 4, (1,), seed=0, p_mean=1.5, p_std=2.0)
 
 
 def test_weighted_loss_matches_the_formula():
@@ -95,7 +102,7 @@ def test_objective_is_the_weighted_mse_plus_weighted_aux_losses():
     batch = _batch([10, 11])
     loss, terms = objective(batch)
     clean = model.encode_images(batch.target_images.flatten(0, 1)).unflatten(0, (2, 4))
-    d = draw_noise(batch.sample_ids, tuple(clean.shape[1:]), 4, 1.5, 2.0)
+    d = draw_noise(5, slice(0, 2), 2, tuple(clean.shape[1:]), 4, 1.5, 2.0)  # samples 10, 11: step 5 of batch 2
     assert torch.equal(model.seen["sigma"], d.sigma)
     assert torch.allclose(model.seen["noisy"], clean + d.sigma[:, None, None, None, None] * d.noise)
     assert model.seen["target_images"] is batch.target_images  # the PixelNeRF RGB loss needs the targets

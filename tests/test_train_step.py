@@ -2,7 +2,8 @@ import json
 
 import torch
 
-from benchmarks.train_step import main
+from benchmarks.train_step import gpu_busy, main, warmup_steps
+from nvs.data.clips import ClipSampler
 
 
 def test_quick_benchmark_writes_a_table_and_json(tmp_path, capsys):
@@ -13,6 +14,30 @@ def test_quick_benchmark_writes_a_table_and_json(tmp_path, capsys):
     finally:
         torch.set_num_threads(threads)
     result = json.loads((tmp_path / "train_step.json").read_text())
-    assert result["preset"] == "tiny" and result["image_size"] == 32 and result["seconds_per_step"] > 0
-    assert 0 < result["trained_parameters"] <= result["unet_parameters"] + 10**6
-    assert "s/step" in capsys.readouterr().out
+    eager = result["variants"]["eager"]
+    assert eager["seconds_per_step"] > 0 and eager["clips_per_second"] == 2 / eager["seconds_per_step"]
+    assert eager["warmup_steps"] >= 4 and 0 < eager["unet_parameters"]
+    full = result["full_size"][0]
+    assert full["batch"] == 1 and full["tflop_per_step"] > 0 and full["percent_of_peak"] > 0
+    assert "clips/s" in capsys.readouterr().out
+
+
+def test_warmup_sees_every_view_count_twice():
+    sampler = ClipSampler([20], 4, global_batch=2, seed=3, min_inputs=1, max_inputs=6)
+    n = warmup_steps(sampler, 5)
+    counts = [sampler.num_inputs(s) for s in range(n)]
+    assert n >= 5 and all(counts.count(v) >= 2 for v in range(1, 7))
+    assert min(counts[:-1].count(v) for v in range(1, 7)) < 2 or n == 5  # no longer than needed
+
+
+def test_gpu_busy_is_the_union_of_device_intervals(tmp_path):
+    events = [
+        {"cat": "kernel", "name": "a", "ts": 0.0, "dur": 10.0},
+        {"cat": "kernel", "name": "b", "ts": 5.0, "dur": 10.0},  # overlaps a: 15 us busy so far
+        {"cat": "gpu_memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "ts": 20.0, "dur": 2.0},
+        {"cat": "cpu_op", "name": "aten::add", "ts": 0.0, "dur": 100.0},
+    ]
+    (tmp_path / "t.json").write_text(json.dumps({"traceEvents": events}))
+    busy = gpu_busy(tmp_path / "t.json")
+    assert busy["busy_us"] == 17.0 and busy["kernels"] == 2 and busy["host_to_device"] == 1
+    assert busy["top"][0] == ("a", 10.0)

@@ -67,3 +67,12 @@ def test_train_vae_then_train_with_it(tmp_path, capsys):
 def test_missing_vae_folder_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="nvs train-vae"):
         main(["train", "model=tiny", "conditioning=plucker", f"trainer.out={tmp_path}", f"vae={tmp_path / 'none'}"])
+
+
+def test_mistyped_autoencoder_setting_is_refused(tmp_path, capsys):
+    assert main(["train-vae", f"autoencoder.out={tmp_path}", "autoencoder.frames=abc"]) == 2
+    assert "autoencoder.frames=abc" in capsys.readouterr().err
+    assert main(["train-vae", f"autoencoder.out={tmp_path}", "autoencoder.masked_fraction=2", "--print-config"]) == 0
+    assert main(["train-vae", f"autoencoder.out={tmp_path}", "autoencoder.masked_fraction=2"]) == 2
+    assert "masked_fraction must be in [0, 1]" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -6,8 +6,10 @@ import torch
 
 from nvs.config import compose
 from nvs.data.clips import MemoryScenes, synthetic_scenes
+from nvs.train.checkpoint import latest_checkpoint
+from nvs.train.log import read_log
 from nvs.train.settings import TrainerSettings
-from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, latest_checkpoint, lr_factor
+from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, compiled_networks, lr_factor
 
 SIZE = 32
 
@@ -65,17 +67,17 @@ def _trainer(model, scenes, out, **kw) -> Trainer:
 def test_overfits_one_batch(tiny_model, scenes, tmp_path):
     trainer = _trainer(tiny_model, scenes, tmp_path, steps=100, warmup_steps=0, lr=3e-4)
     batch = trainer.next_batch()
-    losses = [trainer.train_step(batch)["loss"] for _ in range(100)]
+    losses = [float(trainer.train_step(batch)["loss"]) for _ in range(100)]
     assert all(math.isfinite(x) for x in losses)
     assert losses[-1] < 0.3 * losses[0], (losses[0], losses[-1])
 
 
 def test_resume_repeats_the_losses_bitwise(tiny_model, scenes, tmp_path):
     straight = _trainer(tiny_model, scenes, tmp_path / "a")
-    expected = [straight.train_step(straight.next_batch())["loss"] for _ in range(6)]
+    expected = [float(straight.train_step(straight.next_batch())["loss"]) for _ in range(6)]
 
     first = _trainer(tiny_model, scenes, tmp_path / "b")
-    head = [first.train_step(first.next_batch())["loss"] for _ in range(3)]
+    head = [float(first.train_step(first.next_batch())["loss"]) for _ in range(3)]
     folder = first.save_checkpoint()
     assert head == expected[:3]
     assert latest_checkpoint(tmp_path / "b") == folder and folder.name == "step_0000003"
@@ -88,7 +90,7 @@ def test_resume_repeats_the_losses_bitwise(tiny_model, scenes, tmp_path):
     torch.manual_seed(1234)  # disturbed global RNG: the checkpoint restores it
     resumed.load_checkpoint(folder)
     assert resumed.step == 3 and resumed.sampler.step == 3
-    tail = [resumed.train_step(resumed.next_batch())["loss"] for _ in range(3)]
+    tail = [float(resumed.train_step(resumed.next_batch())["loss"]) for _ in range(3)]
     assert tail == expected[3:]
     for name, shadow in resumed.ema.shadow.items():
         assert torch.equal(shadow, straight.ema.shadow[name])
@@ -174,7 +176,7 @@ def test_gradient_checkpointing_gives_the_same_step(tiny_model, scenes, tmp_path
     plain = _trainer(tiny_model, scenes, tmp_path / "a")
     ckpt = _trainer(tiny_model, scenes, tmp_path / "b", gradient_checkpointing=True)
     assert ckpt.model.unet.is_gradient_checkpointing and not plain.model.unet.is_gradient_checkpointing
-    a, b = plain.train_step(plain.next_batch()), ckpt.train_step(ckpt.next_batch())
+    a, b = plain.read_terms(plain.train_step(plain.next_batch())), ckpt.read_terms(ckpt.train_step(ckpt.next_batch()))
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
 
 
@@ -184,9 +186,50 @@ def test_stop_at_ends_early_without_changing_the_schedule(tiny_model, scenes, tm
     expected = [full.train_step(full.next_batch())["lr"] for _ in range(3)]
     early.fit()
     assert early.step == 3 and (tmp_path / "b" / "model" / "pathnvs.json").is_file()
-    logged = [
-        r["lr"] for r in __import__("nvs.train.trainer", fromlist=["read_log"]).read_log(tmp_path / "b" / "log.jsonl")
-    ]
+    logged = [r["lr"] for r in read_log(tmp_path / "b" / "log.jsonl")]
     assert logged[-1] == pytest.approx(expected[-1])
     with pytest.raises(ValueError, match="stop_at"):
         TrainerSettings(out=str(tmp_path), steps=5, stop_at=6)
+
+
+def test_device_data_gives_the_steps_of_host_loading(tiny_model, scenes, tmp_path):
+    on_device = _trainer(tiny_model, scenes, tmp_path / "a")
+    on_host = _trainer(tiny_model, scenes, tmp_path / "b", device_data=False)
+    assert on_device.clips is not None and on_device.clips.target_latents is not None and on_host.clips is None
+    for _ in range(3):
+        a = on_device.read_terms(on_device.train_step(on_device.next_batch()))
+        b = on_host.read_terms(on_host.train_step(on_host.next_batch()))
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["grad_norm"] == pytest.approx(
+            b["grad_norm"], rel=1e-4
+        )
+
+
+def test_terms_stay_on_the_device_until_read(tiny_model, scenes, tmp_path):
+    trainer = _trainer(tiny_model, scenes, tmp_path)
+    terms = trainer.train_step(trainer.next_batch())
+    assert all(isinstance(terms[k], torch.Tensor) and terms[k].ndim == 0 for k in ("loss", "denoising", "grad_norm"))
+    read = trainer.read_terms(terms)
+    assert read["loss"] == float(terms["loss"]) and isinstance(read["lr"], float)
+    with pytest.raises(FloatingPointError, match="trainer.lr"):
+        trainer.read_terms(terms | {"loss": torch.tensor(float("nan"))})
+
+
+def test_compiled_networks_leave_the_camera_geometry_out():
+    from conditioning.base import Conditioner
+    from nvs.models import PathNVSModel
+
+    cfg = tiny_cfg("pixelnerf_small")
+    model = PathNVSModel.from_preset(cfg.model, cfg.conditioning)
+    networks = compiled_networks(model)
+    assert networks[0] is model.unet and model.conditioner.encoder in networks
+    assert not any(isinstance(n, Conditioner) for n in networks)
+    owned = {id(m) for m in model.conditioner.modules()}
+    assert all(id(n) in owned for n in networks[1:]) and len(networks) == 1 + len(list(model.conditioner.children()))
+
+
+def test_time_limit_can_export_the_stretch(tiny_model, scenes, tmp_path):
+    trainer = _trainer(
+        tiny_model, scenes, tmp_path, steps=5, time_limit_minutes=1e-9, export=True, export_at_time_limit=True
+    )
+    trainer.fit()
+    assert trainer.step == 1 and (tmp_path / "model" / "pathnvs.json").is_file()

@@ -61,7 +61,8 @@ def test_expanded_unet_ignores_the_new_channels_at_init():
     for seed in (2, 3):
         extra = 10 * torch.randn(1, 3, 6, 8, 8, generator=torch.Generator().manual_seed(seed))
         after = unet(torch.cat([sample, extra], 2), t, ctx, ids).sample
-        torch.testing.assert_close(after, before, atol=1e-6, rtol=1e-6)
+        # a 14-channel conv sums in another order than the 8-channel one: float32 noise, not a signal
+        torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
 
 
 def test_gradients_reach_the_new_input_weights():
@@ -82,7 +83,8 @@ def test_save_and_load_round_trip(tmp_path):
     assert all(torch.equal(v, saved[k]) for k, v in loaded.state_dict().items())
     args = _call_args(14)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(*args).sample, unet(*args).sample, atol=1e-6, rtol=1e-5)
+        # bitwise-equal weights may still take other kernels (memory layout), so float32 sums differ slightly
+        torch.testing.assert_close(loaded(*args).sample, unet(*args).sample, atol=1e-5, rtol=1e-5)
     loaded_from_parent = load_path_unet(tmp_path, 14)  # a pipeline folder with unet/
     assert loaded_from_parent.config.in_channels == 14
 

@@ -61,7 +61,67 @@ def test_without_ffmpeg_a_gif_is_written_and_logged(tmp_path, monkeypatch, caplo
     assert "imageio-ffmpeg is not installed" in caplog.text
 
 
-def test_contact_sheet_with_inputs(tmp_path):
+def test_contact_sheet_puts_each_tile_at_its_layout_origin():
+    g = torch.Generator().manual_seed(0)
+    inputs, frames = torch.rand(2, 3, 8, 6, generator=g), torch.rand(5, 3, 8, 6, generator=g)
+    rows = [writers.SheetRow("inputs", inputs, [3, 1]), writers.SheetRow("frames", frames)]
+    sheet = writers.contact_sheet(rows)
+    layout = writers.SheetLayout(2, 5, (8, 6))
+    assert writers.sheet_layout(rows) == layout and sheet.shape == layout.size + (3,) and sheet.dtype == np.uint8
+    assert layout.size == (14 + 2 * 10 + 2, 88 + 5 * 8 + 2)
+
+    def tile(row, column):
+        y, x = layout.origin(row, column)
+        return sheet[y : y + 8, x : x + 6]
+
+    uint8 = writers.to_uint8
+    assert np.array_equal(tile(0, 3), uint8(inputs)[0]) and np.array_equal(tile(0, 1), uint8(inputs)[1])
+    assert all(np.array_equal(tile(1, c), uint8(frames)[c]) for c in range(5))
+    assert (tile(0, 0) == 255).all() and (tile(0, 4) == 255).all()  # columns without an input stay white
+    assert (sheet[layout.top :, layout.left - 2 : layout.left + 2] == 255).all()  # the gap before the tiles
+
+
+def test_contact_sheet_options_and_errors():
+    g = torch.Generator().manual_seed(0)
+    frames, masks = torch.rand(3, 3, 8, 8, generator=g), (torch.rand(3, 1, 4, 4, generator=g) > 0.5).float()
+    plain = writers.contact_sheet([writers.SheetRow("", frames)], numbered=False)
+    assert plain.shape == (2 + 10, 2 + 3 * 10, 3)  # no labels, no numbers: tiles and gaps only
+    assert np.array_equal(plain[2:10, 2:10], writers.to_uint8(frames)[0])
+    titled = writers.contact_sheet([writers.SheetRow("f", frames)], columns=4, title="scene")
+    assert titled.shape[:2] == writers.SheetLayout(1, 4, (8, 8), titled=True).size
+    assert titled.shape[0] == 2 * 14 + 12
+    sheet = writers.contact_sheet([writers.SheetRow("f", frames), writers.SheetRow("m", masks)], numbered=False)
+    y, x = writers.SheetLayout(2, 3, (8, 8), numbered=False).origin(1, 0)
+    mask = masks[:1].expand(1, 3, 4, 4)
+    resized = torch.nn.functional.interpolate(mask, size=(8, 8), mode="bilinear", antialias=True)
+    assert np.array_equal(sheet[y : y + 8, x : x + 8], writers.to_uint8(resized)[0])  # gray, at the tile size
+    with pytest.raises(ValueError, match="past the 2 columns"):
+        writers.contact_sheet([writers.SheetRow("f", frames)], columns=2)
+    with pytest.raises(ValueError, match="3 images but 2 columns"):
+        writers.contact_sheet([writers.SheetRow("f", frames, [0, 1])])
+    with pytest.raises(ValueError, match=r"\[N, 3 or 1, H, W\]"):
+        writers.contact_sheet([writers.SheetRow("f", frames[0])])
+
+
+def test_frame_rows_wrap_label_and_pick_evenly():
+    images, masks = torch.rand(32, 3, 4, 4), torch.rand(32, 1, 4, 4)
+    rows = writers.frame_rows(images[:19], per_row=8)
+    assert [r.label for r in rows] == ["frames 0-7", "frames 8-15", "frames 16-18"]
+    assert torch.equal(rows[2].images, images[16:19])
+    rows = writers.frame_rows(images, masks=masks, max_frames=16)
+    picked = torch.linspace(0, 31, 16).round().long()
+    assert [r.label for r in rows] == [f"frames 0-{picked[7]}", "masks", f"frames {picked[8]}-31", "masks"]
+    assert torch.equal(rows[2].images, images[picked[8:]]) and torch.equal(rows[3].images, masks[picked[8:]])
+
+
+def test_written_sheets_frames_and_side_by_side(tmp_path):
     frames, inputs = _frames()
-    path = writers.contact_sheet(frames.images, tmp_path / "sheet.png", inputs.images, columns=3)
-    assert Image.open(path).size[0] > 0
+    rows = writers.frame_rows(inputs.images, 3, "inputs") + writers.frame_rows(frames.images, 3)
+    path = writers.write_contact_sheet(tmp_path / "sheet.png", rows, columns=3, numbered=False)
+    assert np.array_equal(np.asarray(Image.open(path)), writers.contact_sheet(rows, columns=3, numbered=False))
+    writers.write_frames(frames.images, tmp_path / "f")
+    writers.write_frames(frames.images[:2], tmp_path / "f", remove_stale=True)
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["frame_00000.png", "frame_00001.png"]
+    both = writers.side_by_side(frames.images, 1 - frames.images)
+    assert both.shape == (5, 3, 32, 2 * 32 + writers.SHEET_GAP)
+    assert torch.equal(both[..., 32 + writers.SHEET_GAP :], 1 - frames.images) and (both[..., 32:34] == 1).all()

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from camera.cameras import Cameras
-from camera.io._common import atomic_folder, atomic_write_bytes, atomic_write_text
+from camera.io._common import (
+    atomic_folder,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_input_path,
+    check_output_folder,
+)
 from camera.io.co3d import (
     cameras_to_co3d_frames,
     co3d_frame_to_cameras,
@@ -32,17 +38,21 @@ from camera.io.motionctrl import read_motionctrl, write_motionctrl
 from camera.io.nerfstudio import read_nerfstudio_path, write_nerfstudio_path
 from camera.io.re10k import read_re10k, write_re10k
 from camera.io.transforms import read_transforms, write_transforms
+from camera.validate import InputError
 
 FORMATS = ("nerfstudio", "transforms", "re10k", "motionctrl", "colmap", "co3d")
 
 
 def _unknown(path: Path, why: str) -> ValueError:
-    return ValueError(f"{path}: cannot tell the camera file format ({why}); pass format= one of {', '.join(FORMATS)}")
+    return InputError(
+        f"{path}: cannot tell the camera file format ({why}); name it with --in-format / --from / --anchor-format "
+        f"(format= in Python): one of {', '.join(FORMATS)}"
+    )
 
 
 def _check_format(format: str) -> None:
     if format not in FORMATS:
-        raise ValueError(f"unknown camera file format {format!r}; known formats: {', '.join(FORMATS)}")
+        raise InputError(f"unknown camera file format {format!r}; known formats: {', '.join(FORMATS)}")
 
 
 def infer_format(path: str | os.PathLike, for_writing: bool = False) -> str:
@@ -64,7 +74,7 @@ def infer_format(path: str | os.PathLike, for_writing: bool = False) -> str:
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e}); the file is truncated or corrupt") from None
+            raise InputError(f"{path}: not valid JSON ({e}); the file is truncated or corrupt") from None
         if isinstance(data, dict) and ("camera_path" in data or "keyframes" in data):
             return "nerfstudio"
         if isinstance(data, dict) and "frames" in data:
@@ -95,13 +105,13 @@ def load_cameras(path: str | os.PathLike, format: str | None = None, **kw: Any) 
         )
         sequences = sorted({f["sequence_name"] for f in frames})
         if sequence is None and len(sequences) > 1:
-            raise ValueError(
+            raise InputError(
                 f"{path}: holds {len(sequences)} sequences ({', '.join(sequences[:3])}, ...); "
                 "pass sequence_name= to pick one"
             )
         if sequence is not None:
             if sequence not in sequences:
-                raise ValueError(f"{path}: no sequence {sequence!r}; it holds {', '.join(sequences[:5])}...")
+                raise InputError(f"{path}: no sequence {sequence!r}; it holds {', '.join(sequences[:5])}...")
             frames = [f for f in frames if f["sequence_name"] == sequence]
         return co3d_frame_to_cameras(frames, str(path))
     reader = {
@@ -136,6 +146,8 @@ __all__ = [
     "atomic_folder",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_input_path",
+    "check_output_folder",
     "FORMATS",
     "infer_format",
     "load_cameras",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -12,6 +13,65 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from camera.validate import InputError, MissingInputError
+
+
+def check_input_path(path: str | os.PathLike, what: str, kind: str = "folder") -> Path:
+    """``path`` exists and is a ``kind`` ("folder", "file" or "any"); else an error that says why
+    (missing, a broken symlink, a symlink loop, the other kind) and names ``what`` (e.g. ``--folder``)."""
+    path = Path(path)
+    try:
+        path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InputError(f"{what} {path}: a symlink loop (the link points back to itself); fix the link") from None
+        if path.is_symlink():
+            raise MissingInputError(
+                f"{what} {path}: a broken symlink (to {os.readlink(path)}); fix the link or give the target"
+            ) from None
+        if e.errno == errno.ENOENT:
+            raise MissingInputError(f"{what} {path}: no such {'file or folder' if kind == 'any' else kind}") from None
+        raise InputError(f"{what} {path}: cannot be read ({e.strerror})") from None
+    if kind == "folder" and not path.is_dir():
+        raise InputError(f"{what} {path}: a file, not a folder; give the folder")
+    if kind == "file" and path.is_dir():
+        raise InputError(f"{what} {path}: a folder, not a file; give the file")
+    return path
+
+
+def check_output_folder(path: str | os.PathLike, what: str = "--out", overwrite: bool | None = False) -> Path:
+    """Before any work: ``path`` is (or can be created as) a writable folder.
+
+    ``overwrite`` False refuses a folder that already holds files (pass ``--overwrite``); True
+    accepts it (the caller replaces it); None accepts it as a run to resume.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        target = check_input_path(path, what, "any")
+        if not target.is_dir():
+            raise InputError(f"{what} {path}: a file, not a folder; give a folder path")
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise InputError(f"{what} {path}: the folder is not writable; pick another --out")
+        cwd = Path.cwd().resolve()
+        if overwrite and (cwd == target.resolve() or target.resolve() in cwd.parents):
+            raise InputError(f"{what} {path}: the current folder or one above it is never replaced; pick a subfolder")
+        if overwrite is False and any(target.iterdir()):
+            raise InputError(
+                f"{what} {path} already holds files (e.g. {next(target.iterdir()).name}); pass --overwrite to "
+                "replace them, or pick another folder"
+            )
+        return path
+    parent = path.parent
+    while not parent.exists():
+        if parent.is_symlink():
+            check_input_path(parent, what, "folder")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{what} {path}: cannot be created, {parent} is a file; pick another folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path}: cannot be created, {parent} is not writable; pick another folder")
+    return path
 
 
 def new_file_mode() -> int:
@@ -99,21 +159,21 @@ def parse_floats(tokens: list[str], where: str) -> list[float]:
     try:
         return [float(t) for t in tokens]
     except ValueError as e:
-        raise ValueError(f"{where}: {e}; the line holds a value that is not a number") from None
+        raise InputError(f"{where}: {e}; the line holds a value that is not a number") from None
 
 
 def as_tensor64(values, where: str, shape: tuple[int, ...]) -> Tensor:
     """A list of per-frame nested number lists -> float64 tensor of ``shape`` (first entry -1),
     with an error naming the first malformed frame."""
     if not isinstance(values, list):
-        raise ValueError(f"{where}: expected a list of frames, got {type(values).__name__}")
+        raise InputError(f"{where}: expected a list of frames, got {type(values).__name__}")
     for i, row in enumerate(values):
         try:
             got = np.asarray(row, dtype=np.float64).shape
         except (TypeError, ValueError):
             got = None
         if got != tuple(shape[1:]):
-            raise ValueError(
+            raise InputError(
                 f"{where}: frame {i}: expected numbers of shape {list(shape[1:])}, got {row!r:.80}; "
                 "the file is truncated or malformed"
             )

@@ -23,7 +23,7 @@ import torch
 from camera.cameras import Cameras
 from camera.convert import NDC_FORMATS, cameras_to_pytorch3d, pytorch3d_to_cameras
 from camera.io._common import atomic_write_bytes, prefer_original
-from camera.validate import check_frames
+from camera.validate import InputError, MissingInputError, check_frames
 
 # ViewpointAnnotation's default in CO3D's types.py, used where a frame omits the field.
 DEFAULT_INTRINSICS_FORMAT = "ndc_norm_image_bounds"
@@ -33,41 +33,41 @@ _VIEWPOINT_SHAPES = {"R": (3, 3), "T": (3,), "focal_length": (2,), "principal_po
 def validate_co3d_frames(frames: Any, where: str) -> None:
     """Raise a ValueError naming the file, frame and field of the first malformed frame."""
     if not isinstance(frames, list):
-        raise ValueError(f"{where}: expected a JSON list of frame annotations, got {type(frames).__name__}")
+        raise InputError(f"{where}: expected a JSON list of frame annotations, got {type(frames).__name__}")
     if not frames:
-        raise ValueError(f"{where}: zero frames; the annotations need at least one frame")
+        raise InputError(f"{where}: zero frames; the annotations need at least one frame")
     for i, frame in enumerate(frames):
         label = f"{where}: frame {i}"
         if not isinstance(frame, dict):
-            raise ValueError(f"{label} is a {type(frame).__name__}, expected a dict of annotation fields")
+            raise InputError(f"{label} is a {type(frame).__name__}, expected a dict of annotation fields")
         label += f" ({frame.get('sequence_name', '?')}/{frame.get('frame_number', '?')})"
         for key in ("sequence_name", "frame_number", "frame_timestamp", "image", "viewpoint"):
             if key not in frame:
-                raise ValueError(f"{label} is missing field '{key}'; regenerate the annotations")
+                raise InputError(f"{label} is missing field '{key}'; regenerate the annotations")
         size = frame["image"].get("size") if isinstance(frame["image"], dict) else None
         if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)):
-            raise ValueError(f"{label}: field 'image.size' must be [H, W] positive integers, got {size!r}")
+            raise InputError(f"{label}: field 'image.size' must be [H, W] positive integers, got {size!r}")
         viewpoint = frame["viewpoint"]
         if not isinstance(viewpoint, dict):
-            raise ValueError(f"{label}: field 'viewpoint' must be a dict with R, T, focal_length, principal_point")
+            raise InputError(f"{label}: field 'viewpoint' must be a dict with R, T, focal_length, principal_point")
         for key, shape in _VIEWPOINT_SHAPES.items():
             if key not in viewpoint:
-                raise ValueError(f"{label} is missing field 'viewpoint.{key}'")
+                raise InputError(f"{label} is missing field 'viewpoint.{key}'")
             try:
                 value = np.asarray(viewpoint[key], dtype=np.float64)
             except (TypeError, ValueError):
                 value = None
             if value is None or value.shape != shape:
-                raise ValueError(
+                raise InputError(
                     f"{label}: field 'viewpoint.{key}' must be numbers of shape {list(shape)}, got {viewpoint[key]!r}"
                 )
             if not np.isfinite(value).all():
-                raise ValueError(f"{label}: field 'viewpoint.{key}' contains NaN or inf; fix or drop the frame")
+                raise InputError(f"{label}: field 'viewpoint.{key}' contains NaN or inf; fix or drop the frame")
             if key == "focal_length" and not (value > 0).all():
-                raise ValueError(f"{label}: field 'viewpoint.focal_length' must be positive, got {value.tolist()}")
+                raise InputError(f"{label}: field 'viewpoint.focal_length' must be positive, got {value.tolist()}")
         fmt = viewpoint.get("intrinsics_format", DEFAULT_INTRINSICS_FORMAT)
         if fmt not in NDC_FORMATS:
-            raise ValueError(f"{label}: field 'viewpoint.intrinsics_format' is {fmt!r}, expected one of {NDC_FORMATS}")
+            raise InputError(f"{label}: field 'viewpoint.intrinsics_format' is {fmt!r}, expected one of {NDC_FORMATS}")
 
 
 def read_co3d_frame_annotations(path: str | os.PathLike) -> list[dict]:
@@ -77,11 +77,11 @@ def read_co3d_frame_annotations(path: str | os.PathLike) -> list[dict]:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             frames = json.load(f)
     except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(
+        raise InputError(
             f"{where}: not a readable gzip file ({e}); the download is truncated or corrupt: fetch it again"
         ) from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: the gzip content is not valid JSON ({e}); fetch the file again") from None
+        raise InputError(f"{where}: the gzip content is not valid JSON ({e}); fetch the file again") from None
     validate_co3d_frames(frames, where)
     return frames
 
@@ -97,7 +97,7 @@ def co3d_frame_to_cameras(frames: list[dict], where: str = "CO3D frames") -> Cam
     validate_co3d_frames(frames, where)
     sizes = {tuple(f["image"]["size"]) for f in frames}
     if len(sizes) > 1:
-        raise ValueError(
+        raise InputError(
             f"{where}: frames have different image sizes (H, W) {sorted(sizes)}; Cameras holds one "
             "size: group the frames by image size, or crop/resize them to one size first"
         )
@@ -173,7 +173,7 @@ def read_pytorch3d_sqlite_frames(path: str | os.PathLike) -> list[dict]:
     3x3), T float32[3], focal length and principal point float32[2]."""
     where = str(path)
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{where}: no such file")
+        raise MissingInputError(f"{where}: no such file")
     try:
         con = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
         try:
@@ -186,12 +186,12 @@ def read_pytorch3d_sqlite_frames(path: str | os.PathLike) -> list[dict]:
         finally:
             con.close()
     except sqlite3.DatabaseError as e:
-        raise ValueError(f"{where}: not a PyTorch3D SQLite index with a frame_annots table ({e})") from None
+        raise InputError(f"{where}: not a PyTorch3D SQLite index with a frame_annots table ({e})") from None
 
     def blob(value: bytes, dtype: str, count: int, field: str, i: int) -> list:
         array = np.frombuffer(value, dtype=dtype) if isinstance(value, bytes) else np.zeros(0)
         if array.size != count:
-            raise ValueError(f"{where}: frame {i}: column {field} holds {array.size} values, expected {count}")
+            raise InputError(f"{where}: frame {i}: column {field} holds {array.size} values, expected {count}")
         return array.astype(np.float64 if dtype == "<f4" else np.int64).tolist()
 
     frames = []

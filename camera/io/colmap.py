@@ -22,7 +22,7 @@ from torch import Tensor
 from camera.cameras import Cameras, rigid_inverse
 from camera.convert import COLMAP_MODELS, cameras_to_colmap, colmap_to_cameras, qvec_to_rotmat
 from camera.io._common import reuse_unchanged
-from camera.validate import check_finite, check_frames
+from camera.validate import InputError, MissingInputError, check_finite, check_frames
 
 MODEL_FILES = ("cameras", "images", "points3D")
 
@@ -60,11 +60,11 @@ def find_model_dir(path: str | os.PathLike) -> Path:
     if path.is_file() and path.stem in MODEL_FILES:
         path = path.parent
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such COLMAP model folder; give the folder with cameras.txt/.bin")
+        raise MissingInputError(f"{path}: no such COLMAP model folder; give the folder with cameras.txt/.bin")
     for ext in (".bin", ".txt"):
         if all((path / f"{name}{ext}").is_file() for name in MODEL_FILES):
             return path
-    raise ValueError(
+    raise InputError(
         f"{path}: not a COLMAP model: expected cameras, images and points3D as .txt or .bin "
         "(for a COLMAP project, give its sparse/0 folder)"
     )
@@ -79,15 +79,16 @@ def read_colmap(path: str | os.PathLike) -> tuple[Cameras, ColmapInfo]:
     try:
         rec = pycolmap.Reconstruction(str(model_dir))
     except Exception as e:  # pycolmap raises its own error types for malformed files
-        raise ValueError(
+        raise InputError(
             f"{where}: pycolmap cannot read this COLMAP model ({e}); the files are truncated or corrupt"
         ) from None
     images = sorted(rec.images.values(), key=lambda im: im.name)
+    pose_file = "frames" if any((model_dir / f"frames{ext}").is_file() for ext in (".txt", ".bin")) else "images"
     if not images:
-        raise ValueError(f"{where}: the model holds zero images; it needs at least one posed image")
+        raise InputError(f"{where}: the model holds zero images; it needs at least one posed image")
     sizes = {(rec.cameras[im.camera_id].height, rec.cameras[im.camera_id].width) for im in images}
     if len(sizes) > 1:
-        raise ValueError(
+        raise InputError(
             f"{where}: images have different sizes {sorted(sizes)}; Cameras holds one size: "
             "undistort/resize to one size (colmap image_undistorter) or split the model"
         )
@@ -100,11 +101,16 @@ def read_colmap(path: str | os.PathLike) -> tuple[Cameras, ColmapInfo]:
     parts = []
     for im in images:
         if not im.has_pose:
-            raise ValueError(f"{where}: image {im.name} (id {im.image_id}) has no pose; drop unregistered images")
+            raise InputError(f"{where}: image {im.name} (id {im.image_id}) has no pose; drop unregistered images")
         cam = rec.cameras[im.camera_id]
         pose = im.cam_from_world()
         x, y, z, w = pose.rotation.quat
         qvec = torch.tensor([[w, x, y, z]], dtype=torch.float64)
+        if not torch.isfinite(qvec).all() or qvec.norm() < 1e-12:
+            raise InputError(
+                f"{where}: image {im.name} (id {im.image_id}): quaternion qvec {qvec[0].tolist()} is zero or not "
+                f"finite; give a unit quaternion (QW QX QY QZ) in {pose_file}.txt/.bin"
+            )
         tvec = torch.tensor(pose.translation, dtype=torch.float64)[None]
         params = torch.tensor(cam.params, dtype=torch.float64)
         cameras, distortion = colmap_to_cameras(

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from camera.cameras import Cameras, rigid_inverse
 from camera.io._common import as_tensor64, atomic_write_text, reuse_unchanged
-from camera.validate import check_frames
+from camera.validate import InputError, check_frames
 
 
 def read_motionctrl(
@@ -30,15 +30,15 @@ def read_motionctrl(
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(
+        raise InputError(
             f"{where}: not valid JSON ({e}); the file is truncated or not a MotionCtrl pose file"
         ) from None
     if not isinstance(data, list) or not data:
-        raise ValueError(f"{where}: a MotionCtrl pose file is a non-empty JSON list of 12-number lists")
+        raise InputError(f"{where}: a MotionCtrl pose file is a non-empty JSON list of 12-number lists")
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != 12:
             got = len(row) if isinstance(row, list) else type(row).__name__
-            raise ValueError(
+            raise InputError(
                 f"{where}: frame {i} has {got} numbers, expected 12 (the 3x4 world-to-camera [R|t], "
                 "row-major); the file is truncated or not a MotionCtrl pose file"
             )

@@ -26,10 +26,19 @@ import torch
 from camera.cameras import Cameras, intrinsics_matrix
 from camera.convert import opencv_to_opengl_c2w, opengl_to_opencv_c2w
 from camera.io._common import as_tensor64, atomic_write_text, number, prefer_original
-from camera.validate import check_frames
+from camera.validate import InputError, check_frames
 
-_KNOWN_TOP = {"keyframes", "camera_type", "render_height", "render_width", "camera_path", "fps", "seconds",
-              "smoothness_value", "is_cycle"}
+_KNOWN_TOP = {
+    "keyframes",
+    "camera_type",
+    "render_height",
+    "render_width",
+    "camera_path",
+    "fps",
+    "seconds",
+    "smoothness_value",
+    "is_cycle",
+}
 _KNOWN_FRAME = {"camera_to_world", "fov", "aspect"}
 _KNOWN_KEYFRAME = {"matrix", "fov", "aspect", "properties", "time_sec"}
 
@@ -72,7 +81,7 @@ def _fov_cameras(where: str, c2w_gl: torch.Tensor, fov: torch.Tensor, height: in
     bad = ~((fov > 0) & (fov < 180))
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(f"{where}: frame {i}: {field_}.fov must lie in (0, 180) degrees, got {float(fov[i])}")
+        raise InputError(f"{where}: frame {i}: {field_}.fov must lie in (0, 180) degrees, got {float(fov[i])}")
     f = _focal_from_fov(fov, height)
     K = intrinsics_matrix(f, f, torch.full_like(f, width / 2), torch.full_like(f, height / 2))
     c2w = opengl_to_opencv_c2w(c2w_gl)
@@ -86,24 +95,30 @@ def read_nerfstudio_path(path: str | os.PathLike) -> tuple[Cameras, NerfstudioPa
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON ({e}); the file is truncated or not a camera path") from None
+        raise InputError(f"{where}: not valid JSON ({e}); the file is truncated or not a camera path") from None
     if not isinstance(data, dict) or "camera_path" not in data:
-        raise ValueError(f"{where}: a nerfstudio camera path needs a top-level 'camera_path' list")
+        raise InputError(f"{where}: a nerfstudio camera path needs a top-level 'camera_path' list")
     for key in ("render_height", "render_width"):
         if key not in data:
-            raise ValueError(f"{where}: missing '{key}'; add the render size in pixels")
+            raise InputError(f"{where}: missing '{key}'; add the render size in pixels")
     height, width = data["render_height"], data["render_width"]
-    if not (isinstance(height, (int, float)) and isinstance(width, (int, float)) and height > 0 and width > 0
-            and int(height) == height and int(width) == width):
-        raise ValueError(f"{where}: render_height/render_width must be positive integers, got {height}x{width}")
+    if not (
+        isinstance(height, (int, float))
+        and isinstance(width, (int, float))
+        and height > 0
+        and width > 0
+        and int(height) == height
+        and int(width) == width
+    ):
+        raise InputError(f"{where}: render_height/render_width must be positive integers, got {height}x{width}")
     height, width = int(height), int(width)
     frames = data["camera_path"]
     if not isinstance(frames, list) or not frames:
-        raise ValueError(f"{where}: 'camera_path' holds zero frames; it needs at least one camera")
+        raise InputError(f"{where}: 'camera_path' holds zero frames; it needs at least one camera")
     for i, frame in enumerate(frames):
         missing = [k for k in ("camera_to_world", "fov") if not isinstance(frame, dict) or k not in frame]
         if missing:
-            raise ValueError(f"{where}: camera_path[{i}] is missing {missing}")
+            raise InputError(f"{where}: camera_path[{i}] is missing {missing}")
     c2w_gl = as_tensor64([f["camera_to_world"] for f in frames], f"{where}: camera_path[*].camera_to_world", (-1, 16))
     fov = as_tensor64([f["fov"] for f in frames], f"{where}: camera_path[*].fov", (-1,))
     cameras = _fov_cameras(where, c2w_gl.reshape(-1, 4, 4), fov, height, width, "camera_path")
@@ -113,11 +128,11 @@ def read_nerfstudio_path(path: str | os.PathLike) -> tuple[Cameras, NerfstudioPa
     if keyframes:
         for i, kf in enumerate(keyframes):
             if not isinstance(kf, dict) or "matrix" not in kf or "fov" not in kf:
-                raise ValueError(f"{where}: keyframes[{i}] needs 'matrix' and 'fov'")
+                raise InputError(f"{where}: keyframes[{i}] needs 'matrix' and 'fov'")
         try:
             matrices = [json.loads(kf["matrix"]) if isinstance(kf["matrix"], str) else kf["matrix"] for kf in keyframes]
         except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: a keyframes[*].matrix string is not a JSON list ({e})") from None
+            raise InputError(f"{where}: a keyframes[*].matrix string is not a JSON list ({e})") from None
         flat = as_tensor64(matrices, f"{where}: keyframes[*].matrix", (-1, 16)).reshape(-1, 4, 4)
         column_major = torch.tensor([isinstance(kf["matrix"], str) for kf in keyframes])
         c2w_gl = torch.where(column_major[:, None, None], flat.transpose(1, 2), flat)
@@ -126,7 +141,9 @@ def read_nerfstudio_path(path: str | os.PathLike) -> tuple[Cameras, NerfstudioPa
         for i, kf in enumerate(keyframes):
             t = kf.get("time_sec")
             if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
-                raise ValueError(f"{where}: keyframes[{i}].time_sec must be a finite number of seconds or null, got {t!r}")
+                raise InputError(
+                    f"{where}: keyframes[{i}].time_sec must be a finite number of seconds or null, got {t!r}"
+                )
 
     info = NerfstudioPathInfo(
         keyframes=keyframe_cameras,
@@ -152,12 +169,15 @@ def _check_representable(cameras: Cameras, what: str) -> None:
     """nerfstudio paths hold one vertical FoV per frame: square pixels, centred principal point."""
     H, W = cameras.height, cameras.width
     tol = 1e-9
-    for name, got, want in (("fx", cameras.fx, cameras.fy), ("cx", cameras.cx, torch.full_like(cameras.cx, W / 2)),
-                            ("cy", cameras.cy, torch.full_like(cameras.cy, H / 2))):
+    for name, got, want in (
+        ("fx", cameras.fx, cameras.fy),
+        ("cx", cameras.cx, torch.full_like(cameras.cx, W / 2)),
+        ("cy", cameras.cy, torch.full_like(cameras.cy, H / 2)),
+    ):
         bad = (got - want).abs() > tol * want.abs()
         if bad.any():
             i = int(bad.nonzero()[0])
-            raise ValueError(
+            raise InputError(
                 f"nerfstudio camera path: {what} {i} has {name}={float(got[i])}, but the format stores only a "
                 f"vertical FoV (fx = fy, principal point at the image centre {W / 2}, {H / 2}); "
                 "crop/resize the cameras to that, or save as 'transforms' which keeps full intrinsics"
@@ -184,7 +204,7 @@ def write_nerfstudio_path(path: str | os.PathLike, cameras: Cameras, info: Nerfs
     n, H, W = len(cameras), cameras.height, cameras.width
     seconds = info.seconds if info.seconds is not None else n / info.fps
     if not (math.isfinite(seconds) and seconds > 0 and math.isfinite(info.fps) and info.fps > 0):
-        raise ValueError(f"nerfstudio camera path: fps and seconds must be positive, got {info.fps}, {seconds}")
+        raise InputError(f"nerfstudio camera path: fps and seconds must be positive, got {info.fps}, {seconds}")
     matrices, fovs = _frames_json(cameras, info.fov if info.fov and len(info.fov) == n else None)
     aspects = info.aspect if info.aspect and len(info.aspect) == n else [W / H] * n
     extras = info.frame_extra if len(info.frame_extra) == n else [{}] * n
@@ -196,8 +216,10 @@ def write_nerfstudio_path(path: str | os.PathLike, cameras: Cameras, info: Nerfs
     if info.keyframes is not None:
         kf = info.keyframes
         if (kf.height, kf.width) != (H, W):
-            raise ValueError(f"nerfstudio camera path: keyframes are {kf.height}x{kf.width} but the path is {H}x{W}; "
-                             "resize the keyframes to the render size")
+            raise ValueError(
+                f"nerfstudio camera path: keyframes are {kf.height}x{kf.width} but the path is {H}x{W}; "
+                "resize the keyframes to the render size"
+            )
         _check_representable(kf, "keyframe")
         k = len(kf)
         kf_matrices, kf_fovs = _frames_json(kf, info.keyframe_fov if len(info.keyframe_fov) == k else None)
@@ -207,8 +229,9 @@ def write_nerfstudio_path(path: str | os.PathLike, cameras: Cameras, info: Nerfs
                 "matrix": json.dumps([number(x) for x in column_major[i].tolist()], separators=(",", ":")),
                 "fov": number(kf_fovs[i]),
                 "aspect": number(info.keyframe_aspect[i] if len(info.keyframe_aspect) == k else W / H),
-                "properties": info.keyframe_properties[i] if len(info.keyframe_properties) == k else json.dumps(
-                    [["FOV", number(kf_fovs[i])], ["NAME", f"Camera {i}"], ["TIME", i / max(k - 1, 1)]]),
+                "properties": info.keyframe_properties[i]
+                if len(info.keyframe_properties) == k
+                else json.dumps([["FOV", number(kf_fovs[i])], ["NAME", f"Camera {i}"], ["TIME", i / max(k - 1, 1)]]),
             }
             if len(info.keyframe_time_sec) == k and info.keyframe_time_sec[i] is not None:
                 entry["time_sec"] = number(info.keyframe_time_sec[i])

@@ -19,7 +19,7 @@ from torch import Tensor
 from camera.cameras import Cameras, rigid_inverse
 from camera.convert import normalized_to_pixel_intrinsics, pixel_to_normalized_intrinsics
 from camera.io._common import atomic_write_text, format_number, parse_floats, reuse_unchanged
-from camera.validate import check_frames, check_size
+from camera.validate import InputError, check_frames, check_size
 
 NUMBERS_PER_LINE = 19
 
@@ -43,10 +43,10 @@ def read_re10k(path: str | os.PathLike, height: int = 720, width: int = 1280) ->
     where = str(path)
     lines = Path(path).read_text().splitlines()
     if not lines:
-        raise ValueError(f"{where}: empty file; a RealEstate10K pose file starts with the video URL line")
+        raise InputError(f"{where}: empty file; a RealEstate10K pose file starts with the video URL line")
     url = lines[0].strip()
     if len(url.split()) == NUMBERS_PER_LINE:
-        raise ValueError(f"{where}: line 1 holds numbers, not the video URL; add the URL as the first line")
+        raise InputError(f"{where}: line 1 holds numbers, not the video URL; add the URL as the first line")
     timestamps, rows = [], []
     for line_no, line in enumerate(lines[1:], start=2):
         tokens = line.split()
@@ -54,7 +54,7 @@ def read_re10k(path: str | os.PathLike, height: int = 720, width: int = 1280) ->
             continue
         frame = len(rows)
         if len(tokens) != NUMBERS_PER_LINE:
-            raise ValueError(
+            raise InputError(
                 f"{where}: line {line_no} (frame {frame}) has {len(tokens)} numbers, expected {NUMBERS_PER_LINE} "
                 "(timestamp fx fy cx cy 0 0 and the 12 numbers of the 3x4 world-to-camera); "
                 "the file is truncated or not a RealEstate10K pose file"
@@ -63,7 +63,7 @@ def read_re10k(path: str | os.PathLike, height: int = 720, width: int = 1280) ->
         timestamps.append(int(tokens[0]) if tokens[0].lstrip("-").isdigit() else numbers[0])
         rows.append(numbers[1:])
     if not rows:
-        raise ValueError(f"{where}: no frames after the URL line; the file needs at least one pose line")
+        raise InputError(f"{where}: no frames after the URL line; the file needs at least one pose line")
     values = torch.tensor(rows, dtype=torch.float64)
     K, w2c = _intrinsics_and_w2c(values, height, width)
     check_frames(

@@ -27,7 +27,7 @@ import torch
 from camera.cameras import Cameras, intrinsics_matrix
 from camera.convert import opencv_to_opengl_c2w, opengl_to_opencv_c2w
 from camera.io._common import as_tensor64, atomic_write_text, number, prefer_original
-from camera.validate import check_frames
+from camera.validate import InputError, check_frames
 
 PINHOLE_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 ANGLE_KEYS = ("camera_angle_x", "camera_angle_y")
@@ -63,42 +63,42 @@ def read_transforms(
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON ({e}); the file is truncated or not a transforms.json") from None
+        raise InputError(f"{where}: not valid JSON ({e}); the file is truncated or not a transforms.json") from None
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
-        raise ValueError(f"{where}: a transforms.json needs a top-level 'frames' list")
+        raise InputError(f"{where}: a transforms.json needs a top-level 'frames' list")
     frames = data["frames"]
     if not frames:
-        raise ValueError(f"{where}: 'frames' holds zero frames; it needs at least one camera")
+        raise InputError(f"{where}: 'frames' holds zero frames; it needs at least one camera")
     per_frame = any(k in frame for frame in frames for k in _INTRINSIC_KEYS)
 
     def value(frame: dict, key: str, i: int) -> float | None:
         v = frame.get(key, data.get(key))
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-            raise ValueError(f"{where}: frame {i}: '{key}' must be a finite number, got {v!r}")
+            raise InputError(f"{where}: frame {i}: '{key}' must be a finite number, got {v!r}")
         return v
 
     rows, sizes, matrices, file_paths = [], [], [], []
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict) or "transform_matrix" not in frame:
-            raise ValueError(f"{where}: frame {i} has no 'transform_matrix' (the 4x4 camera-to-world)")
+            raise InputError(f"{where}: frame {i} has no 'transform_matrix' (the 4x4 camera-to-world)")
         matrices.append(frame["transform_matrix"])
         file_paths.append(frame.get("file_path", ""))
         w, h = value(frame, "w", i), value(frame, "h", i)
         w, h = (width if w is None else w), (height if h is None else h)
         if w is None or h is None:
-            raise ValueError(
+            raise InputError(
                 f"{where}: frame {i}: no image size ('w'/'h'); pass height= and width= "
                 "(NeRF-synthetic images are 800 x 800)"
             )
         if w <= 0 or h <= 0 or int(w) != w or int(h) != h:
-            raise ValueError(f"{where}: frame {i}: image size w={w}, h={h} must be positive integers")
+            raise InputError(f"{where}: frame {i}: image size w={w}, h={h} must be positive integers")
         w, h = int(w), int(h)
         fx, fy = value(frame, "fl_x", i), value(frame, "fl_y", i)
         ax, ay = value(frame, "camera_angle_x", i), value(frame, "camera_angle_y", i)
         if fx is None and ax is None:
-            raise ValueError(f"{where}: frame {i}: no focal length; add 'fl_x' (pixels) or 'camera_angle_x' (radians)")
+            raise InputError(f"{where}: frame {i}: no focal length; add 'fl_x' (pixels) or 'camera_angle_x' (radians)")
         if fx is None and not 0 < ax < math.pi:
-            raise ValueError(f"{where}: frame {i}: camera_angle_x={ax} must lie in (0, pi) radians")
+            raise InputError(f"{where}: frame {i}: camera_angle_x={ax} must lie in (0, pi) radians")
         fx = fx if fx is not None else 0.5 * w / math.tan(0.5 * ax)
         if fy is None:
             fy = 0.5 * h / math.tan(0.5 * ay) if ay is not None and 0 < ay < math.pi else fx
@@ -108,7 +108,7 @@ def read_transforms(
     if len(set(sizes)) > 1:
         first = sizes[0]
         other = next(i for i, s in enumerate(sizes) if s != first)
-        raise ValueError(
+        raise InputError(
             f"{where}: frames have different image sizes (frame 0 is {first[0]}x{first[1]}, frame {other} is "
             f"{sizes[other][0]}x{sizes[other][1]}); Cameras holds one size: split the file by image size"
         )

@@ -149,7 +149,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "co3d" and args.model is not None and not os.path.isdir(args.model):
         parser.error(f"--model {args.model}: no such folder (a PathNVSModel.save_pretrained folder)")
-    return args.run(args)
+    from nvs.config import ConfigError
+
+    try:
+        return args.run(args)
+    except ConfigError as err:
+        print(f"nvs bench {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _views(text: str) -> list[int]:
@@ -42,9 +43,23 @@ def add_synth_parser(subparsers) -> None:
     p.set_defaults(run=run_synth)
 
 
+def check_synth_args(args: argparse.Namespace) -> None:
+    """Bounds and the output folder, before anything renders."""
+    from camera.io import check_output_folder
+    from camera.validate import check_count
+
+    check_count(args.sequences, "--sequences", "sequences")
+    check_count(args.frames, "--frames", "path_frames")
+    check_count(args.size, "--size", "image_side", minimum=8)
+    check_count(args.supersample, "--supersample", "supersample")
+    check_count(args.points, "--points", "points")
+    check_output_folder(args.out, "--out", overwrite=args.overwrite)
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from nvs.data.synthetic.writer import write_co3d_world
 
+    check_synth_args(args)
     try:
         root = write_co3d_world(
             args.out,
@@ -57,8 +72,8 @@ def run_synth(args: argparse.Namespace) -> int:
             args.points,
             args.overwrite,
         )
-    except (ValueError, FileExistsError) as e:
-        print(f"nvs data synth: {e}", file=sys.stderr)
+    except FileExistsError as e:
+        print(f"nvs data synth: error: {e}", file=sys.stderr)
         return 2
     print(f"{root}: CO3D v2 layout written; contact sheets in {root / 'contact_sheets'}")
     return 0
@@ -92,16 +107,19 @@ def add_manifest_parser(subparsers) -> None:
 
 
 def run_manifest(args: argparse.Namespace) -> int:
+    from camera.io import check_input_path, check_output_folder
+    from camera.validate import InputError
     from nvs.data.manifest import make_sparsefusion_manifest, save_manifest
 
-    try:
-        manifest = make_sparsefusion_manifest(
-            args.root, args.categories, args.views, args.exclude_inputs, args.subset, args.seed_scope
-        )
-        save_manifest(args.out, manifest)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        print(f"nvs data manifest: {e}", file=sys.stderr)
-        return 2
+    check_input_path(args.root, "CO3D root")
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {out}: a folder; give the manifest's file name, e.g. {out / 'manifest.json'}")
+    check_output_folder(out.parent, "--out's folder", overwrite=None)
+    manifest = make_sparsefusion_manifest(
+        args.root, args.categories, args.views, args.exclude_inputs, args.subset, args.seed_scope
+    )
+    save_manifest(args.out, manifest)
     per_category: dict[str, int] = {}
     for scene in manifest["scenes"]:
         per_category[scene["category"]] = per_category.get(scene["category"], 0) + 1

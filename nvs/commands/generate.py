@@ -4,9 +4,12 @@
     nvs generate --co3d ROOT --sequence 110_13051_23361 --frames 3,17 --path spiral --path-frames 40
     nvs generate --folder scene/ --frames 0,4 --path cameras.json     # transforms.json / COLMAP folder
     nvs generate --image chair.png --orbit v3d
+    nvs generate --random-model tiny sampler=heun sampler.steps=8 seed=3   # hydra overrides
 
-Writes frames/*.png, video.mp4 (or .gif), contact_sheet.png, path.png and transforms.json under --out.
-Defaults: configs/generate.yaml.
+Writes frames/*.png, video.mp4 (or .gif), contact_sheet.png, path.png and transforms.json under --out,
+all at once at the end (written aside, then renamed into place). An --out that already holds files
+is refused unless --overwrite replaces it; it is checked before any work.
+Defaults: configs/generate.yaml (composed through nvs.config; the flags override its keys).
 """
 
 from __future__ import annotations
@@ -16,19 +19,23 @@ import inspect
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from nvs.config import CONFIG_DIR
 
 DEFAULT_MODEL = CONFIG_DIR.parent / "models" / "default"
-
-
-def _defaults() -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "generate.yaml"), resolve=True)
+# flag (argparse dest) -> key of configs/generate.yaml it sets
+FLAG_KEYS = {
+    "model": "model",
+    "seed": "seed",
+    "path": "path",
+    "path_frames": "path_frames",
+    "fps": "fps",
+    "synthetic_category": "synthetic.category",
+    "synthetic_seed": "synthetic.seed",
+    "num_inputs": "synthetic.num_inputs",
+}
 
 
 def _ints(text: str) -> list[int]:
@@ -38,14 +45,7 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 3,17, got {text!r}") from None
 
 
-def _value(text: str) -> Any:
-    """A --path-arg value parsed as YAML (numbers, booleans, null, [lists]); never executed."""
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nvs generate",
         description=__doc__.split("\n\n")[0],
@@ -61,17 +61,14 @@ def parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
     src.add_argument("--image", type=Path, help="one image for an object orbit (with --orbit)")
     src.add_argument("--orbit", choices=("v3d", "im3d"), help="object orbit preset for --image")
     src.add_argument("--elevation", type=float, default=20.0, help="elevation in degrees of the im3d orbit")
-    src.add_argument("--synthetic-category", default=defaults["synthetic"]["category"])
-    src.add_argument("--synthetic-seed", type=int, default=defaults["synthetic"]["seed"])
+    src.add_argument("--synthetic-category", help="synthetic.category")
+    src.add_argument("--synthetic-seed", type=int, help="synthetic.seed")
     src.add_argument(
-        "--num-inputs",
-        type=int,
-        default=defaults["synthetic"]["num_inputs"],
-        help="input views taken from the synthetic capture",
+        "--num-inputs", type=int, help="input views taken from the synthetic capture (synthetic.num_inputs)"
     )
     path = p.add_argument_group("path")
-    path.add_argument("--path", default=defaults["path"], help="a preset name (configs/path/) or a camera file")
-    path.add_argument("--path-frames", type=int, default=defaults["path_frames"], help="frames of a preset path")
+    path.add_argument("--path", help="a preset name (configs/path/) or a camera file (path)")
+    path.add_argument("--path-frames", type=int, help="frames of a preset path (path_frames)")
     path.add_argument(
         "--path-arg",
         action="append",
@@ -90,12 +87,12 @@ def parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
         "--random-model", metavar="PRESET", help="random weights at a preset (tiny, small, svd): smoke tests"
     )
     model.add_argument(
-        "--conditioning", default="plucker", help="conditioner of --random-model (configs/conditioning/)"
+        "--conditioning", help="conditioner of --random-model (conditioning=NAME, configs/conditioning/)"
     )
-    model.add_argument("--sampler", default=defaults["sampler"], help="configs/sampler/<name>.yaml")
-    model.add_argument("--steps", type=int, default=defaults["steps"])
-    model.add_argument("--guidance", type=float, default=defaults["guidance"], help="constant CFG scale")
-    model.add_argument("--seed", type=int, default=defaults["seed"])
+    model.add_argument("--sampler", help="sampler=NAME: configs/sampler/<name>.yaml")
+    model.add_argument("--steps", type=int, help="sampler steps (default: the sampler's)")
+    model.add_argument("--guidance", type=float, help="constant CFG scale (default: the sampler's)")
+    model.add_argument("--seed", type=int)
     model.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     model.add_argument(
         "--dtype",
@@ -103,9 +100,45 @@ def parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
         default=None,
         help="default: bfloat16 on CUDA, float32 on CPU",
     )
-    p.add_argument("--out", type=Path, default=None, help=f"output folder (default: {defaults['out']}/<scene>)")
-    p.add_argument("--fps", type=float, default=defaults["fps"])
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: <out>/<scene>, out of the config); one that already holds files is refused "
+        "unless --overwrite",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an --out folder that already holds files")
+    p.add_argument("--fps", type=float)
+    p.add_argument("--print-config", action="store_true", help="print the composed config (flags applied) and exit")
+    p.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="hydra overrides of configs/generate.yaml")
     return p
+
+
+def load_config(args: argparse.Namespace):
+    """configs/generate.yaml composed with the overrides, then the flags; the flags not given take
+    the config's values. ConfigError (nvs.config) when it does not compose."""
+    from omegaconf import OmegaConf
+
+    from nvs.config import ConfigError, compose
+
+    groups = [f"{g}={getattr(args, g)}" for g in ("sampler", "conditioning") if getattr(args, g) is not None]
+    cfg = compose("generate", [*args.overrides, *groups])
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            OmegaConf.update(cfg, key, str(value) if isinstance(value, Path) else value)
+        setattr(args, flag, OmegaConf.select(cfg, key))
+    if args.model is not None:
+        args.model = Path(args.model)
+    integer, number = (int,), (int, float)
+    kinds = {"seed": integer, "path_frames": integer, "synthetic.seed": integer, "synthetic.num_inputs": integer}
+    kinds |= {"fps": number, "camera_radius": (*number, type(None))}
+    for key, kind in kinds.items():  # the keys of configs/generate.yaml that no settings dataclass types
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            expected = "an integer" if kind == integer else "a number" + (" or null" if type(None) in kind else "")
+            raise ConfigError(f"{key}={value}: not {expected}; fix: give {key} {expected} (configs/generate.yaml)")
+    return cfg
 
 
 def _check_args(args: argparse.Namespace) -> str | None:
@@ -118,10 +151,15 @@ def _check_args(args: argparse.Namespace) -> str | None:
         return "--image and --orbit go together: one image in, an object orbit out (--orbit v3d or im3d)"
     if args.model is not None and args.random_model is not None:
         return "give --model or --random-model, not both"
-    if args.steps is not None and args.steps < 1:
-        return f"--steps must be >= 1, got {args.steps}"
-    if args.path_frames < 1:
-        return f"--path-frames must be >= 1, got {args.path_frames}"
+    from camera.io import check_output_folder
+    from camera.validate import check_count, check_number
+
+    check_count(args.steps, "--steps", "steps")
+    check_count(args.path_frames, "--path-frames", "generate_frames")
+    check_number(args.guidance, "--guidance", minimum=0.0)
+    check_number(args.fps, "--fps", minimum=0.0, exclusive=True)
+    if args.out is not None:
+        check_output_folder(args.out, "--out", overwrite=args.overwrite)
     return None
 
 
@@ -205,6 +243,7 @@ def _build_path(args: argparse.Namespace, inputs, settings):
     from omegaconf import OmegaConf
 
     from camera.presets import PATH_PRESETS
+    from nvs.config import compose
 
     height, width = settings.image_size
     candidate = Path(args.path)
@@ -216,13 +255,13 @@ def _build_path(args: argparse.Namespace, inputs, settings):
         return load_cameras(candidate)
     function = PATH_PRESETS[args.path]
     accepted = set(inspect.signature(function).parameters)
-    preset_yaml = CONFIG_DIR / "path" / f"{args.path}.yaml"
-    params = dict(OmegaConf.to_container(OmegaConf.load(preset_yaml))) if preset_yaml.is_file() else {}
     for item in args.path_arg:
-        key, sep, text = item.partition("=")
+        key, sep, _ = item.partition("=")
         if not sep or key not in accepted:
             raise ValueError(f"--path-arg {item!r}: expected KEY=VALUE with KEY one of {sorted(accepted)}")
-        params[key] = _value(text)
+    # configs/path/<preset>.yaml (configs/camera_path.yaml's group), the --path-arg values parsed by hydra
+    cfg = compose("camera_path", [f"path={args.path}", *(f"++path.{item}" for item in args.path_arg)])
+    params = OmegaConf.to_container(cfg.path, resolve=True)
     params.update(height=height, width=width)
     if "num_frames" in accepted and not any(a.startswith("num_frames=") for a in args.path_arg):
         params["num_frames"] = args.path_frames
@@ -237,48 +276,61 @@ def _build_path(args: argparse.Namespace, inputs, settings):
 
 
 def main(argv: list[str]) -> int:
-    defaults = _defaults()
-    args = parser(defaults).parse_args(argv)
+    from omegaconf import OmegaConf
+
+    from nvs.config import ConfigError, check_settings
+
+    args = parser().parse_intermixed_args(argv)
+    try:
+        cfg = load_config(args)
+        check_settings(cfg)
+    except ConfigError as e:
+        print(f"nvs generate: error: {e}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(OmegaConf.to_yaml(cfg))
+        return 0
     problem = _check_args(args)
     if problem:
         print(f"nvs generate: error: {problem}", file=sys.stderr)
         return 2
+    from camera.validate import InputError
+
     try:
-        return _run(args, defaults)
+        return _run(args, cfg)
+    except InputError:
+        raise  # one line from the nvs CLI (or a traceback with --debug)
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"nvs generate: error: {e}", file=sys.stderr)
         return 2
 
 
-def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
+def _run(args: argparse.Namespace, cfg) -> int:
     import logging
 
     from omegaconf import OmegaConf
 
+    from camera.io import atomic_folder, check_output_folder
+    from camera.validate import check_count
     from camera.views import Views
-    from nvs.pipeline import PathNVSPipeline, SamplerSettings, check_request, resize_views
+    from nvs.pipeline import PathNVSPipeline, check_request, resize_views
     from nvs.writers import write_generation
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = _model_settings(args)
-    sampler_yaml = CONFIG_DIR / "sampler" / f"{args.sampler}.yaml"
-    if not sampler_yaml.is_file():
-        raise ValueError(f"--sampler {args.sampler!r}: no {sampler_yaml}")
-    sampler = SamplerSettings.from_dict(OmegaConf.to_container(OmegaConf.load(sampler_yaml)))
+    sampler = OmegaConf.to_object(cfg.sampler)  # SamplerSettings (nvs.config's schema of configs/sampler/)
     inputs = _load_inputs(args, settings)
     image = None
-    if args.image is not None:
-        from PIL import Image
+    if args.image is not None:  # RGBA on black, padded to the model's aspect ratio (nvs.data.object_image)
+        from nvs.data.object_image import load_object_image
 
-        if not args.image.is_file():
-            raise FileNotFoundError(f"--image {args.image}: no such file")
-        import numpy as np
-
-        pixels = torch.from_numpy(np.asarray(Image.open(args.image).convert("RGB")).copy())
-        image = pixels.permute(2, 0, 1).float() / 255
+        image = load_object_image(args.image, aspect=settings.image_size[1] / settings.image_size[0])
     else:
         path = _build_path(args, inputs, settings)
+        check_count(len(path), f"--path {args.path}: its frame count", "generate_frames")
         check_request(inputs, path, settings.max_input_views)
+    out = args.out or Path(cfg.out) / (args.image.stem if args.image is not None else inputs.scene or "scene")
+    check_output_folder(out, "--out", overwrite=args.overwrite)
     dtype = (
         getattr(torch, args.dtype)
         if args.dtype
@@ -287,18 +339,15 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
     if args.random_model is not None:
         from nvs.models.pathnvs import PathNVSModel
 
-        conditioning = CONFIG_DIR / "conditioning" / f"{args.conditioning}.yaml"
-        if not conditioning.is_file():
-            raise ValueError(f"--conditioning {args.conditioning!r}: no {conditioning}")
         torch.manual_seed(args.seed)
-        model = PathNVSModel.from_preset(args.random_model, OmegaConf.load(conditioning))
+        model = PathNVSModel.from_preset(args.random_model, cfg.conditioning)
         model = model.to(args.device, dtype).eval()
         logging.info("random-weight model at preset %r (outputs are noise-like: a smoke test)", args.random_model)
     else:
         from nvs.models.pathnvs import PathNVSModel
 
         model = PathNVSModel.from_pretrained(args.model, device=args.device, dtype=dtype)
-    pipe = PathNVSPipeline(model, sampler, camera_radius=defaults["camera_radius"])
+    pipe = PathNVSPipeline(model, sampler, camera_radius=cfg.camera_radius)
     if image is not None:
         frames = pipe.orbit(image, args.orbit, args.elevation, args.steps, args.guidance, args.seed, progress=True)
         small = torch.nn.functional.interpolate(
@@ -310,10 +359,10 @@ def _run(args: argparse.Namespace, defaults: dict[str, Any]) -> int:
         frames = pipe.generate(inputs, path, args.steps, args.guidance, args.seed, progress=True)
         scene = inputs.scene or "scene"
     frames.scene = scene
-    out = args.out or Path(defaults["out"]) / scene
-    written = write_generation(out, frames, resize_views(inputs, *settings.image_size), fps=args.fps)
+    with atomic_folder(out) as tmp:  # all or nothing: a failed or killed run leaves no half-written --out
+        written = write_generation(tmp, frames, resize_views(inputs, *settings.image_size), fps=args.fps)
     for name, where in written.items():
-        logging.info("%-14s %s", name, where)
+        logging.info("%-14s %s", name, out / Path(where).relative_to(tmp))
     return 0
 
 

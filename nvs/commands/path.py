@@ -24,8 +24,15 @@ from pathlib import Path
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 # flag -> preset parameter
-FLAG_PARAMETERS = {"frames": "num_frames", "radius": "radius", "elevation": "elevation_deg",
-                   "azimuth": "azimuth_deg", "fov": "fov_deg", "height": "height", "width": "width"}
+FLAG_PARAMETERS = {
+    "frames": "num_frames",
+    "radius": "radius",
+    "elevation": "elevation_deg",
+    "azimuth": "azimuth_deg",
+    "fov": "fov_deg",
+    "height": "height",
+    "width": "width",
+}
 CONFIG_NAME = "camera_path"
 
 
@@ -36,16 +43,25 @@ def _formats() -> tuple[str, ...]:
 
 
 def _add_reading(p: argparse.ArgumentParser, flag: str = "--in-format") -> None:
-    p.add_argument(flag, dest="in_format", choices=_formats(), default=None,
-                   help="format of the input file (default: from its extension / content)")
+    p.add_argument(
+        flag,
+        dest="in_format",
+        choices=_formats(),
+        default=None,
+        help="format of the input file (default: from its extension / content)",
+    )
     p.add_argument("--in-height", type=int, default=None, help="image height for formats without one (re10k)")
     p.add_argument("--in-width", type=int, default=None, help="image width for formats without one (re10k)")
 
 
 def _add_writing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="cameras file to write (.json: nerfstudio camera path)")
-    p.add_argument("--format", choices=_formats(), default=None,
-                   help="output format (default: from the extension; .json is nerfstudio)")
+    p.add_argument(
+        "--format",
+        choices=_formats(),
+        default=None,
+        help="output format (default: from the extension; .json is nerfstudio)",
+    )
     p.add_argument("--plot", default=None, help="also write a PNG plot of the path here")
 
 
@@ -58,8 +74,11 @@ def _build_parser() -> argparse.ArgumentParser:
     from camera.interpolate import METHODS
     from camera.presets import PATH_PRESETS
 
-    parser = argparse.ArgumentParser(prog="nvs path", description="build, interpolate, convert and plot camera paths",
-                                     epilog="Preset parameters: configs/path/<PRESET>.yaml; override as path.KEY=VALUE.")
+    parser = argparse.ArgumentParser(
+        prog="nvs path",
+        description="build, interpolate, convert and plot camera paths",
+        epilog="Preset parameters: configs/path/<PRESET>.yaml; override as path.KEY=VALUE.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{PRESET,interpolate,convert,show,edit}")
     for name, fn in PATH_PRESETS.items():
         p = sub.add_parser(name, help=_first_sentence(fn.__doc__ or ""))
@@ -84,8 +103,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--continuity", type=float, default=0.0)
     p.add_argument("--bias", type=float, default=0.0)
     p.add_argument("--closed", action="store_true", help="loop back to the first keyframe")
-    p.add_argument("--no-constant-speed", dest="constant_speed", action="store_false",
-                   help="frames equally spaced in the spline parameter instead of along the path")
+    p.add_argument(
+        "--no-constant-speed",
+        dest="constant_speed",
+        action="store_false",
+        help="frames equally spaced in the spline parameter instead of along the path",
+    )
     _add_reading(p)
     _add_writing(p)
     p.set_defaults(run=run_interpolate)
@@ -129,23 +152,26 @@ def preset_parameters(preset: str, flags: dict[str, object], overrides: list[str
             continue
         key = FLAG_PARAMETERS[flag]
         if key not in params:
-            raise ValueError(f"preset {preset} has no parameter {key} (flag --{flag}); its parameters: "
-                             f"{', '.join(p for p in params if p != 'anchor')}")
+            raise ValueError(
+                f"preset {preset} has no parameter {key} (flag --{flag}); its parameters: "
+                f"{', '.join(p for p in params if p != 'anchor')}"
+            )
         extra.append(f"path.{key}={value}")
     for item in overrides:
         key = item.split("=", 1)[0]
         if not key.startswith("path.") or key[5:] not in params or key[5:] == "anchor":
-            raise ValueError(f"unknown override {item!r} for preset {preset}; use path.KEY=VALUE with KEY one of "
-                             f"{', '.join(p for p in params if p != 'anchor')}")
+            raise ValueError(
+                f"unknown override {item!r} for preset {preset}; use path.KEY=VALUE with KEY one of "
+                f"{', '.join(p for p in params if p != 'anchor')}"
+            )
     cfg = compose(CONFIG_NAME, [f"path={preset}", *extra, *overrides])
     return OmegaConf.to_container(cfg.path, resolve=True)
 
 
 def _load(path: str, format: str | None, height: int | None, width: int | None, what: str):
-    from camera.io import load_cameras
+    from camera.io import check_input_path, load_cameras
 
-    if not Path(path).exists():
-        raise ValueError(f"{what} {path} does not exist; check the path")
+    check_input_path(path, what, "any")
     kw = {k: v for k, v in (("height", height), ("width", width)) if v is not None}
     try:
         return load_cameras(path, format=format, **kw)
@@ -166,6 +192,15 @@ def _write(cameras, args: argparse.Namespace, look_at=None, inputs=None, up=(0.0
         print(f"{args.plot}: plot")
 
 
+def _check_sizes(frames: int | None, height: int | None, width: int | None) -> None:
+    """Bounds on what a path takes in memory, before it is built (camera.validate.LIMITS)."""
+    from camera.validate import check_count
+
+    check_count(frames, "--frames", "path_frames")
+    check_count(height, "--height", "image_side")
+    check_count(width, "--width", "image_side")
+
+
 def run_preset(args: argparse.Namespace, overrides: list[str]) -> int:
     from camera.presets import PATH_PRESETS, resolve_look_at
 
@@ -176,27 +211,45 @@ def run_preset(args: argparse.Namespace, overrides: list[str]) -> int:
             raise ValueError(f"preset {args.preset} takes no --anchor (it is a fixed object orbit); use orbit instead")
         cameras = _load(args.anchor, args.anchor_format, None, None, "--anchor")
         if not -len(cameras) <= args.anchor_index < len(cameras):
-            raise ValueError(f"--anchor-index {args.anchor_index} is out of range: {args.anchor} holds {len(cameras)} cameras")
+            raise ValueError(
+                f"--anchor-index {args.anchor_index} is out of range: {args.anchor} holds {len(cameras)} cameras"
+            )
         anchor = cameras[args.anchor_index]
         if args.height is not None or args.width is not None:
             anchor = anchor.resize(args.height or anchor.height, args.width or anchor.width)
         flags["height"] = flags["width"] = None
     params = preset_parameters(args.preset, flags, overrides)
+    _check_sizes(params.get("num_frames"), params.get("height"), params.get("width"))
     if anchor is not None:
         params["anchor"] = anchor
     cameras = PATH_PRESETS[args.preset](**params)
     look_at = resolve_look_at(anchor, params.get("look_at"), params.get("radius", 2.0))
-    _write(cameras, args, look_at=look_at.tolist(), inputs=anchor, up=params.get("up", (0.0, 0.0, 1.0)),
-           title=args.preset + (" (anchor in red)" if anchor is not None else ""))
+    _write(
+        cameras,
+        args,
+        look_at=look_at.tolist(),
+        inputs=anchor,
+        up=params.get("up", (0.0, 0.0, 1.0)),
+        title=args.preset + (" (anchor in red)" if anchor is not None else ""),
+    )
     return 0
 
 
 def run_interpolate(args: argparse.Namespace, overrides: list[str]) -> int:
     from camera.interpolate import interpolate
 
+    _check_sizes(args.frames, None, None)
     keyframes = _load(args.keyframes, args.in_format, args.in_height, args.in_width, "keyframes file")
-    cameras = interpolate(keyframes, args.frames, method=args.method, tension=args.tension, closed=args.closed,
-                          constant_speed=args.constant_speed, continuity=args.continuity, bias=args.bias)
+    cameras = interpolate(
+        keyframes,
+        args.frames,
+        method=args.method,
+        tension=args.tension,
+        closed=args.closed,
+        constant_speed=args.constant_speed,
+        continuity=args.continuity,
+        bias=args.bias,
+    )
     _write(cameras, args, inputs=keyframes, title=f"{args.method} through {len(keyframes)} keyframes (red)")
     return 0
 
@@ -212,9 +265,9 @@ def run_convert(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def summary(cameras) -> list[tuple[str, str]]:
     """Rows (name, value) describing a path: frames, size, FoV range, path length, rotation."""
-    from camera.interpolate import path_lengths
-
     import torch
+
+    from camera.interpolate import path_lengths
 
     fov = cameras.fov_y_deg
     steps = (cameras.centers[1:] - cameras.centers[:-1]).norm(dim=-1)
@@ -228,8 +281,11 @@ def summary(cameras) -> list[tuple[str, str]]:
         ("path length", f"{float(steps.sum()):.4g}"),
         ("total rotation", f"{float(angles.sum()):.4g} deg"),
         ("step spread", f"{float(spacing.max() / spacing.mean()) if spacing.mean() > 0 else 1.0:.3f} (max / mean)"),
-        ("centre bounds", f"{[round(v, 3) for v in cameras.centers.amin(0).tolist()]} to "
-                          f"{[round(v, 3) for v in cameras.centers.amax(0).tolist()]}"),
+        (
+            "centre bounds",
+            f"{[round(v, 3) for v in cameras.centers.amin(0).tolist()]} to "
+            f"{[round(v, 3) for v in cameras.centers.amax(0).tolist()]}",
+        ),
     ]
 
 
@@ -276,8 +332,12 @@ def main(argv: list[str]) -> int:
     if overrides and args.run is not run_preset:
         print(f"nvs path {args.command}: overrides {overrides} apply only to presets", file=sys.stderr)
         return 2
+    from camera.validate import InputError
+
     try:
         return args.run(args, overrides)
+    except InputError:
+        raise  # one line from the nvs CLI (or a traceback with --debug)
     except ValueError as e:
         print(f"nvs path {args.command}: error: {e}", file=sys.stderr)
         return 2

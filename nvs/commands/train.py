@@ -23,13 +23,18 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf
 
-    from nvs.config import compose, config_complete
+    from nvs.config import ConfigError, check_settings, compose, config_complete
 
-    cfg = compose("train", args.overrides)
-    if args.print_config:
-        print(OmegaConf.to_yaml(cfg))
-        return 0
-    if not config_complete(cfg, "nvs train", "pass KEY=VALUE, e.g. trainer.out=runs/NAME"):
+    try:
+        cfg = compose("train", args.overrides)
+        if args.print_config:
+            print(OmegaConf.to_yaml(cfg))
+            return 0
+        if not config_complete(cfg, "nvs train", "pass KEY=VALUE, e.g. trainer.out=runs/NAME"):
+            return 2
+        check_settings(cfg)
+    except ConfigError as err:
+        print(f"nvs train: error: {err}", file=sys.stderr)
         return 2
     from nvs.train.run import train_from_config
 

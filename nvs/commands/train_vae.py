@@ -18,14 +18,14 @@ def run(cfg) -> dict:
     from nvs.data.clips import build_scenes
     from nvs.models.presets import build_vae, preset_config
     from nvs.models.settings import ModelSettings
-    from nvs.train.autoencoder import AutoencoderSettings, fit_autoencoder
+    from nvs.train.autoencoder import fit_autoencoder
 
     torch.manual_seed(cfg.seed)
     preset = preset_config(OmegaConf.to_container(cfg.model, resolve=True))
     model_settings = ModelSettings.from_dict(preset["settings"])
-    options = OmegaConf.to_container(cfg.autoencoder, resolve=True)
-    options["frames"] = options.get("frames") or model_settings.num_frames
-    settings = AutoencoderSettings(**options, seed=int(cfg.seed))
+    settings = OmegaConf.to_object(cfg.autoencoder)  # AutoencoderSettings (nvs.config's schema)
+    if settings.frames is None:
+        settings.frames = model_settings.num_frames
     data = OmegaConf.to_container(cfg.data, resolve=True)
     size = tuple(data.pop("image_size") or model_settings.image_size)
     if size != tuple(model_settings.image_size):
@@ -48,13 +48,18 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf
 
-    from nvs.config import compose, config_complete
+    from nvs.config import ConfigError, check_settings, compose, config_complete
 
-    cfg = compose("train_vae", args.overrides)
-    if args.print_config:
-        print(OmegaConf.to_yaml(cfg))
-        return 0
-    if not config_complete(cfg, "nvs train-vae", "pass KEY=VALUE, e.g. autoencoder.out=runs/NAME"):
+    try:
+        cfg = compose("train_vae", args.overrides)
+        if args.print_config:
+            print(OmegaConf.to_yaml(cfg))
+            return 0
+        if not config_complete(cfg, "nvs train-vae", "pass KEY=VALUE, e.g. autoencoder.out=runs/NAME"):
+            return 2
+        check_settings(cfg)
+    except ConfigError as err:
+        print(f"nvs train-vae: error: {err}", file=sys.stderr)
         return 2
     summary = run(cfg)
     print(

@@ -1,4 +1,4 @@
-"""Training clips: scenes, a deterministic resumable clip sampler, and batches.
+"""Training clips: a deterministic resumable clip sampler, and batches.
 
 A *clip* is F target frames along one scene's capture trajectory (a contiguous or strided
 window) plus V input views of the same scene. Every random choice is a pure function of
@@ -9,183 +9,28 @@ global batch so that the batch stacks), so that
 - data-parallel ranks that each take a slice of the global batch see exactly the clips a single
   process would see for the joined batch.
 
-Scene sets (``len``, ``frame_counts``, ``load(scene, frames) -> Views``): :class:`MemoryScenes`
-(e.g. the synthetic world, rendered once and cached by :func:`synthetic_scenes`) and
-:class:`Co3dScenes` (a CO3D root read through :class:`nvs.data.co3d.Co3dDataset`).
+:func:`load_batch` reads the clips of any scene set (:mod:`nvs.data.scenes`) on the host;
+:class:`nvs.data.device_clips.DeviceClips` assembles the same batches from scenes kept on the GPU.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from camera.cameras import Cameras
-from camera.views import Views
 from conditioning.base import ConditioningInputs
-
-
-class SceneSet(Protocol):
-    frame_counts: list[int]
-
-    def __len__(self) -> int: ...
-
-    def load(self, scene: int, frames: Sequence[int]) -> Views: ...
-
-
-# ----------------------------------------------------------------------------- scene sets
-class MemoryScenes:
-    """Scenes held in memory as :class:`Views`, frames in trajectory order."""
-
-    def __init__(self, scenes: Sequence[Views]) -> None:
-        if len(scenes) == 0:
-            raise ValueError("MemoryScenes needs at least one scene")
-        self.scenes = list(scenes)
-        self.frame_counts = [len(v) for v in self.scenes]
-
-    def __len__(self) -> int:
-        return len(self.scenes)
-
-    def load(self, scene: int, frames: Sequence[int]) -> Views:
-        return self.scenes[scene][list(frames)]
-
-
-class Co3dScenes:
-    """Sequences of a CO3D root, frames sorted by timestamp, loaded on demand at ``size``.
-
-    ``categories`` None = every category under the root. Images are resized by the smaller
-    scale and pasted top-left on a ``size`` canvas (CO3D's resize), without depth; with
-    ``crop="sparsefusion"`` they are first cut around the object mask (the benchmark's crop).
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        size: int | tuple[int, int],
-        categories: Sequence[str] | None = None,
-        min_frames: int = 1,
-        crop: str | None = None,
-    ) -> None:
-        from nvs.data.co3d import Co3dDataset
-
-        self.dataset = Co3dDataset(root)
-        self.size, self.crop = size, crop
-        cats = list(categories) if categories else self.dataset.categories
-        self.items: list[tuple[str, str, list[int]]] = []
-        for category in cats:
-            for sequence, rows in sorted(self.dataset.frames(category).items()):
-                rows = sorted(rows, key=lambda f: (f.get("frame_timestamp", 0.0), f["frame_number"]))
-                if len(rows) >= min_frames:
-                    self.items.append((category, sequence, [f["frame_number"] for f in rows]))
-        if not self.items:
-            raise ValueError(f"{root}: no CO3D sequence with >= {min_frames} frames in categories {cats}")
-        self.frame_counts = [len(numbers) for _, _, numbers in self.items]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def load(self, scene: int, frames: Sequence[int]) -> Views:
-        category, sequence, numbers = self.items[scene]
-        return self.dataset.load_views(
-            sequence, [numbers[i] for i in frames], size=self.size, category=category, with_depth=False, crop=self.crop
-        )
-
-
-def synthetic_scenes(
-    num_scenes: int,
-    num_frames: int,
-    height: int,
-    width: int,
-    seed: int = 0,
-    categories: Sequence[str] | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    crop: str | None = None,
-    render_size: int | None = None,
-    supersample: int = 2,
-) -> list[Views]:
-    """Render ``num_scenes`` synthetic scenes once (scene i: category ``categories[i % n]``, seed
-    ``seed + i``); with ``cache_dir`` they are kept in one safetensors file keyed by the settings.
-
-    ``crop="sparsefusion"``: frames rendered at ``render_size`` (default 2 x the larger side) and
-    cut around the object mask onto a black ``height x width`` canvas, exactly as the SparseFusion
-    CO3D protocol crops its frames (:func:`nvs.data.crop.sparsefusion_crop`); ``valid_region`` is kept.
-    """
-    from safetensors.torch import load_file, save_file
-
-    from nvs.data.crop import sparsefusion_crop
-    from nvs.data.synthetic import CATEGORIES, synthetic_views
-
-    cats = list(categories) if categories else list(CATEGORIES)
-    unknown = sorted(set(cats) - set(CATEGORIES))
-    if unknown:
-        raise ValueError(f"unknown synthetic categories {unknown}; choose from {list(CATEGORIES)}")
-    if num_scenes < 1:
-        raise ValueError(f"num_scenes must be >= 1, got {num_scenes}")
-    if crop not in (None, "sparsefusion"):
-        raise ValueError(f"data.crop must be null or sparsefusion, got {crop!r}")
-    settings = dict(num_scenes=num_scenes, num_frames=num_frames, height=height, width=width, seed=seed, cats=cats)
-    if supersample != 2:
-        settings["supersample"] = supersample
-    if crop is not None:
-        render_size = int(render_size or 2 * max(height, width))
-        settings |= dict(crop=crop, render_size=render_size)
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    path = Path(cache_dir) / f"synthetic_{key}.safetensors" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        tensors = load_file(path)
-        return [_views_from_tensors(tensors, f"scene{i}", cats[i % len(cats)]) for i in range(num_scenes)]
-    from tqdm.auto import tqdm
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-    def render(i: int) -> Views:  # on the GPU when there is one, kept on the CPU
-        category = cats[i % len(cats)]
-        size = (height, width) if crop is None else (render_size, render_size)
-        full = synthetic_views(category, seed + i, num_frames, *size, supersample, device)
-        full = Views(
-            full.images.cpu(), full.cameras.to("cpu"), masks=full.masks.cpu(), scene=full.scene, category=category
-        )
-        if crop is None:
-            return full
-        images, masks, _, valid, cameras = sparsefusion_crop(full.images, full.masks, full.cameras, (height, width))
-        return Views(images, cameras, masks=masks, valid_region=valid, scene=full.scene, category=category)
-
-    scenes = [render(i) for i in tqdm(range(num_scenes), desc="render synthetic scenes", leave=False)]
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {}
-        for i, v in enumerate(scenes):
-            tensors |= {f"scene{i}.images": v.images, f"scene{i}.K": v.cameras.K, f"scene{i}.c2w": v.cameras.c2w}
-            for name in ("masks", "valid_region"):
-                if getattr(v, name) is not None:
-                    tensors[f"scene{i}.{name}"] = getattr(v, name)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        save_file({k: t.contiguous() for k, t in tensors.items()}, tmp)
-        os.replace(tmp, path)
-    return scenes
-
-
-def _views_from_tensors(tensors: dict[str, Tensor], prefix: str, category: str) -> Views:
-    images = tensors[f"{prefix}.images"]
-    cameras = Cameras(tensors[f"{prefix}.K"], tensors[f"{prefix}.c2w"], images.shape[-2], images.shape[-1])
-    return Views(
-        images,
-        cameras,
-        masks=tensors.get(f"{prefix}.masks"),
-        valid_region=tensors.get(f"{prefix}.valid_region"),
-        scene=prefix,
-        category=category,
-    )
+from nvs.data.scenes import (  # noqa: F401  (the scene sets, also imported from here)
+    Co3dScenes,
+    MemoryScenes,
+    SceneSet,
+    build_scenes,
+    synthetic_scenes,
+)
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -311,8 +156,12 @@ class ClipSampler:
 class TrainBatch:
     """B clips with the same number of inputs V and targets F.
 
-    input_images [B, V, 3, H, W] and target_images [B, F, 3, H, W] in [0, 1]; cameras scene-major
-    (B*V and B*F); sample_ids [B] global sample indices (they seed the noise draws).
+    input_images [B, V, 3, H, W] and target_images [B, F, 3, H, W] in [0, 1] (on the training
+    device); cameras scene-major (B*V and B*F), kept on the host: they are tiny, and the
+    conditioners normalise them per scene there without waiting for the GPU. sample_ids [B]: host
+    tensor of global sample indices, ``step * global_batch + position``, which seed the noise draws;
+    ``global_batch`` None = this batch is the whole global batch. target_latents [B, F, C, h, w]:
+    the targets' scaled VAE latents where the data cached them (a frozen VAE), else None.
     """
 
     input_images: Tensor
@@ -320,17 +169,31 @@ class TrainBatch:
     target_images: Tensor
     target_cameras: Cameras
     sample_ids: Tensor
+    global_batch: int | None = None
+    target_latents: Tensor | None = None
 
     def __len__(self) -> int:
         return self.input_images.shape[0]
 
+    @property
+    def step(self) -> int:
+        """The global batch these clips belong to."""
+        return int(self.sample_ids[0]) // (self.global_batch or len(self))
+
+    @property
+    def positions(self) -> slice:
+        """This batch's rows of its global batch (a rank's contiguous share)."""
+        first = int(self.sample_ids[0]) - self.step * (self.global_batch or len(self))
+        return slice(first, first + len(self))
+
     def to(self, device: torch.device | str) -> TrainBatch:
-        return TrainBatch(
-            self.input_images.to(device),
-            self.input_cameras.to(device),
-            self.target_images.to(device),
-            self.target_cameras.to(device),
-            self.sample_ids.to(device),
+        """Images (and cached latents) on ``device``; cameras and sample ids stay on the host."""
+        latents = None if self.target_latents is None else self.target_latents.to(device, non_blocking=True)
+        return replace(
+            self,
+            input_images=self.input_images.to(device, non_blocking=True),
+            target_images=self.target_images.to(device, non_blocking=True),
+            target_latents=latents,
         )
 
     def conditioning_inputs(self, latent_size: tuple[int, int], with_targets: bool = True) -> ConditioningInputs:
@@ -344,34 +207,50 @@ class TrainBatch:
 
     @staticmethod
     def cat(batches: Sequence[TrainBatch]) -> TrainBatch:
+        latents = [b.target_latents for b in batches]
         return TrainBatch(
             torch.cat([b.input_images for b in batches]),
             Cameras.cat([b.input_cameras for b in batches]),
             torch.cat([b.target_images for b in batches]),
             Cameras.cat([b.target_cameras for b in batches]),
             torch.cat([b.sample_ids for b in batches]),
+            batches[0].global_batch,
+            None if any(x is None for x in latents) else torch.cat(latents),
         )
 
 
-def load_batch(
-    scenes: SceneSet, specs: Sequence[ClipSpec], camera_radius: float | None = 1.5, target_background: str | None = None
-) -> TrainBatch:
-    """Load the clips of ``specs``; with ``camera_radius`` each clip's cameras (inputs and targets
-    together) are recentred at their mean centre and scaled so the farthest lies at that radius (V3D).
-
-    ``target_background="black"``: targets are image x soft mask (the SparseFusion ground truth),
-    inputs stay whole, as the CO3D benchmark feeds them.
-    """
+def check_target_background(target_background: str | None) -> None:
     if target_background not in (None, "black"):
         raise ValueError(f"clips.target_background must be null or black, got {target_background!r}")
+
+
+def clip_cameras(cameras: Cameras, num_inputs: int, camera_radius: float | None) -> tuple[Cameras, Cameras]:
+    """A clip's cameras (its inputs, then its targets) -> (input cameras, target cameras); with
+    ``camera_radius`` recentred together at their mean centre, the farthest at that radius (V3D)."""
+    if camera_radius is not None:
+        cameras, _ = cameras.normalize_scene(camera_radius)
+    return cameras[:num_inputs], cameras[num_inputs:]
+
+
+def load_batch(
+    scenes: SceneSet,
+    specs: Sequence[ClipSpec],
+    camera_radius: float | None = 1.5,
+    target_background: str | None = None,
+    global_batch: int | None = None,
+) -> TrainBatch:
+    """Load the clips of ``specs`` on the host; cameras as :func:`clip_cameras` gives them.
+
+    ``target_background="black"``: targets are image x soft mask (the SparseFusion ground truth),
+    inputs stay whole, as the CO3D benchmark feeds them. ``global_batch``: the size of the global
+    batch ``specs`` is a share of (None: all of it).
+    """
+    check_target_background(target_background)
     inputs, targets, in_cams, tg_cams = [], [], [], []
     for spec in specs:
-        frames = list(spec.inputs) + list(spec.targets)
-        views = scenes.load(spec.scene, frames)
-        cams = views.cameras
-        if camera_radius is not None:
-            cams, _ = cams.normalize_scene(camera_radius)
         v = len(spec.inputs)
+        views = scenes.load(spec.scene, list(spec.inputs) + list(spec.targets))
+        cams_in, cams_tg = clip_cameras(views.cameras, v, camera_radius)
         inputs.append(views.images[:v])
         if target_background is None:
             targets.append(views.images[v:])
@@ -379,47 +258,13 @@ def load_batch(
             raise ValueError(f"scene {spec.scene} has no masks: clips.target_background=black needs masked data")
         else:
             targets.append(views.images[v:] * views.masks[v:])
-        in_cams.append(cams[:v])
-        tg_cams.append(cams[v:])
+        in_cams.append(cams_in)
+        tg_cams.append(cams_tg)
     return TrainBatch(
         torch.stack(inputs),
         Cameras.cat(in_cams),
         torch.stack(targets),
         Cameras.cat(tg_cams),
         torch.tensor([s.sample_id for s in specs], dtype=torch.long),
+        global_batch,
     )
-
-
-def build_scenes(
-    source: str,
-    image_size: tuple[int, int],
-    min_frames: int,
-    *,
-    num_scenes: int = 16,
-    frames_per_scene: int = 24,
-    categories: Sequence[str] | None = None,
-    seed: int = 0,
-    cache_dir: str | os.PathLike | None = None,
-    root: str | os.PathLike | None = None,
-    crop: str | None = None,
-    render_size: int | None = None,
-    supersample: int = 2,
-) -> SceneSet:
-    """The scene set of ``data=synthetic`` (rendered at ``image_size``) or ``data=co3d`` (``root``)."""
-    h, w = image_size
-    if source == "synthetic":
-        if frames_per_scene < min_frames:
-            raise ValueError(
-                f"data.frames_per_scene={frames_per_scene} is below the model's num_frames={min_frames}: "
-                f"set data.frames_per_scene >= {min_frames}"
-            )
-        return MemoryScenes(
-            synthetic_scenes(
-                num_scenes, frames_per_scene, h, w, seed, categories, cache_dir, crop, render_size, supersample
-            )
-        )
-    if source == "co3d":
-        if root is None:
-            raise ValueError("data=co3d needs data.root=PATH (a CO3D v2 root)")
-        return Co3dScenes(root, (h, w), categories, min_frames=min_frames, crop=crop)
-    raise ValueError(f"data.source must be synthetic or co3d, got {source!r}")

@@ -1,7 +1,7 @@
 """CO3D v2 reader (no PyTorch3D): categories, subsets, set lists, frames, images, soft masks,
 depth and point clouds, as :class:`~camera.views.Views` with OpenCV cameras.
 
-Layout (DESIGN.md §4), paths in the annotations are relative to the root::
+Layout (docs/conventions.md §8), paths in the annotations are relative to the root::
 
     ROOT/category_to_subset_name_list.json            (optional)
     ROOT/<category>/frame_annotations.jgz, sequence_annotations.jgz
@@ -29,6 +29,7 @@ from PIL import Image
 from torch import Tensor
 
 from camera.io.co3d import co3d_frame_to_cameras, read_co3d_frame_annotations
+from camera.validate import InputError, MissingEntryError, MissingInputError
 from camera.views import Views
 from nvs.data.crop import fit_to_canvas, sparsefusion_crop
 
@@ -37,14 +38,14 @@ Background = Literal["black", "white"] | None
 
 def _read_json(path: Path, gz: bool = False):
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing CO3D annotation file; check the dataset root and category")
+        raise MissingInputError(f"{path}: missing CO3D annotation file; check the dataset root and category")
     try:
         if gz:
             with gzip.open(path, "rt", encoding="utf-8") as f:
                 return json.load(f)
         return json.loads(path.read_text())
     except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: corrupt CO3D annotation file ({e}); download or regenerate it") from None
+        raise InputError(f"{path}: corrupt CO3D annotation file ({e}); download or regenerate it") from None
 
 
 def load_image(path: Path) -> Tensor:
@@ -96,12 +97,12 @@ def read_ply_points(path: Path) -> tuple[Tensor, Tensor | None]:
     colours [P, 3] in [0, 1] (from red/green/blue) or None. No open3d needed."""
     with open(path, "rb") as f:
         if f.readline().strip() != b"ply":
-            raise ValueError(f"{path}: not a PLY file (no 'ply' magic line)")
+            raise InputError(f"{path}: not a PLY file (no 'ply' magic line)")
         fmt, elements = None, []  # elements: [name, count, [(prop, dtype)]]
         while True:
             line = f.readline()
             if not line:
-                raise ValueError(f"{path}: PLY header has no end_header; the file is truncated")
+                raise InputError(f"{path}: PLY header has no end_header; the file is truncated")
             words = line.decode("ascii", "replace").split()
             if not words or words[0] in ("comment", "obj_info"):
                 continue
@@ -114,12 +115,12 @@ def read_ply_points(path: Path) -> tuple[Tensor, Tensor | None]:
             elif words[0] == "property":
                 if words[1] == "list":
                     if elements[-1][0] == "vertex":
-                        raise ValueError(f"{path}: list properties on vertices are not supported")
+                        raise InputError(f"{path}: list properties on vertices are not supported")
                     elements[-1][2].append((words[-1], None))
                 else:
                     elements[-1][2].append((words[2], _PLY_TYPES[words[1]]))
         if not elements or elements[0][0] != "vertex":
-            raise ValueError(f"{path}: the first PLY element must be 'vertex'")
+            raise InputError(f"{path}: the first PLY element must be 'vertex'")
         _, count, props = elements[0]
         if fmt == "ascii":
             data = np.loadtxt(f, max_rows=count, ndmin=2)
@@ -130,9 +131,9 @@ def read_ply_points(path: Path) -> tuple[Tensor, Tensor | None]:
             data = np.frombuffer(f.read(dtype.itemsize * count), dtype=dtype, count=count)
             columns = {name: data[name] for name, _ in props}
         else:
-            raise ValueError(f"{path}: unknown PLY format {fmt!r}")
+            raise InputError(f"{path}: unknown PLY format {fmt!r}")
     if not {"x", "y", "z"} <= set(columns):
-        raise ValueError(f"{path}: PLY vertices need x, y, z properties")
+        raise InputError(f"{path}: PLY vertices need x, y, z properties")
     points = torch.from_numpy(np.stack([columns[k] for k in "xyz"], -1).astype(np.float32))
     colors = None
     if {"red", "green", "blue"} <= set(columns):
@@ -151,10 +152,10 @@ class Co3dDataset:
     def __init__(self, root: str | os.PathLike, category: str | None = None, subset: str = "fewview_dev") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise FileNotFoundError(f"{self.root}: no such CO3D root folder")
+            raise MissingInputError(f"{self.root}: no such CO3D root folder")
         self.subset = subset
         if category is not None and not (self.root / category).is_dir():
-            raise FileNotFoundError(f"{self.root / category}: no such category folder under the CO3D root")
+            raise MissingInputError(f"{self.root / category}: no such category folder under the CO3D root")
         self._only = category
         self._frames: dict[str, dict[str, list[dict]]] = {}
 
@@ -170,7 +171,7 @@ class Co3dDataset:
             names = [p.name for p in self.root.iterdir() if (p / "frame_annotations.jgz").is_file()]
         found = sorted(n for n in names if (self.root / n / "frame_annotations.jgz").is_file())
         if not found:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"{self.root}: no category folder with a frame_annotations.jgz; is this a CO3D root?"
             )
         return found
@@ -186,18 +187,18 @@ class Co3dDataset:
         path = self.root / category / "set_lists" / f"set_lists_{subset or self.subset}.json"
         data = _read_json(path)
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: a set list must be a JSON object of splits, got {type(data).__name__}")
+            raise InputError(f"{path}: a set list must be a JSON object of splits, got {type(data).__name__}")
         try:
             return {split: [(str(s), int(n), str(p)) for s, n, p in rows] for split, rows in data.items()}
         except (TypeError, ValueError):
-            raise ValueError(f"{path}: each entry must be [sequence_name, frame_number, image_path]") from None
+            raise InputError(f"{path}: each entry must be [sequence_name, frame_number, image_path]") from None
 
     def frames(self, category: str) -> dict[str, list[dict]]:
         """sequence -> its frame annotation dicts sorted by frame number."""
         if category not in self._frames:
             path = self.root / category / "frame_annotations.jgz"
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: missing CO3D annotation file; check the dataset root and category")
+                raise MissingInputError(f"{path}: missing CO3D annotation file; check the dataset root and category")
             by_sequence: dict[str, list[dict]] = {}
             for frame in read_co3d_frame_annotations(path):
                 by_sequence.setdefault(frame["sequence_name"], []).append(frame)
@@ -211,7 +212,7 @@ class Co3dDataset:
         path = self.root / category / "sequence_annotations.jgz"
         rows = _read_json(path, gz=True)
         if not isinstance(rows, list) or not all(isinstance(r, dict) and "sequence_name" in r for r in rows):
-            raise ValueError(f"{path}: expected a list of sequence annotations with 'sequence_name'")
+            raise InputError(f"{path}: expected a list of sequence annotations with 'sequence_name'")
         return {r["sequence_name"]: r for r in rows}
 
     def sequences(self, category: str) -> list[str]:
@@ -225,12 +226,12 @@ class Co3dDataset:
         for category in self.categories:
             if sequence in self.frames(category):
                 return category
-        raise KeyError(f"sequence {sequence!r} is in none of the categories {self.categories} under {self.root}")
+        raise MissingEntryError(f"sequence {sequence!r} is in none of the categories {self.categories} under {self.root}")
 
     def _path(self, relative: str) -> Path:
         path = self.root / relative
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: file named in the CO3D annotations is missing")
+            raise MissingInputError(f"{path}: file named in the CO3D annotations is missing")
         return path
 
     def load_views(
@@ -252,18 +253,18 @@ class Co3dDataset:
         after the crop/resize to the resampled image and mask (CO3D's order).
         """
         if crop not in (None, "sparsefusion"):
-            raise ValueError(f"crop must be None or 'sparsefusion', got {crop!r}")
+            raise InputError(f"crop must be None or 'sparsefusion', got {crop!r}")
         if background not in (None, "black", "white"):
-            raise ValueError(f"background must be None, 'black' or 'white', got {background!r}")
+            raise InputError(f"background must be None, 'black' or 'white', got {background!r}")
         category = category or self.category_of(sequence)
         rows = self.frames(category).get(sequence)
         if rows is None:
-            raise KeyError(f"no sequence {sequence!r} in category {category!r} of {self.root}")
+            raise MissingEntryError(f"no sequence {sequence!r} in category {category!r} of {self.root}")
         if frame_numbers is not None:
             by_number = {f["frame_number"]: f for f in rows}
             missing = [n for n in frame_numbers if n not in by_number]
             if missing:
-                raise KeyError(f"{category}/{sequence} has no frames {missing[:5]}; it has {len(rows)} frames")
+                raise MissingEntryError(f"{category}/{sequence} has no frames {missing[:5]}; it has {len(rows)} frames")
             rows = [by_number[n] for n in frame_numbers]
         cameras = co3d_frame_to_cameras(rows, f"{category}/{sequence}")
         images = torch.stack([load_image(self._path(f["image"]["path"])) for f in rows])
@@ -286,7 +287,7 @@ class Co3dDataset:
             )
         if background is not None or crop is not None:
             if masks is None:
-                raise ValueError(f"{category}/{sequence}: background/crop need masks but the frames have no mask path")
+                raise InputError(f"{category}/{sequence}: background/crop need masks but the frames have no mask path")
         valid = None
         if crop == "sparsefusion":
             images, masks, depths, valid, cameras = sparsefusion_crop(images, masks, cameras, size or 256, depths)
@@ -311,5 +312,5 @@ class Co3dDataset:
         if annotated:
             path = self.root / annotated
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no point cloud for {category}/{sequence}")
+            raise MissingInputError(f"{path}: no point cloud for {category}/{sequence}")
         return read_ply_points(path)

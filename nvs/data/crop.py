@@ -1,4 +1,4 @@
-"""The SparseFusion / CO3D crop around the object mask (DESIGN.md §3).
+"""The SparseFusion / CO3D crop around the object mask (docs/protocol.md §3).
 
 Per frame: the bounding box of the soft mask thresholded at 0.4 (the threshold lowered by 0.05
 until more than one pixel passes) in CO3D's xywh convention (w = x_last - x_first), enlarged by

@@ -50,6 +50,19 @@ def merge_overrides(*groups: Sequence[str]) -> list[str]:
     return list(merged.values())
 
 
+def variant_config(variant: str, run_dir: Path, train_overrides: Sequence[str]):
+    """configs/train.yaml composed for one variant, its settings checked (nvs.config.ConfigError otherwise)."""
+    from nvs.config import check_settings, compose
+
+    overrides = merge_overrides(
+        train_overrides,
+        [f"conditioning={variant}", f"trainer.out={run_dir}", "trainer.resume=auto", "trainer.export=true"],
+    )
+    cfg = compose("train", overrides)
+    check_settings(cfg)
+    return cfg
+
+
 def train_variant(
     variant: str, run_dir: Path, train_overrides: Sequence[str], synthetic_cache: Path | None = None
 ) -> Path:
@@ -58,17 +71,12 @@ def train_variant(
     ``synthetic_cache``: where ``data=synthetic`` keeps its rendered scenes, shared by the variants
     (the same data, rendered once); None keeps the config's own ``data.cache_dir``.
     """
-    from nvs.config import compose
     from nvs.train.run import train_from_config
 
     model_dir = run_dir / "model"
     if (model_dir / "pathnvs.json").is_file():
         return model_dir
-    overrides = merge_overrides(
-        train_overrides,
-        [f"conditioning={variant}", f"trainer.out={run_dir}", "trainer.resume=auto", "trainer.export=true"],
-    )
-    cfg = compose("train", overrides)
+    cfg = variant_config(variant, run_dir, train_overrides)
     if synthetic_cache is not None and cfg.data.get("source") == "synthetic":
         cfg.data.cache_dir = str(synthetic_cache)
     train_from_config(cfg)
@@ -133,6 +141,8 @@ def run_ablation(
     unknown = sorted(set(extra) - set(variants))
     if unknown:
         raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
+    for v in variants:  # every variant's config composes and checks before any training
+        variant_config(v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())))
     model_dirs = {
         v: train_variant(
             v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())), out / "synthetic_cache"

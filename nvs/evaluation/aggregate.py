@@ -2,8 +2,8 @@
 
 A record is one scored frame: ``{"category", "scene", "frame", <metric>: float, ...}`` plus any
 keys named in ``group_by`` (e.g. ``"method"``, ``"views"``), which are kept apart at every level.
-Means: a scene over its frames; a category over its scenes; ``all`` over all scenes (DESIGN.md
-§3: "mean over a scene's frames, then over scenes"); ``all_by_category`` over the category means.
+Means: a scene over its frames; a category over its scenes; ``all`` over all scenes (docs/protocol.md
+§5: the mean over a scene's frames, then over scenes); ``all_by_category`` over the category means.
 A metric missing from a record (e.g. LPIPS unavailable) is left out of that mean, never zero.
 """
 

@@ -1,4 +1,4 @@
-"""Sparse-view NVS on CO3D (or the synthetic world) under the SparseFusion protocol (DESIGN.md §3).
+"""Sparse-view NVS on CO3D (or the synthetic world) under the SparseFusion protocol (docs/protocol.md).
 
     nvs bench co3d --root CO3D_ROOT --manifest MANIFEST --model MODEL_DIR --views 2,3,6 --out DIR
     torchrun --nproc_per_node N -m nvs.cli bench co3d ...        (scenes sharded over ranks)
@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from camera.io import atomic_write_bytes
+from camera.validate import InputError
 from camera.plot import save_figure
 from nvs.evaluation.aggregate import aggregate, write_report
 from nvs.evaluation.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
@@ -116,7 +117,9 @@ def _conditioner_config(model_dir: str | os.PathLike | None, pipeline) -> dict:
         raise FileNotFoundError(
             f"{path}: no conditioner config; --model must be a folder written by PathNVSModel.save_pretrained"
         )
-    return json.loads(path.read_text())
+    from conditioning.build import read_build_config
+
+    return read_build_config(path.parent)
 
 
 def _max_input_views(model_dir: str | os.PathLike | None, pipeline) -> int:
@@ -135,7 +138,7 @@ def check_run_settings(out_dir: Path, settings: dict[str, Any], write: bool = Tr
         before = json.loads(path.read_text())
         changed = sorted(k for k in settings if before.get(k) != settings[k])
         if changed:
-            raise ValueError(
+            raise InputError(
                 f"{out_dir} holds results made with other settings ({', '.join(changed)}: "
                 f"{[before.get(k) for k in changed]} there, {[settings[k] for k in changed]} now); "
                 "pass another --out, or delete the folder to start again"
@@ -150,19 +153,19 @@ def check_request(
     """Errors a user can fix, raised before any work; returns {method: why it is n/a}."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        raise InputError(f"unknown methods {unknown}; choose from {list(METHODS)}")
     missing = [v for v in views if v not in manifest["options"]["views"]]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
             "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views"
         )
     if pipeline is None and model_dir is None and any(m != "nearest" for m in methods):
-        raise ValueError(
+        raise InputError(
             "the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR (or methods=[nearest])"
         )
     if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+        raise InputError(f"rank {rank} is outside 0..{world_size - 1}")
     if world_size > 1 and not torch.distributed.is_initialized():
         raise RuntimeError(
             f"world_size={world_size} needs a torch.distributed process group for the final barrier: "
@@ -181,7 +184,7 @@ def check_request(
     if "model" in run_methods:
         limit = _max_input_views(model_dir, pipeline)
         if views[-1] > limit:
-            raise ValueError(
+            raise InputError(
                 f"this model takes at most {limit} input views but --views asks for {views[-1]}: "
                 f"pass views up to {limit}"
             )
@@ -216,8 +219,9 @@ def run_co3d_benchmark(
     from tqdm.auto import tqdm
 
     from nvs.data.co3d import Co3dDataset
-    from nvs.data.manifest import load_manifest, load_scene_views, validate_manifest
+    from nvs.data.manifest import check_scenes_exist, load_manifest, load_scene_views, validate_manifest
 
+    manifest_arg = manifest
     if isinstance(manifest, dict):
         validate_manifest(manifest)
     else:
@@ -226,6 +230,7 @@ def run_co3d_benchmark(
     unavailable = check_request(manifest, views, methods, model_dir, pipeline, rank, world_size)
     run_methods = [m for m in methods if m not in unavailable]
     dataset = Co3dDataset(root)
+    check_scenes_exist(dataset, manifest, "manifest" if isinstance(manifest_arg, dict) else str(manifest_arg))
     out_dir = Path(out_dir)
     lpips_fn = LpipsVgg(lpips_weights, device=device)
     check_run_settings(

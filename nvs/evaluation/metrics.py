@@ -1,7 +1,7 @@
 """Image and geometry metrics of the NVS benchmark.
 
 Images are ``[3, H, W]`` or batches ``[F, 3, H, W]`` in [0, 1]; batched helpers return one value
-per frame ``[F]``. The SparseFusion rule (DESIGN.md §3): the prediction is multiplied by
+per frame ``[F]``. The SparseFusion rule (docs/protocol.md §4): the prediction is multiplied by
 ``valid_region`` and the ground truth by the soft mask before scoring (:func:`sparsefusion_inputs`).
 
 - PSNR with data range 1.

@@ -10,8 +10,10 @@ view), as SVD's pipeline feeds it, so real SVD weights keep their meaning.
 
 Folder layout (``save_pretrained`` / ``from_pretrained``): ``unet/``, ``vae/``,
 ``image_encoder/`` (diffusers / transformers folders with config + safetensors),
-``feature_extractor/preprocessor_config.json`` (CLIP normalisation), ``conditioner/``
-(``config.json`` + ``model.safetensors``) and ``pathnvs.json`` (:class:`ModelSettings`).
+``feature_extractor/preprocessor_config.json`` (CLIP normalisation), ``conditioner/`` (a diffusers
+folder too: the conditioners are diffusers models) and ``pathnvs.json`` (:class:`ModelSettings`).
+``conditioning.load_conditioner`` also reads the conditioner folders pathnvs wrote before
+(``config.json`` with ``name`` + ``model.safetensors``).
 """
 
 from __future__ import annotations
@@ -20,23 +22,28 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
+from conditioning.build import build_conditioner, load_conditioner
 from nvs.models import edm
 from nvs.models.presets import build_parts
 from nvs.models.settings import (
-    CONDITION_LATENT_CHANNELS, SETTINGS_FILE, ModelSettings, check_model_folder, clip_normalisation, plain_config,
+    CONDITION_LATENT_CHANNELS,
+    SETTINGS_FILE,
+    ModelSettings,
+    check_model_folder,
+    clip_normalisation,
     sized_for_unet,
 )
 from nvs.models.unet import PathUNet, expand_conv_in
+
 
 @dataclass
 class Condition:
@@ -51,19 +58,20 @@ class Condition:
     latent: Tensor
     conditioning: ConditioningOutput = field(default_factory=ConditioningOutput)
 
-    def drop(self, drop_latent: Tensor, drop_clip: Tensor) -> "Condition":
+    def drop(self, drop_latent: Tensor, drop_clip: Tensor) -> Condition:
         """Zero the latent / CLIP tokens of the scenes where the bool masks [B] are True."""
         keep_latent = (~drop_latent.bool()).to(self.latent)[:, None, None, None]
         keep_clip = (~drop_clip.bool()).to(self.clip)[:, None, None]
         return replace(self, clip=self.clip * keep_clip, latent=self.latent * keep_latent)
 
-    def unconditional(self) -> "Condition":
+    def unconditional(self) -> Condition:
         """Both image conditions zeroed; the camera conditioning stays (classifier-free guidance)."""
         return replace(self, clip=torch.zeros_like(self.clip), latent=torch.zeros_like(self.latent))
 
     @staticmethod
-    def cat(conditions: list["Condition"]) -> "Condition":
+    def cat(conditions: list[Condition]) -> Condition:
         """Join along the batch."""
+
         def join(name: str) -> Tensor | None:
             parts = [getattr(c.conditioning, name) for c in conditions]
             return None if parts[0] is None else torch.cat(parts)
@@ -86,8 +94,14 @@ def check_channels(unet_in_channels: int, conditioner: Conditioner, where: str) 
 class PathNVSModel(nn.Module):
     """U-Net + VAE + CLIP image encoder + conditioner, with the EDM denoiser ``denoise``."""
 
-    def __init__(self, unet: nn.Module, vae: nn.Module, image_encoder: nn.Module, conditioner: Conditioner,
-                 settings: ModelSettings, conditioner_config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        unet: nn.Module,
+        vae: nn.Module,
+        image_encoder: nn.Module,
+        conditioner: Conditioner,
+        settings: ModelSettings,
+    ) -> None:
         super().__init__()
         check_channels(unet.config.in_channels, conditioner, "PathNVSModel")
         self.unet = unet
@@ -95,29 +109,34 @@ class PathNVSModel(nn.Module):
         self.image_encoder = image_encoder
         self.conditioner = conditioner
         self.settings = settings
-        self.conditioner_config = dict(getattr(conditioner, "config", None) or conditioner_config or {})
+
+    @property
+    def conditioner_config(self) -> dict[str, Any]:
+        """The conditioner's build config, ``{"name": ..., **arguments}`` (``build_conditioner``'s input)."""
+        return self.conditioner.build_config
 
     # ------------------------------------------------------------------ building
-    @staticmethod
-    def from_preset(name_or_cfg: str | dict, conditioner_cfg: Any) -> "PathNVSModel":
+    @classmethod
+    def from_preset(cls, name_or_cfg: str | dict, conditioner_cfg: Any) -> PathNVSModel:
         """Random weights at a size preset (``configs/model/<name>.yaml`` or its dict)."""
-        return PathNVSModel(**build_parts(name_or_cfg, conditioner_cfg))
+        return cls(**build_parts(name_or_cfg, conditioner_cfg))
 
-    @staticmethod
-    def from_svd(folder_or_hub_id: str | os.PathLike, conditioner_cfg: Any, **settings: Any) -> "PathNVSModel":
+    @classmethod
+    def from_svd(cls, folder_or_hub_id: str | os.PathLike, conditioner_cfg: Any, **settings: Any) -> PathNVSModel:
         """SVD img2vid / img2vid-xt weights (diffusers layout); conv_in grows zero-initialised
         channels for the conditioner's maps, so the model starts as SVD. ``settings`` override
         :class:`ModelSettings` fields (num_frames defaults to the U-Net's)."""
         from diffusers import AutoencoderKLTemporalDecoder
         from transformers import CLIPVisionModelWithProjection
 
-        from conditioning import build_conditioner
-
         source = str(folder_or_hub_id)
         local = Path(source).exists()
         if local:
-            missing = [p for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json")
-                       if not (Path(source) / p).is_file()]
+            missing = [
+                p
+                for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json")
+                if not (Path(source) / p).is_file()
+            ]
             if missing:
                 raise ValueError(
                     f"{source}: not a diffusers SVD folder (missing {', '.join(missing)}); expected the layout of "
@@ -126,12 +145,15 @@ class PathNVSModel(nn.Module):
         offline = not local and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
         kw = {"local_files_only": offline} if not local else {}
         unet = PathUNet.from_pretrained(source, subfolder="unet", **kw)
-        conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet.config.block_out_channels[0],
-                                         unet.config.cross_attention_dim)
+        conditioner_cfg = sized_for_unet(
+            conditioner_cfg, 4 * unet.config.block_out_channels[0], unet.config.cross_attention_dim
+        )
         conditioner = build_conditioner(conditioner_cfg)
         if unet.config.in_channels != 8:
-            raise ValueError(f"{source}: the U-Net has {unet.config.in_channels} input channels, SVD has 8; "
-                             "load a model saved by pathnvs with PathNVSModel.from_pretrained instead")
+            raise ValueError(
+                f"{source}: the U-Net has {unet.config.in_channels} input channels, SVD has 8; "
+                "load a model saved by pathnvs with PathNVSModel.from_pretrained instead"
+            )
         unet = expand_conv_in(unet, conditioner.map_channels)
         vae = AutoencoderKLTemporalDecoder.from_pretrained(source, subfolder="vae", **kw)
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(source, subfolder="image_encoder", **kw)
@@ -140,38 +162,31 @@ class PathNVSModel(nn.Module):
         if local and processor.is_file():
             values.update(clip_normalisation(json.loads(processor.read_text())))
         values.update(settings)
-        return PathNVSModel(unet, vae, image_encoder, conditioner, ModelSettings.from_dict(values),
-                            plain_config(conditioner_cfg))
+        return cls(unet, vae, image_encoder, conditioner, ModelSettings.from_dict(values))
 
-    @staticmethod
-    def from_pretrained(folder: str | os.PathLike, device: str | torch.device | None = None,
-                        dtype: torch.dtype | None = None) -> "PathNVSModel":
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | os.PathLike, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> PathNVSModel:
         """A folder written by :meth:`save_pretrained`; ``dtype`` None = float32 whatever the stored
         dtype (a float16 folder, as the shipped default model, is cast up)."""
         from diffusers import AutoencoderKLTemporalDecoder
-        from safetensors.torch import load_model
         from transformers import CLIPVisionModelWithProjection
-
-        from conditioning import build_conditioner
 
         folder = Path(folder)
         check_model_folder(folder)
         settings = ModelSettings.from_dict(json.loads((folder / SETTINGS_FILE).read_text()))
-        conditioner_config = json.loads((folder / "conditioner" / "config.json").read_text())
-        conditioner = build_conditioner(conditioner_config)
+        conditioner = load_conditioner(folder / "conditioner")
         unet_config = json.loads((folder / "unet" / "config.json").read_text())
         check_channels(unet_config.get("in_channels", 8), conditioner, str(folder))
-        load_model(conditioner, str(folder / "conditioner" / "model.safetensors"))
         unet = PathUNet.from_pretrained(folder / "unet")
         vae = AutoencoderKLTemporalDecoder.from_pretrained(folder / "vae")
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(folder / "image_encoder")
-        model = PathNVSModel(unet, vae, image_encoder, conditioner, settings, conditioner_config)
+        model = cls(unet, vae, image_encoder, conditioner, settings)
         return model.to(device=device, dtype=dtype or torch.float32).eval()
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write the folder atomically: into a temporary sibling, then renamed over ``folder``."""
-        from safetensors.torch import save_model
-
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -179,14 +194,16 @@ class PathNVSModel(nn.Module):
             self.unet.save_pretrained(tmp / "unet", safe_serialization=True)
             self.vae.save_pretrained(tmp / "vae", safe_serialization=True)
             self.image_encoder.save_pretrained(tmp / "image_encoder", safe_serialization=True)
-            (tmp / "conditioner").mkdir()
-            (tmp / "conditioner" / "config.json").write_text(json.dumps(self.conditioner_config, indent=2))
-            save_model(self.conditioner, str(tmp / "conditioner" / "model.safetensors"))
+            self.conditioner.save_pretrained(tmp / "conditioner", safe_serialization=True)
             (tmp / "feature_extractor").mkdir()
             size = int(self.image_encoder.config.image_size)
-            processor = {"image_mean": list(self.settings.clip_mean), "image_std": list(self.settings.clip_std),
-                         "crop_size": {"height": size, "width": size}, "size": {"shortest_edge": size},
-                         "image_processor_type": "CLIPImageProcessor"}
+            processor = {
+                "image_mean": list(self.settings.clip_mean),
+                "image_std": list(self.settings.clip_std),
+                "crop_size": {"height": size, "width": size},
+                "size": {"shortest_edge": size},
+                "image_processor_type": "CLIPImageProcessor",
+            }
             (tmp / "feature_extractor" / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
             (tmp / SETTINGS_FILE).write_text(json.dumps(asdict(self.settings), indent=2))
             if folder.exists():
@@ -214,8 +231,10 @@ class PathNVSModel(nn.Module):
         _check_images(images, "encode_images", 4)
         chunks = images.split(self.settings.decode_chunk_size)
         vae_dtype = next(self.vae.parameters()).dtype
-        latents = [self.vae.encode((c * 2 - 1).to(self.device, vae_dtype)).latent_dist.mode()
-                   for c in tqdm(chunks, desc="encoding", disable=not progress, leave=False)]
+        latents = [
+            self.vae.encode((c * 2 - 1).to(self.device, vae_dtype)).latent_dist.mode()
+            for c in tqdm(chunks, desc="encoding", disable=not progress, leave=False)
+        ]
         return torch.cat(latents) * self.settings.latent_scaling_factor
 
     def decode_latents(self, latents: Tensor, progress: bool = False) -> Tensor:
@@ -239,20 +258,30 @@ class PathNVSModel(nn.Module):
     def clip_tokens(self, images: Tensor) -> Tensor:
         """images [B, V, 3, H, W] in [0, 1] -> one CLIP image embedding per view [B, V, D].
 
-        Resized to the encoder's input size (bicubic, antialiased), normalised with CLIP's mean/std.
+        Resized to the encoder's input size as SVD's pipeline does (``_encode_image``: diffusers'
+        ``_resize_with_antialiasing`` in [-1, 1], a Gaussian blur then bicubic with aligned corners,
+        no clamp), normalised with CLIP's mean/std.
         """
+        from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
+            _resize_with_antialiasing,
+        )
+
         _check_images(images, "clip_tokens", 5)
         b, v = images.shape[:2]
         size = int(self.image_encoder.config.image_size)
-        x = F.interpolate(images.flatten(0, 1).float(), size=(size, size), mode="bicubic", antialias=True,
-                          align_corners=False)
+        x = (_resize_with_antialiasing(images.flatten(0, 1).float() * 2.0 - 1.0, (size, size)) + 1.0) / 2.0
         mean = torch.tensor(self.settings.clip_mean, device=x.device)[None, :, None, None]
         std = torch.tensor(self.settings.clip_std, device=x.device)[None, :, None, None]
-        x = ((x.clamp(0, 1) - mean) / std).to(self.device, next(self.image_encoder.parameters()).dtype)
+        x = ((x - mean) / std).to(self.device, next(self.image_encoder.parameters()).dtype)
         return self.image_encoder(pixel_values=x).image_embeds.reshape(b, v, -1)
 
-    def condition(self, inputs: ConditioningInputs, drop_latent: Tensor | None = None,
-                  drop_clip: Tensor | None = None, generator: torch.Generator | None = None) -> Condition:
+    def condition(
+        self,
+        inputs: ConditioningInputs,
+        drop_latent: Tensor | None = None,
+        drop_clip: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Condition:
         """Encode the input views and run the conditioner. drop_* [B] bool zero that condition per scene.
 
         The first view gets SVD's noise augmentation (``noise_aug_strength``·ε in [-1, 1] space,
@@ -261,22 +290,27 @@ class PathNVSModel(nn.Module):
         images = inputs.input_images
         b = images.shape[0]
         if inputs.num_inputs > self.settings.max_input_views:
-            raise ValueError(f"{inputs.num_inputs} input views given; this model takes at most "
-                             f"{self.settings.max_input_views}: pass fewer input frames")
+            raise ValueError(
+                f"{inputs.num_inputs} input views given; this model takes at most "
+                f"{self.settings.max_input_views}: pass fewer input frames"
+            )
         if self.conditioner.uses_input_latents and inputs.input_latents is None:
             latents = self.encode_images(images.flatten(0, 1))
             inputs = replace(inputs, input_latents=latents.unflatten(0, images.shape[:2]))
         first = images[:, 0].to(self.device, torch.float32) * 2 - 1
         if self.settings.noise_aug_strength > 0:
-            noise = torch.randn(first.shape, generator=generator,
-                                device=generator.device if generator is not None else None).to(first)
+            noise = torch.randn(
+                first.shape, generator=generator, device=generator.device if generator is not None else None
+            ).to(first)
             first = first + self.settings.noise_aug_strength * noise
         vae_dtype = next(self.vae.parameters()).dtype
         latent = self.vae.encode(first.to(vae_dtype)).latent_dist.mode()
         cond = Condition(self.clip_tokens(images), latent, self.conditioner(inputs))
         no = torch.zeros(b, dtype=torch.bool, device=latent.device)
-        return cond.drop(no if drop_latent is None else drop_latent.to(latent.device),
-                         no if drop_clip is None else drop_clip.to(latent.device))
+        return cond.drop(
+            no if drop_latent is None else drop_latent.to(latent.device),
+            no if drop_clip is None else drop_clip.to(latent.device),
+        )
 
     def added_time_ids(self, batch: int) -> Tensor:
         """[B, 3] SVD's (fps_id, motion_bucket_id, noise_aug_strength), fixed."""
@@ -296,8 +330,10 @@ class PathNVSModel(nn.Module):
         sigma = sigma.to(noisy.device, torch.float32)
         if sigma.ndim == 2:
             if not torch.all(sigma == sigma[:, :1]):
-                raise ValueError("denoise: per-frame sigmas must be equal within a scene (one U-Net timestep "
-                                 "per scene); pass sigma [B]")
+                raise ValueError(
+                    "denoise: per-frame sigmas must be equal within a scene (one U-Net timestep "
+                    "per scene); pass sigma [B]"
+                )
             sigma = sigma[:, 0]
         if sigma.shape != (b,):
             raise ValueError(f"denoise: sigma must be [B] = [{b}] or [B, F], got {tuple(sigma.shape)}")
@@ -314,8 +350,14 @@ class PathNVSModel(nn.Module):
         if out.tokens is not None:
             extra["frame_tokens"] = out.tokens.to(dtype)
         # the timestep stays float32: the U-Net's sinusoidal projection runs in float32 and casts after
-        v = self.unet(x, edm.c_noise(sigma), encoder_hidden_states=cond.clip.to(dtype),
-                      added_time_ids=self.added_time_ids(b), return_dict=False, **extra)[0]
+        v = self.unet(
+            x,
+            edm.c_noise(sigma),
+            encoder_hidden_states=cond.clip.to(dtype),
+            added_time_ids=self.added_time_ids(b),
+            return_dict=False,
+            **extra,
+        )[0]
         return (edm.c_skip(s) * noisy.float() + edm.c_out(s) * v.float()).to(noisy.dtype)
 
 
@@ -323,5 +365,3 @@ def _check_images(images: Tensor, where: str, ndim: int) -> None:
     if images.ndim != ndim or images.shape[-3] != 3:
         shape = "[N, 3, H, W]" if ndim == 4 else "[B, V, 3, H, W]"
         raise ValueError(f"{where} expects images {shape} in [0, 1], got {tuple(images.shape)}")
-
-

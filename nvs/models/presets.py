@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from conditioning.build import build_conditioner, plain_config
 from nvs.config import CONFIG_DIR
-from nvs.models.settings import ModelSettings, plain_config, sized_for_unet
+from nvs.models.settings import ModelSettings, sized_for_unet
 from nvs.models.unet import PathUNet, expand_conv_in
 
 MODEL_PRESETS = ("tiny", "small", "svd")
@@ -45,9 +46,13 @@ def unet_arguments(cfg: dict[str, Any]) -> dict[str, Any]:
 
     args = dict(cfg["unet"])
     time_dim = args.get("addition_time_embed_dim", 256)
-    args.update(in_channels=8, out_channels=4, cross_attention_dim=CLIPVisionConfig(**cfg["clip"]).projection_dim,
-                projection_class_embeddings_input_dim=3 * time_dim,
-                num_frames=ModelSettings.from_dict(cfg["settings"]).num_frames)
+    args.update(
+        in_channels=8,
+        out_channels=4,
+        cross_attention_dim=CLIPVisionConfig(**cfg["clip"]).projection_dim,
+        projection_class_embeddings_input_dim=3 * time_dim,
+        num_frames=ModelSettings.from_dict(cfg["settings"]).num_frames,
+    )
     return args
 
 
@@ -71,18 +76,15 @@ def build_parts(name_or_cfg: str | dict, conditioner_cfg: Any) -> dict[str, Any]
     """The preset's parts with random weights, as ``PathNVSModel``'s constructor arguments."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from conditioning import build_conditioner
-
     cfg = preset_config(name_or_cfg)
     settings = ModelSettings.from_dict(cfg["settings"])
     clip_config = CLIPVisionConfig(**cfg["clip"])
     image_encoder = CLIPVisionModelWithProjection(clip_config)
     vae = build_vae(cfg)
     unet_args = unet_arguments(cfg)
-    conditioner_cfg = sized_for_unet(conditioner_cfg, 4 * unet_args.get("block_out_channels", (320,))[0],
-                                     unet_args["cross_attention_dim"])
+    conditioner_cfg = sized_for_unet(
+        conditioner_cfg, 4 * unet_args.get("block_out_channels", (320,))[0], unet_args["cross_attention_dim"]
+    )
     conditioner = build_conditioner(conditioner_cfg)
     unet = expand_conv_in(PathUNet(**unet_args), conditioner.map_channels)
-    return {"unet": unet, "vae": vae, "image_encoder": image_encoder, "conditioner": conditioner,
-            "settings": settings, "conditioner_config": plain_config(conditioner_cfg)}
-
+    return {"unet": unet, "vae": vae, "image_encoder": image_encoder, "conditioner": conditioner, "settings": settings}

@@ -6,10 +6,12 @@ helpers size learned camera embeddings to the U-Net they feed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from conditioning.build import plain_config
 from nvs.chunking import check_strategy
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -60,7 +62,7 @@ class ModelSettings:
         return self.image_size[0] // 8, self.image_size[1] // 8
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> "ModelSettings":
+    def from_dict(data: dict[str, Any]) -> ModelSettings:
         known = {f.name for f in fields(ModelSettings)}
         unknown = set(data) - known
         if unknown:
@@ -70,19 +72,62 @@ class ModelSettings:
 
 def check_model_folder(folder: Path) -> None:
     """Clear errors for a folder that is not a saved pathnvs model, before anything loads."""
+    from camera.validate import InputError, MissingInputError
+
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such model folder")
+        raise MissingInputError(f"{folder}: no such model folder")
     if not (folder / SETTINGS_FILE).is_file():
         if (folder / "model_index.json").is_file() or (folder / "unet" / "config.json").is_file():
-            raise ValueError(f"{folder}: a diffusers SVD folder, not a pathnvs model; load it with "
-                             "PathNVSModel.from_svd(folder, conditioner_cfg) and save_pretrained it once")
-        raise ValueError(f"{folder}: not a pathnvs model folder (no {SETTINGS_FILE}); expected unet/, vae/, "
-                         "image_encoder/, conditioner/ and pathnvs.json as written by PathNVSModel.save_pretrained")
-    missing = [p for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json",
-                           "conditioner/config.json", "conditioner/model.safetensors") if not (folder / p).is_file()]
+            raise InputError(
+                f"{folder}: a diffusers SVD folder, not a pathnvs model; load it with "
+                "PathNVSModel.from_svd(folder, conditioner_cfg) and save_pretrained it once"
+            )
+        raise InputError(
+            f"{folder}: not a pathnvs model folder (no {SETTINGS_FILE}); expected unet/, vae/, "
+            "image_encoder/, conditioner/ and pathnvs.json as written by PathNVSModel.save_pretrained"
+        )
+    # the conditioner's weights file is checked where it is read (a conditioner without weights has none)
+    missing = [
+        p
+        for p in ("unet/config.json", "vae/config.json", "image_encoder/config.json", "conditioner/config.json")
+        if not (folder / p).is_file()
+    ]
     if missing:
-        raise ValueError(f"{folder}: incomplete pathnvs model folder, missing {', '.join(missing)}; "
-                         "save it again with PathNVSModel.save_pretrained")
+        raise InputError(
+            f"{folder}: incomplete pathnvs model folder, missing {', '.join(missing)}; "
+            "save it again with PathNVSModel.save_pretrained"
+        )
+    for name in [SETTINGS_FILE, *(f"{p}/config.json" for p in ("unet", "vae", "image_encoder", "conditioner"))]:
+        try:
+            json.loads((folder / name).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"{folder / name}: not valid JSON ({e}); save the model again") from None
+    check_weight_files(folder)
+
+
+def check_weight_files(folder: Path) -> None:
+    """Every weight file of the model folder is a whole safetensors file (headers read, nothing loaded);
+    pickled weights (``.bin``, ``.pt``, ``.ckpt``) are refused: nothing in a data file is executed."""
+    from safetensors import safe_open
+
+    from camera.validate import InputError
+
+    for part in ("unet", "vae", "image_encoder", "conditioner"):
+        pickled = [p for ext in ("bin", "pt", "pth", "ckpt", "pkl") for p in (folder / part).glob(f"*.{ext}")]
+        if pickled:
+            raise InputError(
+                f"{pickled[0]}: pickled weights are not loaded (loading a pickle can run code); "
+                "convert them to safetensors and remove the file"
+            )
+        for path in sorted((folder / part).glob("*.safetensors")):
+            try:
+                with safe_open(str(path), framework="pt") as f:
+                    f.keys()
+            except Exception as e:  # safetensors raises its own error types for malformed files
+                raise InputError(
+                    f"{path}: not a valid safetensors file ({e}); the file is truncated or not safetensors "
+                    "(pickled weights renamed .safetensors are refused): save the model again"
+                ) from None
 
 
 def clip_normalisation(processor: dict[str, Any]) -> dict[str, Any]:
@@ -105,15 +150,3 @@ def sized_for_unet(conditioner_cfg: Any, time_embedding_dim: int, cross_attentio
         width = cross_attention_dim if cfg.get("output") == "tokens" else time_embedding_dim
         return {**cfg, "embedding_dim": width}
     return cfg
-
-
-def plain_config(cfg: Any) -> dict[str, Any]:
-    """A conditioner config as a JSON-ready dict (DictConfig or dict)."""
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return OmegaConf.to_container(cfg, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    return dict(cfg)

@@ -8,7 +8,8 @@
   per-frame ``frame_embedding`` (added to the time embedding of each frame) and per-frame
   ``frame_tokens`` (appended to that frame's cross-attention context).
 
-This module imports diffusers at import time; ``import conditioning`` does not import it.
+This module imports diffusers at import time (as ``conditioning`` does: its conditioners are
+diffusers models).
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ def expand_conv_in(unet: UNetSpatioTemporalConditionModel, extra_channels: int) 
     if extra_channels == 0:
         return unet
     new = nn.Conv2d(
-        old.in_channels + extra_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
-        bias=old.bias is not None, device=old.weight.device, dtype=old.weight.dtype,
+        old.in_channels + extra_channels,
+        old.out_channels,
+        old.kernel_size,
+        old.stride,
+        old.padding,
+        bias=old.bias is not None,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
     )
     with torch.no_grad():
         new.weight.zero_()
@@ -93,7 +100,8 @@ class PathUNet(UNetSpatioTemporalConditionModel):
             )
         cross_dim = encoder_hidden_states.shape[-1]
         if frame_tokens is not None and (
-            frame_tokens.ndim != 4 or tuple(frame_tokens.shape[:2]) != (batch_size, num_frames)
+            frame_tokens.ndim != 4
+            or tuple(frame_tokens.shape[:2]) != (batch_size, num_frames)
             or frame_tokens.shape[-1] != cross_dim
         ):
             raise ValueError(
@@ -137,15 +145,20 @@ class PathUNet(UNetSpatioTemporalConditionModel):
         image_only_indicator = torch.zeros(batch_size, num_frames, dtype=sample.dtype, device=sample.device)
         down_block_res_samples = (sample,)
         for downsample_block in self.down_blocks:
-            kwargs = {"encoder_hidden_states": encoder_hidden_states} if getattr(
-                downsample_block, "has_cross_attention", False) else {}
+            kwargs = (
+                {"encoder_hidden_states": encoder_hidden_states}
+                if getattr(downsample_block, "has_cross_attention", False)
+                else {}
+            )
             sample, res_samples = downsample_block(
                 hidden_states=sample, temb=emb, image_only_indicator=image_only_indicator, **kwargs
             )
             down_block_res_samples += res_samples
 
         sample = self.mid_block(
-            hidden_states=sample, temb=emb, encoder_hidden_states=encoder_hidden_states,
+            hidden_states=sample,
+            temb=emb,
+            encoder_hidden_states=encoder_hidden_states,
             image_only_indicator=image_only_indicator,
         )
 
@@ -155,11 +168,18 @@ class PathUNet(UNetSpatioTemporalConditionModel):
             down_block_res_samples = down_block_res_samples[: -len(upsample_block.resnets)]
             if not is_final_block and forward_upsample_size:
                 upsample_size = down_block_res_samples[-1].shape[2:]
-            kwargs = {"encoder_hidden_states": encoder_hidden_states} if getattr(
-                upsample_block, "has_cross_attention", False) else {}
+            kwargs = (
+                {"encoder_hidden_states": encoder_hidden_states}
+                if getattr(upsample_block, "has_cross_attention", False)
+                else {}
+            )
             sample = upsample_block(
-                hidden_states=sample, temb=emb, res_hidden_states_tuple=res_samples, upsample_size=upsample_size,
-                image_only_indicator=image_only_indicator, **kwargs,
+                hidden_states=sample,
+                temb=emb,
+                res_hidden_states_tuple=res_samples,
+                upsample_size=upsample_size,
+                image_only_indicator=image_only_indicator,
+                **kwargs,
             )
 
         sample = self.conv_out(self.conv_act(self.conv_norm_out(sample)))

@@ -34,16 +34,17 @@ from nvs.evaluation.metrics import psnr
 
 @dataclass
 class AutoencoderSettings:
-    """The ``autoencoder:`` block of configs/train_vae.yaml."""
+    """The ``autoencoder:`` block of configs/train_vae.yaml: these are the defaults (registered by
+    :mod:`nvs.config`), the YAML files override them."""
 
-    out: str
+    out: str  # writes <out>/vae, vae_curve.{json,png}, vae_samples.png (mandatory: autoencoder.out=runs/NAME)
     steps: int = 2000
-    batch_size: int = 8  # clips of ``frames`` frames
-    frames: int = 8  # the decoder's temporal window (the model's num_frames)
+    batch_size: int = 8  # clips of ``frames`` consecutive frames
+    frames: int | None = None  # the decoder's temporal window; None: the model's num_frames (set by nvs train-vae)
     lr: float = 4e-4
     warmup_steps: int = 100
-    kl_weight: float = 1e-6
-    masked_fraction: float = 0.5
+    kl_weight: float = 1e-6  # LDM's KL weight
+    masked_fraction: float = 0.5  # clips shown as image x mask (object on black)
     grad_clip: float = 1.0
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or "bf16", "fp32"
     device: str = "auto"
@@ -51,10 +52,10 @@ class AutoencoderSettings:
     log_every: int = 10
     time_limit_minutes: float | None = None  # stop early (the VAE is still scaled and saved)
     progress: bool = True
-    seed: int = 0
+    seed: int = 0  # configs/train_vae.yaml: the run's seed
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.frames < 1:
+        if self.steps < 1 or self.batch_size < 1 or (self.frames is not None and self.frames < 1):
             raise ValueError("autoencoder.steps, batch_size and frames must be >= 1")
         if not 0.0 <= self.masked_fraction <= 1.0:
             raise ValueError(f"autoencoder.masked_fraction must be in [0, 1], got {self.masked_fraction}")
@@ -114,6 +115,8 @@ def latent_scale(
 
 def fit_autoencoder(vae: nn.Module, scenes: SceneSet, settings: AutoencoderSettings) -> dict:
     """Train ``vae`` in place, set its ``scaling_factor``, write the output folder; returns the summary."""
+    if settings.frames is None:
+        raise ValueError("autoencoder.frames is None: set it to the model's num_frames (nvs train-vae does)")
     device = torch.device(
         settings.device if settings.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )

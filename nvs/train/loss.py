@@ -7,9 +7,12 @@ For clean target latents x [B, F, 4, h, w] of one clip per sample::
     L = mean_b[ w(σ_b) · mean((D_b − x_b)²) ] + Σ_k λ_k · aux_k,   w(σ) = (σ² + 1) / σ²
 
 The condition latent and the CLIP tokens are each dropped to zero with probability 0.2,
-independently (classifier-free guidance). Every draw (n, ε, drops) of sample b comes from a
-generator seeded by (seed, global sample index b), so the draws do not depend on the batch
-split: data-parallel ranks holding halves of a batch draw what one process draws for all of it.
+independently (classifier-free guidance). The draws (n, ε, drops) of a step come from one
+generator on the training device seeded by (seed, step), drawn for the whole global batch; a
+batch takes the rows of its samples' positions. So the draws of global sample
+``step * global_batch + position`` do not depend on the batch split (data-parallel ranks holding
+shares of a batch draw what one process draws for all of it) nor on anything but the step
+(exact resume), and nothing waits for the host.
 """
 
 from __future__ import annotations
@@ -34,30 +37,37 @@ class NoiseDraws:
     drop_clip: Tensor
 
 
-def sample_seed(seed: int, sample_id: int) -> int:
-    """A 63-bit generator seed for global sample ``sample_id`` of a run seeded ``seed``."""
-    digest = hashlib.sha256(f"edm-noise:{seed}:{sample_id}".encode()).digest()
+def sample_seed(seed: int, key: int) -> int:
+    """A 63-bit generator seed for ``key`` (a step, or a batch's first sample) of a run seeded ``seed``."""
+    digest = hashlib.sha256(f"edm-noise:{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 
 def draw_noise(
-    sample_ids: Tensor,
+    step: int,
+    rows: slice,
+    global_batch: int,
     latent_shape: tuple[int, ...],
     seed: int,
     p_mean: float,
     p_std: float,
     p_drop_latent: float = 0.2,
     p_drop_clip: float = 0.2,
+    generator: torch.Generator | None = None,
 ) -> NoiseDraws:
-    """Per-sample draws on CPU, float32. sample_ids [B]; latent_shape (F, C, h, w) of one sample."""
-    sigmas, noises, drops = [], [], []
-    for g in sample_ids.tolist():
-        gen = torch.Generator().manual_seed(sample_seed(seed, int(g)))
-        sigmas.append(torch.exp(p_mean + p_std * torch.randn((), generator=gen)))
-        drops.append(torch.rand(2, generator=gen))
-        noises.append(torch.randn(latent_shape, generator=gen))
-    drop = torch.stack(drops)
-    return NoiseDraws(torch.stack(sigmas), torch.stack(noises), drop[:, 0] < p_drop_latent, drop[:, 1] < p_drop_clip)
+    """The draws of global batch ``step`` (float32, on the generator's device), rows ``rows`` of it.
+
+    latent_shape (F, C, h, w) of one sample. ``generator`` is reseeded here (default: a new CPU one).
+    """
+    if not 0 <= rows.start < rows.stop <= global_batch:
+        raise ValueError(f"rows {rows.start}:{rows.stop} do not lie in a global batch of {global_batch}")
+    gen = generator if generator is not None else torch.Generator()
+    gen.manual_seed(sample_seed(seed, step))
+    device = gen.device
+    n = torch.randn(global_batch, generator=gen, device=device)[rows]
+    drop = torch.rand(global_batch, 2, generator=gen, device=device)[rows]
+    noise = torch.randn((global_batch, *latent_shape), generator=gen, device=device)[rows]
+    return NoiseDraws(torch.exp(p_mean + p_std * n), noise, drop[:, 0] < p_drop_latent, drop[:, 1] < p_drop_clip)
 
 
 def weighted_denoising_loss(denoised: Tensor, clean: Tensor, sigma: Tensor) -> Tensor:
@@ -92,31 +102,43 @@ class EDMObjective(nn.Module):
         self.seed, self.p_mean, self.p_std = seed, p_mean, p_std
         self.p_drop_latent, self.p_drop_clip = p_drop_latent, p_drop_clip
         self.aux_weights = dict(aux_weights or {})
+        self._generators: dict[torch.device, torch.Generator] = {}
 
     @torch.no_grad()
     def clean_latents(self, batch: TrainBatch) -> Tensor:
-        """[B, F, 4, h, w] latents of the target frames from the frozen VAE."""
+        """[B, F, 4, h, w] latents of the target frames from the frozen VAE (cached ones if the batch has them)."""
+        if batch.target_latents is not None:
+            return batch.target_latents
         b, f = batch.target_images.shape[:2]
         latents = self.model.encode_images(batch.target_images.flatten(0, 1))
         return latents.unflatten(0, (b, f))
 
+    def generator(self, device: torch.device) -> torch.Generator:
+        """One generator per device, reseeded before every use."""
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device)
+        return self._generators[device]
+
     def forward(self, batch: TrainBatch) -> tuple[Tensor, dict[str, Tensor]]:
         clean = self.clean_latents(batch)
+        device = clean.device
         draws = draw_noise(
-            batch.sample_ids.cpu(),
+            batch.step,
+            batch.positions,
+            batch.global_batch or len(batch),
             tuple(clean.shape[1:]),
             self.seed,
             self.p_mean,
             self.p_std,
             self.p_drop_latent,
             self.p_drop_clip,
+            generator=self.generator(device),
         )
-        device = clean.device
-        sigma, noise = draws.sigma.to(device), draws.noise.to(device)
+        sigma, noise = draws.sigma, draws.noise
         inputs = batch.conditioning_inputs(tuple(clean.shape[-2:]))
         # SVD's noise augmentation of the first input view draws once per batch: seed it by the batch.
-        gen = torch.Generator(device).manual_seed(sample_seed(self.seed, -1 - int(batch.sample_ids[0])))
-        cond = self.model.condition(inputs, draws.drop_latent.to(device), draws.drop_clip.to(device), generator=gen)
+        gen = self.generator(device).manual_seed(sample_seed(self.seed, -1 - int(batch.sample_ids[0])))
+        cond = self.model.condition(inputs, draws.drop_latent, draws.drop_clip, generator=gen)
         noisy = clean + sigma[:, None, None, None, None] * noise
         denoised = self.model.denoise(noisy, sigma, cond)
         denoising = weighted_denoising_loss(denoised, clean, sigma).mean()

@@ -1,4 +1,4 @@
-"""The trainer's settings: the ``trainer:`` block of ``configs/train.yaml``."""
+"""The trainer's settings: the ``trainer:`` block of ``configs/train.yaml`` (registered by :mod:`nvs.config`)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,40 @@ from dataclasses import dataclass
 
 @dataclass
 class TrainerSettings:
-    """The ``trainer:`` block of configs/train.yaml (see configs/trainer/*.yaml for meanings)."""
+    """The ``trainer:`` block of configs/train.yaml: these are the defaults, configs/trainer/*.yaml override them."""
 
-    out: str
+    out: str  # run folder: checkpoints/, tb/, samples/, model/ (mandatory: trainer.out=runs/NAME)
     steps: int = 1000  # the schedule's length (cosine reaches 0 here)
     stop_at: int | None = None  # end the run (and export) at this step instead, schedule unchanged
-    batch_size: int = 1  # global: split evenly over the processes
+    batch_size: int = 1  # global: split evenly over the processes (torchrun)
     lr: float = 1e-4
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
+    warmup_steps: int = 100  # linear warm-up of the rate from 0
     schedule: str = "constant"  # or "cosine" (to 0 at ``steps``)
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or "bf16", "fp32"
     gradient_checkpointing: bool = False
-    freeze_spatial: bool = False
-    parallel: str = "ddp"  # or "fsdp"
+    freeze_spatial: bool = False  # true = train only the U-Net's temporal layers (+ conv_in), as IM-3D
+    parallel: str = "ddp"  # or "fsdp" (shards the U-Net's blocks)
     find_unused_parameters: bool = False  # DDP: true when some trained parameter gets no gradient
     device: str = "auto"
-    checkpoint_every: int = 500
+    checkpoint_every: int = 500  # 0 = never (checkpoint, log and sample intervals are in steps)
     keep_checkpoints: int = 2
     log_every: int = 10
     sample_every: int = 500
-    sample_steps: int = 10
-    sample_guidance: float = 3.5
+    sample_steps: int = 10  # the preview's sampler steps
+    sample_guidance: float = 3.5  # the preview's constant guidance
     resume: str | None = "auto"  # auto = latest checkpoint in out/checkpoints, a folder, or null
-    time_limit_minutes: float | None = None  # checkpoint and stop after this long; rerun to resume
-    export: bool = True
+    time_limit_minutes: float | None = None  # checkpoint and stop after this long (bounded runs); rerun to resume
+    export: bool = True  # save the EMA weights to out/model at the end
     export_dtype: str = "float32"  # or "float16" (half the size, e.g. for a model shipped in a repository)
     progress: bool = True
     tensorboard: bool = True  # false where the tensorboard package is not installed
+    export_at_time_limit: bool = False  # also export out/model when the time limit ends a run (a stretch's EMA)
+    device_data: bool = True  # in-memory scenes (and their targets' VAE latents) kept on the training device
+    compile: bool | None = None  # torch.compile the U-Net and the conditioner's networks; null = on CUDA only
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)

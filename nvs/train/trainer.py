@@ -3,31 +3,29 @@
 Trained: the U-Net (all of it, or only its temporal layers with ``freeze_spatial``, as IM-3D)
 and the conditioner; the VAE and the CLIP encoder are frozen and in eval mode.
 
-Output folder ``out``::
+Output folder ``out``: ``checkpoints/step_XXXXXXX/`` (:mod:`nvs.train.checkpoint`), ``tb/``
+(tensorboard events), ``samples/step_XXXXXXX.png``, ``log.jsonl`` and ``training_curve.png``
+(:mod:`nvs.train.log`), ``model/`` (the EMA model, ``PathNVSModel.save_pretrained`` in
+``export_dtype``). Resuming restores every piece, and the clip sampler and the noise draws are
+functions of (seed, step, sample index), so a resumed run repeats the losses of an uninterrupted
+one exactly (bitwise on CPU).
 
-    checkpoints/step_XXXXXXX/   trainable.safetensors  (U-Net + conditioner weights, "unet."/"conditioner.")
-                                ema.safetensors        (EMA of the trained parameters)
-                                training_state.pt      (optimizer, scheduler, RNG, step, data position;
-                                                        read with torch.load(weights_only=True))
-    tb/                         tensorboard events (loss terms, lr, grad norm)
-    samples/step_XXXXXXX.png    inputs / targets / samples of a fixed preview clip
-    model/                      the EMA model, PathNVSModel.save_pretrained (in ``export_dtype``)
-    log.jsonl                   the logged terms, one line per ``log_every`` steps (cut back on resume)
-    training_curve.png          those terms plotted, rewritten at every checkpoint
-
-Checkpoint folders are written into a temporary sibling and renamed. Resuming restores every
-piece, and the clip sampler and the noise draws are functions of (seed, step, sample index),
-so a resumed run repeats the losses of an uninterrupted one exactly (bitwise on CPU).
+A step never waits for the host: in-memory scenes live on the device with their targets' latents
+(:class:`~nvs.data.device_clips.DeviceClips`, ``trainer.device_data``), the noise is drawn there,
+AdamW is fused and the EMA one foreach lerp over all parameters. The loss terms stay on the
+device and are read, with one synchronisation, only at log steps, where the finiteness check,
+the all-reduce of the terms and (under torchrun) the time limit happen too. With
+``trainer.compile`` (default: on CUDA) the U-Net and the conditioner's networks run under
+torch.compile; the input-view count, drawn per step, gives each a static graph and then one
+dynamic in that count, so warm-up needs two view counts, not all of them.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import re
-import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,16 +34,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from nvs.data.clips import ClipSampler, SceneSet, TrainBatch, load_batch
+from nvs.data.clips import ClipSampler, TrainBatch, load_batch
+from nvs.data.device_clips import DeviceClips
+from nvs.data.scenes import MemoryScenes, SceneSet
+from nvs.train import checkpoint as C
 from nvs.train import distributed as D
+from nvs.train.log import append_log, cut_log, plot_training_curve, sample_preview, save_grid
 from nvs.train.loss import EDMObjective
 from nvs.train.settings import TrainerSettings
 
-CHECKPOINT = re.compile(r"^step_(\d{7})$")
 TEMPORAL_PARAMETER = re.compile(r"(^|\.)(temporal_transformer_blocks|temporal_res_block|time_mixer|time_pos_embed)\.")
 
 
-# ----------------------------------------------------------------------------- pieces
 def set_trainable(model: nn.Module, freeze_spatial: bool = False) -> list[str]:
     """Freeze the VAE and CLIP (and put them in eval); train the conditioner and the U-Net, or with
     ``freeze_spatial`` only the U-Net's temporal layers plus ``conv_in`` (its new, zero-initialised
@@ -70,7 +70,7 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> 
 
 
 class EMA:
-    """Exponential moving average of named parameters: ema ← d·ema + (1 − d)·p."""
+    """Exponential moving average of named parameters: ema ← d·ema + (1 − d)·p, one foreach lerp."""
 
     def __init__(self, named: dict[str, Tensor], decay: float) -> None:
         if not 0.0 <= decay < 1.0:
@@ -80,46 +80,30 @@ class EMA:
 
     @torch.no_grad()
     def update(self, named: dict[str, Tensor]) -> None:
-        for n, p in named.items():
-            self.shadow[n].lerp_(p.detach(), 1.0 - self.decay)
+        names = list(self.shadow)
+        torch._foreach_lerp_([self.shadow[n] for n in names], [named[n].detach() for n in names], 1.0 - self.decay)
 
 
-def rng_state() -> dict:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached": float(np_state[4]),
-        },
-        "python": random.getstate(),
-    }
+def compiled_networks(model: nn.Module) -> list[nn.Module]:
+    """The networks ``trainer.compile`` compiles: the U-Net and the conditioner's own sub-networks
+    (encoder, MLPs), not the conditioner itself, whose camera geometry checks its inputs on the host."""
+    from conditioning.base import Conditioner
+
+    def parts(module: nn.Module):
+        for child in module.children():
+            if isinstance(child, (Conditioner, nn.ModuleList, nn.ModuleDict)):
+                yield from parts(child)
+            else:
+                yield child
+
+    return [model.unet, *parts(model.conditioner)]
 
 
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    random.setstate(state["python"])
-
-
-def latest_checkpoint(out: str | os.PathLike) -> Path | None:
-    folder = Path(out) / "checkpoints"
-    found = sorted(p for p in folder.glob("step_*") if CHECKPOINT.match(p.name) and (p / "training_state.pt").is_file())
-    return found[-1] if found else None
-
-
-# ----------------------------------------------------------------------------- trainer
 class Trainer:
-    """Holds the model, objective, optimizer, scheduler, EMA and sampler of one run.
+    """Holds the model, objective, optimizer, scheduler, EMA, sampler and data of one run.
 
-    ``model``: a :class:`~nvs.models.pathnvs.PathNVSModel`; ``scenes``: a scene set for
-    :func:`~nvs.data.clips.load_batch`; ``objective`` options: see :class:`EDMObjective`.
+    ``model``: a :class:`~nvs.models.pathnvs.PathNVSModel`; ``scenes``: a scene set
+    (:mod:`nvs.data.scenes`); ``objective`` options: see :class:`EDMObjective`.
     """
 
     def __init__(
@@ -145,6 +129,19 @@ class Trainer:
         self.trained_names = set(set_trainable(self.model, settings.freeze_spatial))
         if settings.gradient_checkpointing:
             self.model.unet.enable_gradient_checkpointing()
+        use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.info.device.type == "cuda")
+        self.autocast = (
+            (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
+        )
+        self.clips: DeviceClips | None = None
+        if settings.device_data and isinstance(scenes, MemoryScenes):
+            self.clips = DeviceClips(scenes, self.info.device, camera_radius, target_background)
+            with self.autocast():
+                self.clips.cache_target_latents(self.model.encode_images)
+        self.compiled = settings.compile if settings.compile is not None else self.info.device.type == "cuda"
+        if self.compiled:
+            for network in compiled_networks(self.model):
+                network.compile()
         self.objective = EDMObjective(self.model, seed=seed, **(objective_options or {}))
         self.wrapped = D.wrap(
             self.objective,
@@ -172,24 +169,21 @@ class Trainer:
         self.ema = EMA(params, settings.ema_decay)
         self.step = 0
         self.writer = None
-        use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.info.device.type == "cuda")
-        self.autocast = (
-            (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
-        )
         self.preview: TrainBatch | None = None
 
     def named_trained(self) -> dict[str, Tensor]:
         return {n: p for n, p in self.model.named_parameters() if n in self.trained_names}
 
     # ------------------------------------------------------------------ one step
-    def train_step(self, batch: TrainBatch) -> dict[str, float]:
-        """Forward, backward, clip, AdamW, scheduler, EMA on this rank's part of a batch."""
+    def train_step(self, batch: TrainBatch) -> dict[str, Tensor | float]:
+        """Forward, backward, clip, AdamW, scheduler, EMA on this rank's part of a batch.
+
+        Returns the step's terms (this rank's) as detached device scalars, plus ``lr``: nothing
+        here waits for the device; :meth:`read_terms` reads them."""
         self.model.unet.train()
         self.model.conditioner.train()
         with self.autocast():
             loss, terms = self.wrapped(batch.to(self.info.device))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.step}: lower trainer.lr or check the data")
         loss.backward()
         params = self.named_trained()
         if self.info.enabled and self.settings.parallel == "fsdp":
@@ -200,14 +194,29 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(params)
         self.step += 1
-        out = {k: float(D.all_mean(v, self.info)) for k, v in terms.items()}
-        out |= {"grad_norm": float(grad_norm), "lr": self.scheduler.get_last_lr()[0]}
+        return terms | {"grad_norm": grad_norm.detach(), "lr": self.scheduler.get_last_lr()[0]}
+
+    def read_terms(self, terms: dict[str, Tensor | float]) -> dict[str, float]:
+        """The terms of :meth:`train_step` as floats, averaged over ranks (collective): one
+        synchronisation. A non-finite loss is an error here."""
+        names = [k for k, v in terms.items() if isinstance(v, Tensor)]
+        values = D.all_mean(torch.stack([terms[k].float() for k in names]), self.info).tolist()
+        out = dict(zip(names, values)) | {k: float(v) for k, v in terms.items() if not isinstance(v, Tensor)}
+        if not math.isfinite(out["loss"]):
+            raise FloatingPointError(
+                f"loss is {out['loss']} at step {self.step} (checked every trainer.log_every steps): "
+                "lower trainer.lr or check the data"
+            )
         return out
 
     def next_batch(self) -> TrainBatch:
         if self.sampler.step != self.step:
             raise RuntimeError(f"data position {self.sampler.step} and step {self.step} disagree")
-        return load_batch(self.scenes, next(self.sampler), self.camera_radius, self.target_background)
+        specs = next(self.sampler)
+        if self.clips is not None:
+            return self.clips.batch(specs, self.sampler.global_batch)
+        batch = load_batch(self.scenes, specs, self.camera_radius, self.target_background, self.sampler.global_batch)
+        return batch.to(self.info.device)
 
     # ------------------------------------------------------------------ the loop
     @property
@@ -217,12 +226,13 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to :attr:`last_step` (resuming first if asked), or until ``time_limit_minutes``;
-        returns the last step's terms. The EMA model is exported when the last step is reached."""
+        returns the last logged terms. The EMA model is exported when the last step is reached
+        (and at the time limit with ``export_at_time_limit``)."""
         from tqdm.auto import tqdm
 
         s = self.settings
         if s.resume:
-            path = latest_checkpoint(self.out) if s.resume == "auto" else Path(s.resume)
+            path = C.latest_checkpoint(self.out) if s.resume == "auto" else Path(s.resume)
             if path is not None:
                 self.load_checkpoint(path)
         if self.info.is_main and s.tensorboard:
@@ -238,27 +248,31 @@ class Trainer:
         if self.info.is_main:
             cut_log(self.out / "log.jsonl", self.step)
         deadline = time.monotonic() + 60 * s.time_limit_minutes if s.time_limit_minutes else None
-        terms: dict[str, float] = {}
+        logged: dict[str, float] = {}
         bar = tqdm(
             total=self.last_step, initial=self.step, desc="train", disable=not (s.progress and self.info.is_main)
         )
         while self.step < self.last_step:
             terms = self.train_step(self.next_batch())
             bar.update(1)
-            bar.set_postfix(loss=f"{terms['loss']:.4f}")
-            if self.step % max(1, s.log_every) == 0 or self.step == self.last_step:
+            last = self.step == self.last_step
+            log_now = self.step % max(1, s.log_every) == 0 or last
+            if log_now:
+                logged = self.read_terms(terms)
+                bar.set_postfix(loss=f"{logged['loss']:.4f}")
                 if self.writer is not None:
-                    for k, v in terms.items():
+                    for k, v in logged.items():
                         self.writer.add_scalar(f"train/{k}", v, self.step)
                 if self.info.is_main:
-                    append_log(self.out / "log.jsonl", {"step": self.step, "time": time.time(), **terms})
-            last = self.step == self.last_step
+                    append_log(self.out / "log.jsonl", {"step": self.step, "time": time.time(), **logged})
             if s.checkpoint_every and (self.step % s.checkpoint_every == 0 or last):
                 self.save_checkpoint()
             if s.sample_every and (self.step % s.sample_every == 0 or last):
                 self.write_samples()
-            if self._out_of_time(deadline) and self.step < self.last_step:
+            if not last and (log_now or not self.info.enabled) and self._out_of_time(deadline):
                 self.save_checkpoint()
+                if s.export_at_time_limit and s.export:
+                    self.export(self.out / "model")
                 if self.info.is_main:
                     print(
                         f"time limit of {s.time_limit_minutes} min reached at step {self.step}/{self.last_step}: "
@@ -271,14 +285,16 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         D.barrier(self.info)
-        return terms
+        return logged
 
     def _out_of_time(self, deadline: float | None) -> bool:
-        """Past the deadline on any rank (so that every rank stops at the same step)."""
+        """Past the deadline on any rank (collective under torchrun, so every rank stops at the same step)."""
         if deadline is None:
             return False
-        late = torch.tensor(float(time.monotonic() > deadline), device=self.info.device)
-        return bool(D.all_mean(late, self.info) > 0)
+        late = time.monotonic() > deadline
+        if not self.info.enabled:
+            return late
+        return bool(D.all_mean(torch.tensor(float(late), device=self.info.device), self.info) > 0)
 
     # ------------------------------------------------------------------ state
     def trainable_state(self) -> dict[str, Tensor]:
@@ -305,64 +321,39 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         """Write ``out/checkpoints/step_XXXXXXX`` atomically (collective; rank 0 writes)."""
-        from safetensors.torch import save_file
-
         trainable, ema, optim = self.trainable_state(), self.ema_state(), self._optimizer_state()
-        folder = self.out / "checkpoints" / f"step_{self.step:07d}"
+        folder = C.checkpoint_folder(self.out, self.step)
         if self.info.is_main:
-            from camera.io import atomic_folder
-
-            with atomic_folder(folder) as tmp:
-                save_file(trainable, str(tmp / "trainable.safetensors"))
-                save_file(ema, str(tmp / "ema.safetensors"))
-                torch.save(
-                    {
-                        "step": self.step,
-                        "data": self.sampler.state_dict(),
-                        "optimizer": optim,
-                        "scheduler": self.scheduler.state_dict(),
-                        "rng": rng_state(),
-                        "trained_names": sorted(self.trained_names),
-                    },
-                    tmp / "training_state.pt",
-                )
-            self._prune_checkpoints()
+            state = {
+                "step": self.step,
+                "data": self.sampler.state_dict(),
+                "optimizer": optim,
+                "scheduler": self.scheduler.state_dict(),
+                "rng": C.rng_state(),
+                "trained_names": sorted(self.trained_names),
+            }
+            C.write_checkpoint(folder, trainable, ema, state)
+            C.prune_checkpoints(self.out, self.settings.keep_checkpoints)
             if (self.out / "log.jsonl").is_file():
                 plot_training_curve(self.out / "log.jsonl", self.out / "training_curve.png")
         D.barrier(self.info)
         return folder
 
-    def _prune_checkpoints(self) -> None:
-        keep = self.settings.keep_checkpoints
-        found = sorted(p for p in (self.out / "checkpoints").glob("step_*") if CHECKPOINT.match(p.name))
-        for old in found[:-keep] if keep > 0 else []:
-            shutil.rmtree(old)
-
-    def load_checkpoint(self, folder: str | os.PathLike) -> None:
+    def load_checkpoint(self, folder: str | Path) -> None:
         """Restore everything :meth:`save_checkpoint` wrote (every rank reads the same files)."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        missing = [
-            n for n in ("trainable.safetensors", "ema.safetensors", "training_state.pt") if not (folder / n).is_file()
-        ]
-        if missing:
-            raise FileNotFoundError(f"{folder}: not a complete checkpoint (missing {', '.join(missing)})")
-        state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
+        trainable, ema, state = C.read_checkpoint(folder)
         if set(state["trained_names"]) != self.trained_names:
             raise ValueError(
                 f"{folder}: the checkpoint trained other parameters (freeze_spatial or the model "
                 "differ); resume with the same model, conditioning and trainer.freeze_spatial"
             )
-        trainable = load_file(str(folder / "trainable.safetensors"))
         D.load_full_state_dict(self.model.unet, {k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
         D.load_full_state_dict(
             self.model.conditioner, {k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")}
         )
-        ema = load_file(str(folder / "ema.safetensors"))
         with torch.no_grad():
             for n, shadow in self.ema.shadow.items():
-                self.ema.shadow[n] = _like(ema[n], shadow)
+                self.ema.shadow[n] = C.placed_like(ema[n], shadow)
         if D.is_sharded(self.model.unet):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
@@ -373,162 +364,37 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["data"])
-        set_rng_state(state["rng"])
+        C.set_rng_state(state["rng"])
         self.step = int(state["step"])
 
     # ------------------------------------------------------------------ outputs
-    def export(self, folder: str | os.PathLike) -> None:
+    def export(self, folder: str | Path) -> None:
         """The EMA weights as a PathNVSModel folder (collective; rank 0 writes)."""
+        from conditioning.build import build_conditioner
         from nvs.models.pathnvs import PathNVSModel
 
         trainable, ema = self.trainable_state(), self.ema_state()
         if self.info.is_main:
             trainable |= ema
-            unet = D.plain_class(self.model.unet).from_config(self.model.unet.config)
-            unet.load_state_dict({k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
-            conditioner = copy.deepcopy(self.model.conditioner).cpu()
-            conditioner.load_state_dict({k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
             m = self.model
-            exported = PathNVSModel(
-                unet,
-                copy.deepcopy(m.vae).cpu(),
-                copy.deepcopy(m.image_encoder).cpu(),
-                conditioner,
-                m.settings,
-                m.conditioner_config,
-            )
+            unet = D.plain_class(m.unet).from_config(m.unet.config)
+            unet.load_state_dict({k[5:]: v for k, v in trainable.items() if k.startswith("unet.")})
+            # built afresh rather than copied: a copy of a compiled network would call the original
+            conditioner = build_conditioner(m.conditioner.build_config)
+            conditioner.load_state_dict({k[12:]: v for k, v in trainable.items() if k.startswith("conditioner.")})
+            parts = (copy.deepcopy(m.vae).cpu(), copy.deepcopy(m.image_encoder).cpu())
+            exported = PathNVSModel(unet, *parts, conditioner, m.settings)
             exported.to(getattr(torch, self.settings.export_dtype)).save_pretrained(folder)
         D.barrier(self.info)
 
-    @torch.no_grad()
     def write_samples(self) -> Path:
         """Sample the fixed preview clip with the current weights; rank 0 writes the grid PNG."""
-        from nvs.sampling import karras_sigmas, sample
-
-        s, m = self.settings, self.model
-        m.unet.eval()
-        m.conditioner.eval()
         batch = self.preview.to(self.info.device)
         with self.autocast():
-            cond = m.condition(
-                batch.conditioning_inputs(m.settings.latent_size, with_targets=False),
-                generator=torch.Generator(self.info.device).manual_seed(0),
-            )
-            shape = (1, m.settings.num_frames, 4, *m.settings.latent_size)
-            latents = sample(
-                m,
-                cond,
-                shape,
-                karras_sigmas(s.sample_steps),
-                s.sample_guidance,
-                generator=torch.Generator(self.info.device).manual_seed(0),
-            )
-            frames = m.decode_latents(latents)
+            frames = sample_preview(self.model, batch, self.settings.sample_steps, self.settings.sample_guidance)
         path = self.out / "samples" / f"step_{self.step:07d}.png"
         if self.info.is_main:
-            save_grid(
-                path,
-                batch.input_images[0].cpu(),
-                batch.target_images[0].cpu(),
-                frames[0].float().cpu(),
-                f"step {self.step}",
-            )
+            save_grid(path, batch.input_images[0].cpu(), batch.target_images[0].cpu(), frames, f"step {self.step}")
             if self.writer is not None:
-                self.writer.add_images("samples", frames[0].float().cpu(), self.step)
+                self.writer.add_images("samples", frames, self.step)
         return path
-
-
-def _like(value: Tensor, template: Tensor) -> Tensor:
-    from torch.distributed.tensor import DTensor, distribute_tensor
-
-    if isinstance(template, DTensor):
-        return distribute_tensor(value.to(template.device, template.dtype), template.device_mesh, template.placements)
-    return value.to(template.device, template.dtype)
-
-
-def save_grid(path: Path, inputs: Tensor, targets: Tensor, samples: Tensor, title: str) -> None:
-    """Rows: input views, target frames, sampled frames. inputs [V, 3, H, W]; targets, samples [F, 3, H, W]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [("input", inputs), ("target", targets), ("sample", samples)]
-    cols = max(len(x) for _, x in rows)
-    fig, axes = plt.subplots(3, cols, figsize=(1.6 * cols, 5.0), squeeze=False)
-    for r, (label, images) in enumerate(rows):
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.axis("off")
-            if c < len(images):
-                ax.imshow(images[c].permute(1, 2, 0).clamp(0, 1).numpy())
-        axes[r, 0].set_title(label, fontsize=8, loc="left")
-    fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------- training log
-def append_log(path: Path, terms: dict) -> None:
-    import json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(terms) + "\n")
-
-
-def read_log(path: Path) -> list[dict]:
-    import json
-
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def cut_log(path: Path, step: int) -> None:
-    """Drop the lines logged after ``step`` (a resumed run logs them again)."""
-    rows = read_log(path)
-    kept = [r for r in rows if r["step"] <= step]
-    if len(kept) != len(rows):
-        import json
-
-        from camera.io import atomic_write_text
-
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
-
-
-def plot_training_curve(log: Path, path: Path) -> None:
-    """Loss terms (log scale) and learning rate against the step, from ``log.jsonl``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from camera.plot import save_figure
-
-    rows = read_log(log)
-    if not rows:
-        return
-    steps = np.array([r["step"] for r in rows])
-    names = [k for k in rows[-1] if k not in ("step", "time", "lr", "grad_norm")]
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name in names:
-        values = np.array([r.get(name, np.nan) for r in rows], dtype=float)
-        k = max(1, len(values) // 40)
-        ax0.plot(steps, values, alpha=0.25)
-        if len(values) >= k:
-            ax0.plot(
-                steps[k - 1 :],
-                np.convolve(values, np.ones(k) / k, mode="valid"),
-                label=f"{name} (mean of {k})",
-                color=ax0.lines[-1].get_color(),
-            )
-    ax0.set(xlabel="step", ylabel="loss", yscale="log", title="training losses")
-    ax0.legend(fontsize=7)
-    ax1.plot(steps, [r.get("lr", np.nan) for r in rows])
-    ax1.set(xlabel="step", ylabel="learning rate", title="schedule")
-    fig.tight_layout()
-    save_figure(fig, path, close=True, dpi=110)

@@ -3,7 +3,9 @@ paths, ground-truth point clouds, and a writer of the CO3D v2 layout.
 
 Example:
     >>> from nvs.data.synthetic import synthetic_views
-    >>> views = synthetic_views("snowman", seed=0, num_frames=8, height=64, width=64)
+    >>> views = synthetic_views("snowman", seed=0, num_frames=2, height=32, width=32, supersample=1)
+    >>> views.images.shape, len(views.cameras)
+    (torch.Size([2, 3, 32, 32]), 2)
 """
 
 from nvs.data.synthetic.pointcloud import sample_surface

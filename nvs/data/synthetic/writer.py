@@ -1,4 +1,4 @@
-"""Write synthetic scenes to disk in the CO3D v2 layout (DESIGN.md §4), readable by any CO3D v2 reader.
+"""Write synthetic scenes to disk in the CO3D v2 layout (docs/conventions.md §8), readable by any CO3D v2 reader.
 
 Layout under ``out_dir`` (paths inside the annotations are relative to ``out_dir``)::
 
@@ -40,11 +40,11 @@ import torch
 from PIL import Image
 
 from camera.io.co3d import cameras_to_co3d_frames, write_co3d_frame_annotations
-from nvs.data.synthetic.contact import contact_sheet
 from nvs.data.synthetic.pointcloud import sample_surface
 from nvs.data.synthetic.render import render
 from nvs.data.synthetic.scene import CATEGORIES, make_scene
 from nvs.data.synthetic.trajectories import capture_cameras
+from nvs.writers import contact_sheet, frame_rows
 
 SUBSETS = ("fewview_train", "fewview_dev", "fewview_test", "manyview_dev_0", "manyview_dev_1", "manyview_test_0")
 FPS = 30.0
@@ -183,7 +183,7 @@ def _write_sequence(
         progress.update(len(out.rgb))
     points, colors = sample_surface(scene, num_points, scene_seed)
     write_ply(seq_dir / "pointcloud.ply", points.numpy(), colors.numpy())
-    sheet = contact_sheet(torch.cat(images), torch.cat(masks))
+    sheet = contact_sheet(frame_rows(torch.cat(images), masks=torch.cat(masks), max_frames=16), numbered=False)
     _write_bytes(root / "contact_sheets" / category / f"{name}.png", _png(sheet))
     annotation = {
         "sequence_name": name,
@@ -291,6 +291,19 @@ def resolve_categories(categories: int | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(categories))
 
 
+def _process_alive(pid: str) -> bool:
+    """Whether process ``pid`` (this machine) still runs; a non-number counts as alive (left alone)."""
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_co3d_world(
     out_dir: str | os.PathLike,
     categories: int | Sequence[str] = 2,
@@ -324,6 +337,9 @@ def write_co3d_world(
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; choose another --out or pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by a killed run: restart cleanly
+        if not _process_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
