@@ -21,7 +21,7 @@ else
 fi
 TORCH_VERSION=$($VPY -c "import torch; print(torch.__version__.split('+')[0])")
 echo "torch==$TORCH_VERSION" > .venv/constraints.txt
-$PIP -c .venv/constraints.txt -e ".[test,mesh]"
+$PIP -c .venv/constraints.txt -e ".[test,mesh,dev]"
 echo "[setup] done: $($VPY -c 'import torch; print("torch", torch.__version__)')"
 if [ "${1:-}" != "--no-run" ]; then
     # The main job: the shipped model (models/default) on a held-out synthetic scene: 2 input

@@ -32,6 +32,7 @@ from torch.utils.checkpoint import checkpoint
 
 from camera.cameras import Cameras
 from camera.rays import ray_bundle
+from camera.scene_normalization import apply_similarity, scene_similarity
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
 from conditioning.encoder import ResNetEncoder
 from conditioning.render import (
@@ -70,15 +71,11 @@ def normalize_scene_cameras(
     """
     if use not in ("all", "inputs"):
         raise ValueError(f"normalize_with must be 'all' or 'inputs', got {use!r}")
-    v, f = len(input_cameras) // num_scenes, len(target_cameras) // num_scenes
-    ins, outs = [], []
-    for b in range(num_scenes):
-        cin, cout = input_cameras[b * v : (b + 1) * v], target_cameras[b * f : (b + 1) * f]
-        ref = Cameras.cat([cin, cout.resize(cin.height, cin.width)]) if use == "all" else cin
-        _, tf = ref.normalize_scene(radius)
-        ins.append(cin.transform(tf))
-        outs.append(cout.transform(tf))
-    return Cameras.cat(ins), Cameras.cat(outs)
+    centers = input_cameras.centers.unflatten(0, (num_scenes, -1))
+    if use == "all":
+        centers = torch.cat([centers, target_cameras.centers.unflatten(0, (num_scenes, -1)).to(centers)], 1)
+    scale, translation = scene_similarity(centers, radius)  # all scenes at once (camera.scene_normalization)
+    return apply_similarity(input_cameras, scale, translation), apply_similarity(target_cameras, scale, translation)
 
 
 class PixelNeRFConditioner(Conditioner):

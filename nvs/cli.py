@@ -28,8 +28,11 @@ def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: nvs COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    lines += ["", "Run 'nvs COMMAND --help' for a command's options.",
-              "--debug (or PATHNVS_DEBUG=1): show the traceback of an input error."]
+    lines += [
+        "",
+        "Run 'nvs COMMAND --help' for a command's options.",
+        "--debug (or PATHNVS_DEBUG=1): show the traceback of an input error.",
+    ]
     return "\n".join(lines)
 
 
@@ -40,8 +43,6 @@ def _label(name: str, rest: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from camera.validate import InputError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("PATHNVS_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
@@ -52,6 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"nvs: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    before = os.environ.get("PATHNVS_DEBUG")
+    if debug:
+        os.environ["PATHNVS_DEBUG"] = "1"  # for the commands that report their own errors
+    try:
+        return _run(name, rest, debug)
+    finally:
+        if before is None:
+            os.environ.pop("PATHNVS_DEBUG", None)
+        else:
+            os.environ["PATHNVS_DEBUG"] = before
+
+
+def _run(name: str, rest: list[str], debug: bool) -> int:
+    from camera.validate import InputError
+
     try:
         module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest) or 0)

@@ -33,11 +33,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from camera.validate import InputError
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
-class ConfigError(ValueError):
-    """A config that does not compose or does not check: ``<override or key>: <problem>; fix: <what to do>``."""
+class ConfigError(InputError):
+    """A config that does not compose or does not check: ``<override or key>: <problem>; fix: <what to do>``
+    (an input error: the nvs CLI prints it as one line)."""
 
 
 def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:

@@ -19,6 +19,8 @@ from tqdm import tqdm
 
 from camera.cameras import Cameras
 
+VOXEL_VIEW_PAIRS = 2**24  # projected at once by carve_occupancy (a slab of x-slices)
+
 
 @dataclass
 class CarveResult:
@@ -63,7 +65,7 @@ def carve_occupancy(
 ) -> tuple[Tensor, Tensor, float]:
     """masks [F, 1, H, W] -> (occupancy [R, R, R] bool indexed x, y, z; grid origin [3]; voxel size),
     on the CPU. The voxels are projected on ``device`` (default: the masks'), all views at once, a slab of
-    x-slices at a time (about 2^24 voxel-view pairs)."""
+    x-slices at a time (about :data:`VOXEL_VIEW_PAIRS` voxel-view pairs)."""
     if masks.ndim != 4 or masks.shape[1] != 1 or masks.shape[0] != len(cameras):
         raise ValueError(
             f"carve: masks must be [F, 1, H, W] with one per camera ({len(cameras)}), got {tuple(masks.shape)}"
@@ -84,7 +86,7 @@ def carve_occupancy(
     inside = (masks.to(device).float() > threshold).reshape(len(cameras), -1)  # [F, H·W]
     ys, zs = torch.meshgrid(axis, axis, indexing="ij")
     plane = torch.stack([torch.zeros_like(ys), ys, zs], -1).reshape(1, -1, 3) + origin.to(device)  # [1, R², 3]
-    slab = max(1, 2**24 // (len(cameras) * resolution**2))
+    slab = max(1, VOXEL_VIEW_PAIRS // (len(cameras) * resolution**2))
     occupancy = torch.empty(resolution, resolution * resolution, dtype=torch.bool, device=device)
     starts = range(0, resolution, slab)
     for x0 in tqdm(starts, desc="carving", disable=not progress, leave=False):
@@ -93,7 +95,7 @@ def carve_occupancy(
         uv, depth = cams.project(pts)  # [F, P, 2], [F, P]
         col, row = torch.floor(uv[..., 0]).long(), torch.floor(uv[..., 1]).long()
         ok = (depth > 0) & (col >= 0) & (col < cameras.width) & (row >= 0) & (row < cameras.height)
-        pixel = (row.clamp(0, cameras.height - 1) * cameras.width + col.clamp(0, cameras.width - 1))
+        pixel = row.clamp(0, cameras.height - 1) * cameras.width + col.clamp(0, cameras.width - 1)
         hit = torch.gather(inside, 1, pixel) & ok  # [F, P]: inside the image and on the mask
         occupancy[x0 : x0 + len(xs)] = hit.all(0).reshape(len(xs), -1)
     return occupancy.reshape(resolution, resolution, resolution).cpu(), origin, voxel
@@ -153,9 +155,12 @@ def space_carve(
         masks, cameras, resolution, centre, half_size, threshold, progress, device
     )
     if not occupancy.any():
-        raise ValueError(
+        from camera.validate import InputError
+
+        raise InputError(
             "space carving removed every voxel: the masks disagree with the cameras (check the "
-            "pose convention and that the object is inside every image) or the bounds miss the object"
+            "pose convention and that the object is inside every image) or the bounds miss the object; "
+            "or start from random Gaussians (--init random)"
         )
     padded = np.pad(occupancy.numpy().astype(np.float32), 1)
     verts, faces, vert_normals, _ = marching_cubes(padded, level=level, gradient_direction="descent")

@@ -2,18 +2,18 @@
 
 Every (Gaussian, pixel tile) pair whose pixels the Gaussian can reach is one row; rows are sorted by
 tile, then by depth, as gsplat sorts its intersections. A row holds the Gaussian's alpha at each of the
-``TILE x TILE`` pixels of its tile, so the whole batch of images is one ``[rows, TILE, TILE]`` tensor and
+``TILE x TILE`` pixels of its tile, so the whole batch of images is one ``[rows, TILE·TILE]`` tensor and
 no Python loop runs over tiles, pixels or Gaussians. The formulas are gsplat 1.5.3's
 (``RasterizeToPixels3DGSFwd.cu`` / ``Bwd.cu``): ``alpha = min(0.999, o·exp(-σ))`` with
-``σ = ½ dᵀ Σ⁻¹ d`` and ``d`` from the mean to the pixel centre, alphas under 1/255 (or ``σ < 0``)
-skipped, and a pixel done at the Gaussian that would take its transmittance to 1e-4 or below (that
-Gaussian excluded). The transmittance before each row is a cumulative sum of ``log(1 - alpha)`` down
-the rows, in float64 so that thousands of tiles stacked in one sum keep float32's precision within
-each tile. The backward pass is written out (:class:`CompositeTiles`), as gsplat's kernel does it: the
-colour behind each Gaussian comes from a reversed cumulative sum.
+``σ = ½ dᵀ Σ⁻¹ d`` and ``d`` between the mean and the pixel centre, alphas under 1/255 skipped, and a
+pixel done at the Gaussian that would take its transmittance to 1e-4 or below (that Gaussian
+excluded). The log-transmittance before each row is a cumulative sum of ``log(1 - alpha)`` down the
+rows, in float64 so that hundreds of tiles stacked in one sum keep float32's precision within each
+tile. The backward pass is written out (:class:`CompositeTiles`), as gsplat's kernel does it: the
+colour behind each Gaussian comes from a cumulative sum too.
 
-With 4x4 tiles and 1500 Gaussians of the demo's fit (64², 2 views), forward + backward do about
-0.7 M pixel-Gaussian pairs; larger tiles waste work on pixels the Gaussian misses, smaller ones
+With 4x4 tiles the demo's fit (1500 Gaussians, 2 views of 64²) composites about 0.7 M
+pixel-Gaussian pairs per step; larger tiles waste work on pixels the Gaussian misses, smaller ones
 multiply the rows.
 """
 
@@ -60,98 +60,97 @@ def tile_rows(
     tx = t_lo[..., 0].reshape(-1).index_select(0, gauss) + local % nx
     ty = t_lo[..., 1].reshape(-1).index_select(0, gauss) + torch.div(local, nx, rounding_mode="floor")
 
-    a, b, c = conics.detach().reshape(-1, 3).index_select(0, gauss).unbind(-1)
+    a, b, c = conics.detach().reshape(-1, 3).unbind(-1)  # per Gaussian, then per row
     eig_min = ((a + c) / 2 - torch.sqrt(((a - c) / 2) ** 2 + b * b)).clamp(min=0)
+    reach = torch.log(opacities.detach().reshape(-1) / ALPHA_MIN) * (1 + 1e-4) + 1e-6  # σ where alpha is 1/255
     mx, my = m.reshape(-1, 2).index_select(0, gauss).unbind(-1)
     x0, y0 = tx * TILE + 0.5, ty * TILE + 0.5
     gap_x = (x0 - mx).clamp(min=0) + (mx - (x0 + TILE - 1)).clamp(min=0)
     gap_y = (y0 - my).clamp(min=0) + (my - (y0 + TILE - 1)).clamp(min=0)
-    reach = torch.log(opacities.detach().reshape(-1).index_select(0, gauss) / ALPHA_MIN)
-    near = torch.nonzero(0.5 * eig_min * (gap_x**2 + gap_y**2) <= reach * (1 + 1e-4) + 1e-6)[:, 0]
+    near = (0.5 * eig_min.index_select(0, gauss)) * (gap_x**2 + gap_y**2) <= reach.index_select(0, gauss)
+    near = torch.nonzero(near)[:, 0]
     gauss = gauss.index_select(0, near)
     tile = (torch.div(gauss, N, rounding_mode="floor") * th + ty.index_select(0, near)) * tw + tx.index_select(0, near)
 
     rank = torch.empty_like(depths, dtype=torch.long)
     rank.scatter_(1, torch.argsort(depths.detach(), dim=1), torch.arange(N, device=m.device).expand(C, N).contiguous())
-    order = torch.argsort(tile * N + rank.reshape(-1).index_select(0, gauss))
+    key = tile * N + rank.reshape(-1).index_select(0, gauss)
+    order = torch.argsort(key.int() if C * th * tw * N < 2**31 else key)  # int32 sorts faster
     gauss, tile = gauss.index_select(0, order), tile.index_select(0, order)
     counts = torch.bincount(tile, minlength=C * th * tw)
     ends = torch.cumsum(counts, 0)
     return gauss, tile, (ends - counts).index_select(0, tile), ends.index_select(0, tile), tw, th
 
 
-_STEP_X = torch.arange(TILE * TILE) % TILE  # pixel p of a tile sits at (p % TILE, p // TILE)
-_STEP_Y = torch.div(torch.arange(TILE * TILE), TILE, rounding_mode="floor")
+# Pixel p of a tile sits at (ox, oy) = (p % TILE, p // TILE) from the tile's first pixel centre (x0, y0),
+# so with X = x0 + ox, Y = y0 + oy (pixel minus mean) σ = ½a X² + ½c Y² + b X Y is the product of six
+# per-row coefficients with these six per-pixel monomials: one matrix product for the whole batch.
+_OX = (torch.arange(TILE * TILE) % TILE).double()
+_OY = torch.div(torch.arange(TILE * TILE), TILE, rounding_mode="floor").double()
+MONOMIALS = torch.stack([torch.ones(TILE * TILE).double(), _OX, _OY, _OX**2, _OY**2, _OX * _OY])  # [6, T·T]
 # F.threshold keeps x > t: with t the float32 just under 1/255 it keeps alpha >= 1/255, as gsplat does
 _BELOW_ALPHA_MIN = float(torch.nextafter(torch.tensor(ALPHA_MIN), torch.tensor(0.0)))
 
 
-def _offsets(g: Tensor, tile: Tensor, tw: int, th: int) -> tuple[Tensor, Tensor]:
-    """Rows' attributes g [R, 6 + D] (mean first) -> pixel centre minus mean, x and y [R, T·T]."""
-    x0 = (tile % tw * TILE).to(g.dtype) + 0.5 - g[:, 0]
-    y0 = (torch.div(tile, tw, rounding_mode="floor") % th * TILE).to(g.dtype) + 0.5 - g[:, 1]
-    return x0[:, None] + _STEP_X.to(g), y0[:, None] + _STEP_Y.to(g)
+def sigma_coefficients(means2d: Tensor, conics: Tensor, tile: Tensor, tw: int, th: int) -> Tensor:
+    """Rows' means2d [R, 2], conics [R, 3] (a, b, c) and tiles -> the coefficients [R, 6] of σ over
+    :data:`MONOMIALS` (differentiable: autograd carries their gradient back to the means and conics)."""
+    x0 = (tile % tw * TILE).to(means2d.dtype) + 0.5 - means2d[:, 0]
+    y0 = (torch.div(tile, tw, rounding_mode="floor") % th * TILE).to(means2d.dtype) + 0.5 - means2d[:, 1]
+    a, b, c = conics.unbind(-1)
+    return torch.stack(
+        [0.5 * a * x0 * x0 + 0.5 * c * y0 * y0 + b * x0 * y0, a * x0 + b * y0, c * y0 + b * x0, 0.5 * a, 0.5 * c, b], 1
+    )
 
 
 class CompositeTiles(torch.autograd.Function):
-    """table [C·N, 6 + D] (means2d x, y, conic a, b, c, opacity, D features) and the rows of
-    :func:`tile_rows` -> per tile the composited features [S, D, T·T] (no background).
-    The backward pass returns the table's gradient, gsplat's term by term.
+    """Per row: σ coefficients [R, 6], opacity [R], features [R, D]; the rows' tiles (sorted), the
+    first and one-past-last row of each row's tile -> per tile the composited features [D, S, T·T]
+    (no background). The backward pass is gsplat's, term by term.
 
-    Written for the CPU: contiguous [R, T·T] arithmetic throughout (``torch.where`` and broadcasts over
-    tiny dimensions run several times slower there); σ < 0, which gsplat skips, cannot occur as Σ⁻¹ is
-    positive definite (the eps2d blur)."""
+    Written for the CPU: contiguous [R, T·T] arithmetic and matrix products (``torch.where`` and
+    broadcasts over tiny dimensions run several times slower there). σ < 0, which gsplat skips, cannot
+    occur: Σ⁻¹ is positive definite (the eps2d blur)."""
 
     @staticmethod
-    def forward(ctx, table, gauss, tile, first, end, tw, th, num_tiles):
-        g = table.index_select(0, gauss)
-        dx, dy = _offsets(g, tile, tw, th)
-        neg_sigma = (dx * dx).mul_(-0.5 * g[:, 2:3])
-        neg_sigma.addcmul_(dy * dy, -0.5 * g[:, 4:5]).addcmul_(dx * dy, -g[:, 3:4])
-        raw = torch.exp(neg_sigma).mul_(g[:, 5:6])
+    def forward(ctx, coef, opacity, feats, tile, first, end, num_tiles):
+        monomials = MONOMIALS.to(coef)
+        raw = torch.exp(torch.mm(coef, -monomials)).mul_(opacity[:, None])  # o·exp(-σ) [R, T·T]
         clamped = bool(raw.max() > ALPHA_MAX) if raw.numel() else False
         alpha = F.threshold(raw.clamp_(max=ALPHA_MAX), _BELOW_ALPHA_MIN, 0.0)
         log_1ma = torch.log1p(-alpha)
-        log_t = torch.zeros((g.shape[0] + 1, TILE * TILE), dtype=torch.float64, device=g.device)
+        log_t = torch.zeros((coef.shape[0] + 1, TILE * TILE), dtype=torch.float64, device=coef.device)
         torch.cumsum(log_1ma.double(), 0, out=log_t[1:])
-        before = (log_t[:-1] - log_t.index_select(0, first)).to(g.dtype)  # log T before the row, in its tile
+        before = (log_t[:-1] - log_t.index_select(0, first)).to(coef.dtype)  # log T before the row, in its tile
         after = before + log_1ma
         if after.numel() and float(after.min()) <= LOG_T_MIN:  # some pixel is done: drop the rows from there on
             alpha.mul_(torch.gt(after, LOG_T_MIN, out=torch.empty_like(after)))
         trans = torch.exp(before)
-        out = g.new_zeros((num_tiles, g.shape[1] - 6, TILE * TILE))
-        out.index_add_(0, tile, (alpha * trans)[:, None, :] * g[:, 6:, None])  # [S, D, T·T]
-        ctx.save_for_backward(g, gauss, tile, end, alpha, trans)
-        ctx.grid = (tw, th, table.shape[0], clamped)
+        weight = alpha * trans
+        out = coef.new_zeros((feats.shape[1], num_tiles, TILE * TILE))
+        for k in range(feats.shape[1]):
+            out[k].index_add_(0, tile, weight * feats[:, k : k + 1])
+        ctx.save_for_backward(opacity, feats, tile, end, alpha, trans)
+        ctx.clamped = clamped
         return out
 
     @staticmethod
     def backward(ctx, d_out):
-        g, gauss, tile, end, alpha, trans = ctx.saved_tensors
-        tw, th, num_rows, clamped = ctx.grid
-        d_pix = d_out.index_select(0, tile)  # dL/dC at each row's pixels [R, D, T·T]
+        opacity, feats, tile, end, alpha, trans = ctx.saved_tensors
+        d_pix = d_out.index_select(1, tile)  # dL/dC at each row's pixels [D, R, T·T]
         weight = alpha * trans
-        v = torch.zeros_like(alpha)  # dL/dC · f
-        d_feat = []
-        for k in range(g.shape[1] - 6):
-            v.addcmul_(d_pix[:, k], g[:, 6 + k, None])
-            d_feat.append((d_pix[:, k] * weight).sum(1))
+        v = d_pix[0] * feats[:, :1]  # dL/dC · f
+        for k in range(1, feats.shape[1]):
+            v.addcmul_(d_pix[k], feats[:, k : k + 1])
+        d_feats = (d_pix * weight).sum(2).t()
         suffix = torch.cumsum((weight * v).double(), 0)
-        behind = (suffix.index_select(0, end - 1) - suffix).to(g.dtype)  # Σ over the rows behind, same pixel
+        behind = (suffix.index_select(0, end - 1) - suffix).to(v.dtype)  # Σ over the rows behind, same pixel
         d_alpha = trans * v - behind / (1 - alpha)
-        if clamped:  # min(0.999, ·) passes no gradient where it clamps
+        if ctx.clamped:  # min(0.999, ·) passes no gradient where it clamps
             d_alpha.mul_(torch.lt(alpha, ALPHA_MAX, out=torch.empty_like(alpha)))
-        ds = alpha * d_alpha  # = -dL/dσ; zero where a row was skipped (alpha 0)
-        dx, dy = _offsets(g, tile, tw, th)
-        ds_x, ds_y = ds * dx, ds * dy
-        sx, sy = ds_x.sum(1), ds_y.sum(1)
-        sxx, sxy, syy = (ds_x * dx).sum(1), (ds_x * dy).sum(1), (ds_y * dy).sum(1)
-        a, b, c = g[:, 2], g[:, 3], g[:, 4]
-        # σ = ½(a dx² + c dy²) + b dx dy with d = pixel - mean; alpha = o·exp(-σ)
-        d_g = torch.stack([a * sx + b * sy, b * sx + c * sy, -0.5 * sxx, -sxy, -0.5 * syy, ds.sum(1) / g[:, 5]], 1)
-        d_table = g.new_zeros((num_rows, g.shape[1]))
-        d_table.index_add_(0, gauss, torch.cat([d_g, torch.stack(d_feat, 1)], 1))
-        return d_table, None, None, None, None, None, None, None
+        moments = torch.mm(alpha * d_alpha, MONOMIALS.to(v).t())  # Σ over pixels of alpha·dL/dα·monomial [R, 6]
+        # alpha = o·exp(-σ): dL/dσ = -alpha·dL/dα, dL/do = Σ alpha·dL/dα / o (zero where a row was skipped)
+        return -moments, moments[:, 0] / opacity, d_feats, None, None, None, None
 
 
 def composite_tiles(
@@ -167,9 +166,13 @@ def composite_tiles(
     """Composite C images front to back -> features [C, H, W, D], alpha [C, H, W, 1] (no background)."""
     C, N = depths.shape
     gauss, tile, first, end, tw, th = tile_rows(means2d, conics, opacities, radii, depths, width, height)
+    coef = sigma_coefficients(
+        means2d.reshape(C * N, 2).index_select(0, gauss), conics.reshape(C * N, 3).index_select(0, gauss), tile, tw, th
+    )
     ones = features.new_ones((C, N, 1))  # the alpha image is the composite of a constant 1
-    table = torch.cat([means2d, conics, opacities[..., None], features, ones], -1).reshape(C * N, -1)
-    out = CompositeTiles.apply(table, gauss, tile, first, end, tw, th, C * th * tw)  # [S, D + 1, T·T]
-    out = out.reshape(C, th, tw, -1, TILE, TILE).permute(0, 1, 4, 2, 5, 3).reshape(C, th * TILE, tw * TILE, -1)
+    feats = torch.cat([features, ones], -1).reshape(C * N, -1).index_select(0, gauss)
+    opacity = opacities.reshape(C * N).index_select(0, gauss)
+    out = CompositeTiles.apply(coef, opacity, feats, tile, first, end, C * th * tw)  # [D + 1, S, T·T]
+    out = out.reshape(-1, C, th, tw, TILE, TILE).permute(1, 2, 4, 3, 5, 0).reshape(C, th * TILE, tw * TILE, -1)
     out = out[:, :height, :width]
     return out[..., :-1], out[..., -1:]

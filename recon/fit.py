@@ -71,7 +71,8 @@ class FitConfig:
             raise ValueError(f"FitConfig.sh_degree must be 0..3, got {self.sh_degree}")
         if self.strategy is not None and not isinstance(self.strategy, Strategy):
             raise ValueError(
-                f"FitConfig.strategy must be a gsplat Strategy (recon.strategy) or None, got {type(self.strategy).__name__}"
+                "FitConfig.strategy must be a gsplat Strategy (see recon.strategy) or None, "
+                f"got {type(self.strategy).__name__}"
             )
 
 
@@ -163,6 +164,23 @@ def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: 
     return {k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15, fused=fused) for k in params}
 
 
+def _usable_strategy(config: FitConfig, use_gsplat: bool, notes: list[str]) -> Strategy | None:
+    """config.strategy, or None (with a note) where it cannot run or would never act."""
+    strategy = config.strategy
+    if strategy is None:
+        return None
+    if not use_gsplat and not cpu_capable(strategy):
+        notes.append(f"densification off: {type(strategy).__name__} needs gsplat's CUDA kernels (CPU fit)")
+        return None
+    start = getattr(strategy, "refine_start_iter", 0)
+    if start >= config.iterations - 1:
+        notes.append(
+            f"densification off: the strategy refines from iteration {start}, the fit ends at {config.iterations}"
+        )
+        return None
+    return strategy
+
+
 def fit_gaussians(
     views: Views,
     preset: str | FitConfig = "v3d",
@@ -180,7 +198,8 @@ def fit_gaussians(
 
     ``preset``: "v3d", "im3d" or a :class:`FitConfig`; ``init`` and ``iterations`` override it.
     ``initial`` starts from given Gaussians instead (refinement rounds). ``eval_views`` are rendered
-    every ``eval_every`` steps and their PSNR logged in the history.
+    every ``eval_every`` steps and their PSNR logged in the history. The history's loss terms are
+    means over the steps since the last logged one.
     """
     config = resolve_config(preset, init=init, iterations=iterations)
     device = torch.device(device)
@@ -195,62 +214,53 @@ def fit_gaussians(
     if config.loss.mask > 0 and views.masks is None:
         notes.append("mask loss off: the views have no masks")
     use_gsplat = device.type == "cuda"
-    if not use_gsplat:
-        notes.append("CPU: pure-torch rasterizer, no densification")
+    strategy = _usable_strategy(config, use_gsplat, notes)
     for note in notes:
         log(note)
     background = estimate_background(views) if config.background == "auto" else tuple(config.background)
 
     start = time.perf_counter()
-    gaussians = initial if initial is not None else initial_gaussians(views, config, progress)
+    gaussians = initial if initial is not None else initial_gaussians(views, config, progress, device)
     _, scene_scale = default_bounds(views.cameras)
     params = gaussians.parameters_dict().to(device)
     optimizers = _optimizers(params, config, scene_scale)
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizers["means"], gamma=0.01 ** (1 / config.iterations))
-    strategy = state = None
-    if use_gsplat:
-        torch_extensions_dir()  # before gsplat loads: reuse a cached kernel build
-        from gsplat.strategy import DefaultStrategy
-
-        strategy = DefaultStrategy(
-            refine_every=config.refine_every,
-            refine_start_iter=config.refine_start,
-            refine_stop_iter=config.refine_stop,
-            reset_every=config.reset_every,
-            verbose=False,
-        )
+    state = None
+    if strategy is not None:
+        torch_extensions_dir()  # before gsplat loads its kernels: reuse a cached build
         strategy.check_sanity(params, optimizers)
-        state = strategy.initialize_state(scene_scale=scene_scale)
+        state = initialize_state(strategy, scene_scale)
 
     images = views.images.float().to(device)
     masks = views.masks.float().to(device) if views.masks is not None else None
     w2c, K = views.cameras.w2c.float().to(device), views.cameras.K.float().to(device)
-    bg = torch.tensor(background, dtype=torch.float32, device=device)
-    gen = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(views), generator=gen)
     per_step = min(config.views_per_step, len(views))
-    cursor, history = 0, []
+    bg = torch.tensor(background, dtype=torch.float32, device=device).expand(per_step, 3)
+    gen = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(views), generator=gen).to(device)
+    cursor, history, sums, since = 0, [], {}, 0
     log_every = max(1, config.iterations // 50)
+    gsplat_kwargs = {"packed": config.packed, "absgrad": getattr(strategy, "absgrad", False)} if use_gsplat else {}
     bar = tqdm(range(1, config.iterations + 1), desc="fitting", disable=not progress)
     for step in bar:
         if cursor + per_step > len(order):
-            order, cursor = torch.randperm(len(views), generator=gen), 0
-        pick = order[cursor : cursor + per_step].to(device)
+            order, cursor = torch.randperm(len(views), generator=gen).to(device), 0
+        pick = order[cursor : cursor + per_step]
         cursor += per_step
-        sh = torch.cat([params["sh0"], params["shN"]], 1)
         render, alpha, info = rasterize(
             params["means"],
             params["quats"],
             torch.exp(params["scales"]),
             torch.sigmoid(params["opacities"]),
-            sh,
+            torch.cat([params["sh0"], params["shN"]], 1),
             w2c[pick],
             K[pick],
             views.cameras.width,
             views.cameras.height,
             sh_degree=config.sh_degree,
-            backgrounds=bg.expand(len(pick), 3),
+            backgrounds=bg,
             backend="gsplat" if use_gsplat else "torch",
+            **gsplat_kwargs,
         )
         if strategy is not None:
             strategy.step_pre_backward(params, optimizers, state, step - 1, info)
@@ -268,13 +278,18 @@ def fit_gaussians(
             opt.zero_grad(set_to_none=True)
         decay.step()
         if strategy is not None:  # after the optimiser step, as gsplat's trainer: refining replaces the params
-            strategy.step_post_backward(params, optimizers, state, step - 1, info, packed=True)
+            step_post_backward(strategy, params, optimizers, state, step - 1, info, decay.get_last_lr()[0])
+        for key, value in parts.items():  # on the device: no host sync
+            sums[key] = sums[key] + value if key in sums else value
+        since += 1
         if step % log_every == 0 or step == config.iterations:
-            entry = {"iteration": step, **parts, "num_gaussians": int(params["means"].shape[0])}
+            entry = {"iteration": step, **{k: float(v) / since for k, v in sums.items()}}
+            entry["num_gaussians"] = int(params["means"].shape[0])
+            sums, since = {}, 0
             if eval_views is not None and eval_every and (step % eval_every == 0 or step == config.iterations):
                 entry["eval_psnr"] = evaluate_psnr(Gaussians.from_parameters(params), eval_views, background, device)
             history.append(entry)
-            bar.set_postfix(loss=f"{parts['total']:.4f}", n=entry["num_gaussians"])
+            bar.set_postfix(loss=f"{entry['total']:.4f}", n=entry["num_gaussians"])
     if eval_views is not None and eval_every and "eval_psnr" not in history[-1]:
         history[-1]["eval_psnr"] = evaluate_psnr(Gaussians.from_parameters(params), eval_views, background, device)
     if device.type == "cuda":

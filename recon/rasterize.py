@@ -87,7 +87,7 @@ def project_gaussians(
     conics = torch.stack(
         [cov2d[..., 1, 1] / det, -(cov2d[..., 0, 1] + cov2d[..., 1, 0]) / 2 / det, cov2d[..., 0, 0] / det], -1
     )
-    extend = torch.tensor(3.33)
+    extend = torch.tensor(3.33, dtype=means.dtype, device=means.device)
     if opacities is not None:
         extend = torch.sqrt(2 * torch.log(opacities.detach() / ALPHA_MIN).clamp(min=0)).clamp(max=3.33)
     radius = torch.ceil(extend[..., None] * torch.sqrt(torch.stack([cov2d[..., 0, 0], cov2d[..., 1, 1]], -1))).detach()

@@ -117,3 +117,20 @@ def test_bench_ablation_refuses_a_mistyped_train_setting_before_any_training(tmp
     assert main(["bench", "ablation", "--out", str(tmp_path / "abl"), "model=tiny", "trainer.steps=abc"]) == 2
     assert "nvs bench ablation: error: trainer.steps=abc: " in capsys.readouterr().err
     assert not (tmp_path / "abl").exists()
+
+
+def test_bench_co3d_without_model_uses_the_shipped_default_model(tmp_path, capsys):
+    from nvs.commands.generate import DEFAULT_MODEL
+    from nvs.data.manifest import save_manifest
+
+    if not DEFAULT_MODEL.is_dir():
+        pytest.skip(f"no shipped model at {DEFAULT_MODEL}")
+    root = write_world(tmp_path / "world", categories=1)
+    manifest = trimmed_manifest(root, views=(2,), targets=1)
+    save_manifest(tmp_path / "m.json", manifest)
+    args = ["bench", "co3d", "--root", str(root), "--manifest", str(tmp_path / "m.json"), "--views", "2"]
+    args += ["--out", str(tmp_path / "out"), "methods=[model]", "steps=1", "image_size=32", "device=cpu"]
+    assert main(args + ["progress=false", "lpips_weights=/nonexistent/vgg16.pth"]) == 0
+    assert f"the shipped model {DEFAULT_MODEL}" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "run_settings.json").read_text())["model"] == str(DEFAULT_MODEL)
+    assert json.loads((tmp_path / "out" / "table.json").read_text())["rows"][0]["scenes"] == {"2": 1}

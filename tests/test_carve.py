@@ -7,6 +7,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401
 
+import recon.carve  # noqa: E402
 from recon.carve import carve_occupancy, default_bounds, space_carve  # noqa: E402
 
 
@@ -38,3 +39,23 @@ def test_carving_errors():
         carve_occupancy(torch.ones(3, 1, 16, 16), cams, 8)
     with pytest.raises(ValueError, match="removed every voxel"):
         space_carve(torch.zeros(4, 3, 16, 16), torch.zeros(4, 1, 16, 16), cams, resolution=8)
+
+
+@pytest.mark.parametrize("pairs", [2**24, 1000])  # one slab; one x-slice per slab
+def test_occupancy_is_the_voxels_every_view_sees_on_its_mask(pairs, monkeypatch):
+    # reference: each voxel centre projected into each view on its own (pixel = floor of the projection)
+    monkeypatch.setattr(recon.carve, "VOXEL_VIEW_PAIRS", pairs)
+    cams = ring_cameras(5, 20, distance=3.0, elevations_deg=(-30.0, 30.0), fov_deg=40.0)
+    masks = sphere_views(cams, radius=0.6).masks
+    occupancy, origin, voxel = carve_occupancy(masks, cams, 12, centre=torch.zeros(3), half_size=0.9)
+    axis = torch.arange(12) * voxel + voxel / 2
+    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3) + origin
+    expected = torch.ones(len(grid), dtype=torch.bool)
+    for f in range(len(cams)):
+        uv, depth = cams[[f]].to(dtype=torch.float32).project(grid)
+        for i, ((u, v), z) in enumerate(zip(uv[0].tolist(), depth[0].tolist())):
+            col, row = int(torch.floor(torch.tensor(u))), int(torch.floor(torch.tensor(v)))
+            seen = z > 0 and 0 <= col < 20 and 0 <= row < 20 and bool(masks[f, 0, row, col] > 0.5)
+            expected[i] &= seen
+    assert 0 < int(expected.sum()) < len(grid)
+    assert torch.equal(occupancy.reshape(-1), expected)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -186,7 +186,7 @@ CASES: dict[str, tuple[Callable[[Path], list], str]] = {
     ),
     "path orbit: --frames 10000000": (
         lambda t: ["path", "orbit", "--frames", "10000000", "--out", t / "o.json"],
-        r"--frames 10000000 is above the limit of 10000 path frames .*PATHNVS_MAX_PATH_FRAMES=10000000",
+        r"--frames \(path.num_frames\) 10000000 is above the limit of 10000 path frames .*PATHNVS_MAX_PATH_FRAMES",
     ),
     "path orbit: path.num_frames=10000000": (
         lambda t: ["path", "orbit", "path.num_frames=10000000", "--out", t / "o.json"],
@@ -256,6 +256,10 @@ CASES: dict[str, tuple[Callable[[Path], list], str]] = {
         lambda t: ["data", "manifest", _short_world(t / "short"), "--out", _full(t / "dir")],
         r"--out .*/dir: a folder; give the manifest's file name",
     ),
+    "data manifest: --out exists": (
+        lambda t: ["data", "manifest", _short_world(t / "short"), "--out", _file(t / "m.json")],
+        r"--out .*m.json exists \(a frozen protocol\); pass --overwrite",
+    ),
     # nvs recon (the loaders)
     "recon: empty folder": (
         lambda t: ["recon", "gaussians", _full(t / "empty"), "--device", "cpu"],
@@ -277,23 +281,124 @@ CASES: dict[str, tuple[Callable[[Path], list], str]] = {
         lambda t: ["recon", "gaussians", _black_masks(_frames(t / "s", masks=True)), "--device", "cpu"],
         r"masks/0.png: the mask is empty \(no foreground; 4 of 4 such\)",
     ),
+    "recon: --iterations 10**9": (
+        lambda t: ["recon", "gaussians", _frames(t / "s"), "--iterations", "1000000000", "--device", "cpu"],
+        r"--iterations 1000000000 is above the limit of 100000 fit iterations .*PATHNVS_MAX_ITERATIONS",
+    ),
+    "recon: --carve-resolution 100000": (
+        lambda t: ["recon", "gaussians", _frames(t / "s"), "--carve-resolution", "100000", "--device", "cpu"],
+        r"--carve-resolution 100000 is above the limit of 512 voxels per side",
+    ),
+    "recon: --refine -1": (
+        lambda t: ["recon", "gaussians", _frames(t / "s"), "--refine", "-1", "--device", "cpu"],
+        r"--refine must be >= 0, got -1",
+    ),
+    "recon: --out holds files": (
+        lambda t: ["recon", "gaussians", _frames(t / "s"), "--device", "cpu", "--out", _full(t / "o")],
+        r"--out .*/o already holds files \(e.g. earlier.txt\); pass --overwrite to clear it",
+    ),
+    "recon: carving removes every voxel": (
+        lambda t: (
+            ["recon", "gaussians", _corner_masks(_frames(t / "s", masks=True)), "--device", "cpu"]
+            + ["--iterations", "1", "--carve-resolution", "16", "--out", t / "o"]
+        ),
+        r"space carving removed every voxel: .*--init random",
+    ),
+    # nvs generate (the checks before any model is built)
+    "generate: --guidance nan": (
+        lambda t: [*GENERATE, "--guidance", "nan", "--out", t / "o"],
+        r"^nvs generate: error: --guidance must be a finite number, got nan$",
+    ),
+    "generate: --guidance -50": (
+        lambda t: [*GENERATE, "--guidance", "-50", "--out", t / "o"],
+        r"--guidance must be >= 0.0, got -50.0",
+    ),
+    "generate: --fps 0": (lambda t: [*GENERATE, "--fps", "0", "--out", t / "o"], r"--fps must be > 0.0, got 0.0"),
+    "generate: --path-frames 10000000": (
+        lambda t: [*GENERATE, "--path-frames", "10000000", "--out", t / "o"],
+        r"--path-frames 10000000 is above the limit of 1000 generated frames .*PATHNVS_MAX_GENERATE_FRAMES",
+    ),
+    "generate: --steps 1000000": (
+        lambda t: [*GENERATE, "--steps", "1000000", "--out", t / "o"],
+        r"--steps 1000000 is above the limit of 1000 sampling steps",
+    ),
+    "generate: --out holds files": (
+        lambda t: [*GENERATE, "--out", _full(t / "o")],
+        r"--out .*/o already holds files \(e.g. earlier.txt\); pass --overwrite",
+    ),
+    "generate: --out cannot be created": (
+        lambda t: [*GENERATE, "--out", _file(t / "f") / "o"],
+        r"--out .*/f/o: cannot be created, .*/f is a file",
+    ),
+    "generate: --image 4000x30": (
+        lambda t: (
+            [*GENERATE, "--image", _png(t / "w.png", np.zeros((30, 4000, 3), np.uint8)), "--orbit", "v3d"]
+            + ["--out", t / "o"]
+        ),
+        r"--image .*w.png: the image is 4000x30, 133.3 times longer than the model's 1:1 shape",
+    ),
+    "generate: --image 1x1": (
+        lambda t: (
+            [*GENERATE, "--image", _png(t / "p.png", np.zeros((1, 1, 3), np.uint8)), "--orbit", "v3d"]
+            + ["--out", t / "o"]
+        ),
+        r"--image .*p.png: the image is 1x1 pixels; give one at least 16 pixels a side",
+    ),
+    "generate: --image fully transparent": (
+        lambda t: (
+            [*GENERATE, "--image", _png(t / "a.png", np.zeros((20, 20, 4), np.uint8)), "--orbit", "v3d"]
+            + ["--out", t / "o"]
+        ),
+        r"--image .*a.png: the alpha channel is empty",
+    ),
+    "demo: --out holds other files": (
+        lambda t: ["demo", "--out", _full(t / "o"), "--threads", "1"],
+        r"^nvs demo: error: --out .*/o holds files that are not an earlier demo's \(e.g. earlier.txt\)",
+    ),
+    "demo: --out cannot be created": (
+        lambda t: ["demo", "--out", _file(t / "f") / "o", "--threads", "1"],
+        r"--out .*/f/o: cannot be created, .*/f is a file",
+    ),
+    "generate: --folder empty masks": (
+        lambda t: [*GENERATE, "--folder", _black_masks(_frames(t / "s", masks=True)), "--out", t / "o"],
+        r"masks/0.png: the mask is empty",
+    ),
 }
+FOUND_MID_RUN = {"recon: carving removes every voxel"}  # data problems only the work itself finds
+GENERATE = ["generate", "--random-model", "tiny", "--steps", "1", "--path-frames", "2", "--device", "cpu"]
+
+
+def _corner_masks(folder: Path) -> Path:
+    """Foreground only in the top-left 3x3 pixels of every view: no voxel projects inside all of them."""
+    mask = np.zeros((H, W), np.uint8)
+    mask[:3, :3] = 255
+    for path in (folder / "masks").iterdir():
+        _png(path, mask)
+    return folder
+
+
+def check_one_line_error(args: list, pattern: str, capsys, folder: Path, may_write: Path | None = None) -> None:
+    """``nvs ARGS`` exits 2 with one line ``nvs COMMAND...: error: ...`` matching ``pattern`` (beside any
+    progress bar) and writes nothing (but the incomplete-run folder ``may_write`` of an error found mid-run)."""
+    args = [str(a) for a in args]
+    before = sorted(folder.rglob("*"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and "it/s]" not in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"nvs {args[0]}") and ": error: " in lines[0], err
+    assert re.search(pattern, lines[0]), lines[0]
+    new = sorted(set(folder.rglob("*")) - set(before))
+    assert all(may_write is not None and (p == may_write or may_write in p.parents) for p in new), new
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_input_error_is_one_line_exit_2(case, tmp_path, capsys):
     argv, pattern = CASES[case]
-    args = [str(a) for a in argv(tmp_path)]
-    before = sorted(p for p in tmp_path.rglob("*"))
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith(f"nvs {args[0]}") and ": error: " in lines[0], err
-    import re
-
-    assert re.search(pattern, lines[0]), lines[0]
-    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written
+    may_write = tmp_path / "o" if case in FOUND_MID_RUN else None
+    check_one_line_error(argv(tmp_path), pattern, capsys, tmp_path, may_write)
+    if may_write is not None:  # the folder is marked incomplete, so the next run clears it
+        assert (may_write / ".nvs-recon-incomplete").is_file()
 
 
 def test_debug_flag_and_environment_show_the_traceback(tmp_path, monkeypatch):
@@ -326,31 +431,3 @@ def test_unposed_images_are_reported(tmp_path, caplog):
     views = load_posed_folder(folder)
     assert len(views) == 3
     assert "1 images are not posed by" in caplog.text and "extra.png" in caplog.text
-
-
-def test_pickled_truncated_weights_and_bad_settings_json_are_refused_before_loading(tmp_path):
-    import pickle
-
-    from nvs.models.settings import check_model_folder
-    from tests.bench_world import TINY_PLUCKER, save_tiny_model
-
-    model = save_tiny_model(tmp_path / "m", TINY_PLUCKER)
-    check_model_folder(model)
-    for name, edit, message in [
-        ("pickled", lambda p: p.write_bytes(pickle.dumps({"w": 1})), "not a valid safetensors file"),
-        ("truncated", lambda p: p.write_bytes(p.read_bytes()[:-100]), "file not fully covered"),
-    ]:
-        bad = tmp_path / name
-        shutil.copytree(model, bad)
-        edit(next((bad / "unet").glob("*.safetensors")))
-        with pytest.raises(InputError, match=message):
-            check_model_folder(bad)
-    bad = tmp_path / "bin"
-    shutil.copytree(model, bad)
-    (bad / "vae" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps({"w": 1}))
-    with pytest.raises(InputError, match="pickled weights are not loaded"):
-        check_model_folder(bad)
-    (bad / "vae" / "diffusion_pytorch_model.bin").unlink()
-    (bad / "pathnvs.json").write_text("{not json")
-    with pytest.raises(InputError, match="pathnvs.json: not valid JSON"):
-        check_model_folder(bad)

@@ -110,7 +110,7 @@ def test_errors_name_the_problem(tmp_path, capsys):
     assert run("v3d_orbit", "--frames", 5, "--out", out) == 2
     assert "no parameter num_frames" in capsys.readouterr().err
     assert run("orbit", "--frames", 0, "--out", out) == 2
-    assert "--frames must be >= 1" in capsys.readouterr().err
+    assert "--frames (path.num_frames) must be >= 1" in capsys.readouterr().err
     assert run("show", tmp_path / "missing.json") == 2
     assert "no such file or folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -114,3 +114,47 @@ def test_atomic_folder_replaces_on_success_and_keeps_the_old_one_on_error(tmp_pa
             (tmp / "a").write_text("2")
             raise RuntimeError("half-written")
     assert (target / "a").read_text() == "1" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_input_paths_say_why_they_cannot_be_read(tmp_path):
+    import os
+
+    from camera.io import check_input_path
+    from camera.validate import InputError, MissingInputError
+
+    (tmp_path / "f.json").write_text("{}")
+    assert check_input_path(tmp_path, "scene") == tmp_path
+    assert check_input_path(tmp_path / "f.json", "--path", "file") == tmp_path / "f.json"
+    os.symlink("loop", tmp_path / "loop")
+    os.symlink("nowhere", tmp_path / "broken")
+    for path, kind, error, message in [
+        (tmp_path / "none", "folder", MissingInputError, "scene .*none: no such folder"),
+        (tmp_path / "loop", "any", InputError, "a symlink loop"),
+        (tmp_path / "broken", "folder", MissingInputError, r"a broken symlink \(to nowhere\)"),
+        (tmp_path / "f.json", "folder", InputError, "a file, not a folder"),
+        (tmp_path, "file", InputError, "a folder, not a file"),
+    ]:
+        with pytest.raises(error, match=message):
+            check_input_path(path, "scene", kind)
+
+
+def test_output_folders_are_checked_before_any_work(tmp_path, monkeypatch):
+    from camera.io import check_output_folder
+    from camera.validate import InputError
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    (tmp_path / "file").write_text("x")
+    assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checked, not created
+    with pytest.raises(InputError, match="already holds files .*--overwrite"):
+        check_output_folder(tmp_path / "full")
+    check_output_folder(tmp_path / "full", overwrite=True)
+    check_output_folder(tmp_path / "full", overwrite=None)  # a run to resume
+    with pytest.raises(InputError, match="a file, not a folder"):
+        check_output_folder(tmp_path / "file")
+    with pytest.raises(InputError, match="cannot be created, .*file is a file"):
+        check_output_folder(tmp_path / "file" / "out")
+    monkeypatch.chdir(tmp_path / "full")
+    with pytest.raises(InputError, match="the current folder or one above it is never replaced"):
+        check_output_folder(tmp_path, overwrite=True)

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401
 
 from camera.io.transforms import write_transforms  # noqa: E402
+from camera.validate import InputError  # noqa: E402
 from nvs.cli import main as nvs_main  # noqa: E402
 from recon.ply import load_gaussians_ply, save_point_cloud_ply  # noqa: E402
 
@@ -107,8 +108,8 @@ def test_recon_gaussians_with_refinement_by_a_tiny_model(tmp_path):
     assert code == 0
     rounds = json.loads((out / "metrics.json").read_text())["refinement"]
     assert [r["sigma"] for r in rounds] == [3.0, 3.0]
-    with pytest.raises(SystemExit, match="needs --model"):
-        nvs_main(["recon", "gaussians", str(frames), "--refine", "1", "--device", "cpu"])
+    with pytest.raises(InputError, match="needs --model"):
+        nvs_main(["recon", "gaussians", str(frames), "--refine", "1", "--device", "cpu", "--debug"])
 
 
 def test_recon_colmap_end_to_end_with_a_ply_reference(tmp_path, capsys):
@@ -128,9 +129,9 @@ def test_recon_colmap_end_to_end_with_a_ply_reference(tmp_path, capsys):
 
 def test_recon_refuses_a_missing_folder(tmp_path, capsys):
     assert nvs_main(["recon", "gaussians", str(tmp_path / "nope")]) == 2
-    assert "not a folder" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        nvs_main(["recon", "colmap", str(tmp_path), "--reference", str(tmp_path / "missing.ply")])
+    assert "nope: no such folder" in capsys.readouterr().err
+    with pytest.raises(InputError, match="missing.ply: no such file"):
+        nvs_main(["recon", "colmap", str(tmp_path), "--reference", str(tmp_path / "missing.ply"), "--debug"])
 
 
 def test_recon_gaussians_without_masks_falls_back_to_random_init(tmp_path, capsys):
@@ -148,5 +149,9 @@ def test_recon_gaussians_without_masks_falls_back_to_random_init(tmp_path, capsy
     assert "random initialisation instead of space carving" in printed
     assert "starting from 5000 Gaussians" in printed
     assert json.loads((out / "metrics.json").read_text())["num_gaussians"] == 5000
-    with pytest.raises(SystemExit, match="--init carve needs foreground masks"):
-        nvs_main(["recon", "gaussians", str(frames), "--init", "carve", "--device", "cpu", "--out", str(out)])
+    with pytest.raises(InputError, match="--init carve needs foreground masks"):
+        nvs_main(
+            ["recon", "gaussians", str(frames), "--init", "carve", "--device", "cpu", "--out", str(out), "--debug"]
+        )
+    assert nvs_main(["recon", "gaussians", str(frames), "--iterations", "2", "--device", "cpu", "--out", str(out)]) == 2
+    assert "already holds files" in capsys.readouterr().err  # a finished run is not mixed with a new one

@@ -8,12 +8,23 @@ from recon_scenes import one_thread  # noqa: E402,F401
 from benchmarks.recon_gaussians import main  # noqa: E402
 
 
-def test_quick_benchmark_writes_table_curves_and_images(tmp_path, capsys):
-    assert main(["--out", str(tmp_path), "--quick"]) == 0
+def test_quick_benchmark_times_each_stage_against_the_reference(tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--quick", "--stages", "timed", "--both-layouts"]) == 0
+    assert main(["--out", str(tmp_path), "--quick", "--stages", "accuracy"]) == 0
     report = json.loads((tmp_path / "recon_gaussians.json").read_text())
-    assert [r["init"] for r in report["rows"]] == ["carve", "random"]
-    for row in report["rows"]:
-        assert row["backend"] == "torch" and 5 < row["heldout_psnr"] < 60
-    assert len(report["curves"]["carve"]["iteration"]) >= 4 and report["timed_fit"] is None
+    timed, accuracy = report["timed"]["rows"], report["accuracy"]["rows"]  # the second run kept the first's
+    assert [r["method"] for r in timed] == ["ours", "ours packed=False", "gsplat reference"]
+    assert timed[0]["seconds_carving"] == timed[2]["seconds_carving"] > 0
+    assert all(r["seconds_total"] == r["seconds_carving"] + r["seconds_fit"] for r in timed)
+    assert [(r["method"], r["init"]) for r in accuracy] == [
+        ("ours", "carve"),
+        ("ours", "random"),
+        ("gsplat reference", "carve"),
+    ]
+    for row in timed + accuracy:
+        assert row["backend"] == "torch" and 8 < row["heldout_psnr"] < 60 and row["num_gaussians"] == 300
+    assert timed[0]["heldout_psnr"] == timed[1]["heldout_psnr"]  # one layout on the CPU
+    assert len(report["accuracy"]["curves"]["carve"]["iteration"]) >= 3
     assert (tmp_path / "psnr_curves.png").is_file() and (tmp_path / "heldout.png").is_file()
-    assert "held-out PSNR" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "held-out PSNR" in out and "gsplat reference" in out

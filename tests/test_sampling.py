@@ -250,3 +250,13 @@ def test_sampler_settings_choose_the_object_and_check_themselves():
     assert loaded == SamplerSettings(method="heun", guidance=Guidance(1.0, 2.0, constant=True))
     with pytest.raises(ValueError, match="unknown sampler settings"):
         SamplerSettings.from_dict({"stepz": 3})
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), -50.0])
+def test_guidance_must_be_finite_and_non_negative(scale):
+    from camera.validate import InputError
+
+    with pytest.raises(InputError, match="guidance scale must be a finite number >= 0"):
+        Guidance.of(scale)
+    with pytest.raises(InputError, match="min_scale"):
+        Guidance(scale, 3.5)

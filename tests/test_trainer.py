@@ -9,7 +9,7 @@ from nvs.data.clips import MemoryScenes, synthetic_scenes
 from nvs.train.checkpoint import latest_checkpoint
 from nvs.train.log import read_log
 from nvs.train.settings import TrainerSettings
-from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, compiled_networks, lr_factor
+from nvs.train.trainer import EMA, TEMPORAL_PARAMETER, Trainer, lr_factor
 
 SIZE = 32
 
@@ -212,19 +212,6 @@ def test_terms_stay_on_the_device_until_read(tiny_model, scenes, tmp_path):
     assert read["loss"] == float(terms["loss"]) and isinstance(read["lr"], float)
     with pytest.raises(FloatingPointError, match="trainer.lr"):
         trainer.read_terms(terms | {"loss": torch.tensor(float("nan"))})
-
-
-def test_compiled_networks_leave_the_camera_geometry_out():
-    from conditioning.base import Conditioner
-    from nvs.models import PathNVSModel
-
-    cfg = tiny_cfg("pixelnerf_small")
-    model = PathNVSModel.from_preset(cfg.model, cfg.conditioning)
-    networks = compiled_networks(model)
-    assert networks[0] is model.unet and model.conditioner.encoder in networks
-    assert not any(isinstance(n, Conditioner) for n in networks)
-    owned = {id(m) for m in model.conditioner.modules()}
-    assert all(id(n) in owned for n in networks[1:]) and len(networks) == 1 + len(list(model.conditioner.children()))
 
 
 def test_time_limit_can_export_the_stretch(tiny_model, scenes, tmp_path):

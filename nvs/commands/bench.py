@@ -52,17 +52,24 @@ def _distributed() -> tuple[int, int, int]:
 def co3d(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
+    from camera.io import check_output_folder
+    from nvs.commands.generate import DEFAULT_MODEL
     from nvs.config import compose
     from nvs.evaluation.co3d import run_co3d_benchmark, table_markdown
 
     cfg = OmegaConf.to_container(compose("bench/co3d", args.overrides), resolve=True)
+    check_output_folder(args.out, "--out", overwrite=None)  # a rerun resumes
+    model = args.model
+    if model is None and any(m != "nearest" for m in cfg["methods"]) and DEFAULT_MODEL.is_dir():
+        model = str(DEFAULT_MODEL)  # as nvs generate: the shipped model when none is given
+        print(f"nvs bench co3d: no --model given: the shipped model {DEFAULT_MODEL}", file=sys.stderr)
     rank, world, local = _distributed()
     try:
         table = run_co3d_benchmark(
             args.root,
             args.manifest,
             args.out,
-            model_dir=args.model,
+            model_dir=model,
             views=args.views,
             methods=cfg["methods"],
             steps=cfg["steps"],
@@ -131,9 +138,17 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--root", required=True, help="CO3D v2 root (real, or `nvs data synth`)")
     p.add_argument("--manifest", required=True, help="protocol manifest (`nvs data manifest`)")
-    p.add_argument("--model", default=None, help="model folder (PathNVSModel.save_pretrained)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model folder (PathNVSModel.save_pretrained; default: the shipped models/default, as nvs generate)",
+    )
     p.add_argument("--views", type=_views, default=[2, 3, 6], help="input view counts, e.g. 2,3,6")
-    p.add_argument("--out", required=True, help="output folder (rerun to resume)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder: rerun with the same settings to resume it (other settings are refused)",
+    )
     p.add_argument("overrides", nargs="*", help="key=value overrides of configs/bench/co3d.yaml")
     p.set_defaults(run=co3d)
     p = sub.add_parser(

@@ -83,7 +83,8 @@ def add_manifest_parser(subparsers) -> None:
     p = subparsers.add_parser("manifest", help="freeze an evaluation protocol's scenes, frames and inputs to JSON")
     p.add_argument("root", help="CO3D v2 root (real or written by `nvs data synth`)")
     p.add_argument("--protocol", choices=["sparsefusion"], default="sparsefusion")
-    p.add_argument("--out", required=True, help="manifest JSON to write")
+    p.add_argument("--out", required=True, help="manifest JSON to write (an existing one is kept unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out manifest")
     p.add_argument(
         "--categories",
         nargs="+",
@@ -115,6 +116,10 @@ def run_manifest(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise InputError(f"--out {out}: a folder; give the manifest's file name, e.g. {out / 'manifest.json'}")
+    if out.exists() and not args.overwrite:
+        raise InputError(
+            f"--out {out} exists (a frozen protocol); pass --overwrite to replace it, or pick another name"
+        )
     check_output_folder(out.parent, "--out's folder", overwrite=None)
     manifest = make_sparsefusion_manifest(
         args.root, args.categories, args.views, args.exclude_inputs, args.subset, args.seed_scope

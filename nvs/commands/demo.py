@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nvs.commands import debugging
 from nvs.commands.generate import DEFAULT_MODEL
 from nvs.config import compose
 from nvs.evaluation.demo_run import check_demo_config, run_demo, torch_threads
@@ -58,7 +59,14 @@ def parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1],
     )
     p.add_argument("--model", type=Path, default=None, help=f"model folder (default: {DEFAULT_MODEL})")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: outputs/demo)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: outputs/demo); an earlier demo's there is replaced, a folder holding "
+        "other files is refused unless --overwrite",
+    )
+    p.add_argument("--overwrite", action="store_true", help="write into an --out that holds other files")
     p.add_argument("--no-recon", action="store_true", help="skip the 3D Gaussian reconstruction")
     p.add_argument("--quick", action="store_true", help="everything shrunk (configs/demo/quick.yaml, +demo=quick)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default 25)")
@@ -134,7 +142,23 @@ def default_threads(sample_s: float = 0.2) -> int:
     return max(1, count - int(busy + 0.5))
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """Before any work: --out is writable, and holds nothing or an earlier demo's report (replaced)."""
+    from camera.io import check_output_folder
+    from camera.validate import InputError
+
+    check_output_folder(out, "--out", overwrite=None)
+    earlier_demo = (out / "metrics.json").is_file() and (out / "summary.md").is_file()
+    if out.is_dir() and any(out.iterdir()) and not earlier_demo and not overwrite:
+        raise InputError(
+            f"--out {out} holds files that are not an earlier demo's (e.g. {next(out.iterdir()).name}); "
+            "pass --overwrite to write there anyway, or pick another --out"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
+    from camera.validate import InputError
+
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         cfg = _apply_flags(load_config(args.quick, args.overrides), args)
@@ -144,10 +168,13 @@ def main(argv: list[str] | None = None) -> int:
             print(OmegaConf.to_yaml(cfg), end="")
             return 0
         check_demo_config(cfg)
+        check_out(Path(cfg["out"]), args.overwrite)
         folder = model_folder(cfg)
         with torch_threads(cfg["threads"] or default_threads()):
             metrics = run_demo(cfg, folder, recon=not args.no_recon, quick=args.quick)
     except (ValueError, FileNotFoundError) as e:
+        if isinstance(e, InputError) and debugging():
+            raise
         print(f"nvs demo: error: {e}", file=sys.stderr)
         return 2
     print_summary(metrics, Path(cfg["out"]))

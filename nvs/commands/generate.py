@@ -290,17 +290,18 @@ def main(argv: list[str]) -> int:
     if args.print_config:
         print(OmegaConf.to_yaml(cfg))
         return 0
-    problem = _check_args(args)
-    if problem:
-        print(f"nvs generate: error: {problem}", file=sys.stderr)
-        return 2
     from camera.validate import InputError
+    from nvs.commands import debugging
 
     try:
+        problem = _check_args(args)
+        if problem:
+            print(f"nvs generate: error: {problem}", file=sys.stderr)
+            return 2
         return _run(args, cfg)
-    except InputError:
-        raise  # one line from the nvs CLI (or a traceback with --debug)
     except (ValueError, FileNotFoundError, KeyError) as e:
+        if isinstance(e, InputError) and debugging():
+            raise
         print(f"nvs generate: error: {e}", file=sys.stderr)
         return 2
 

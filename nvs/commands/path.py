@@ -192,11 +192,11 @@ def _write(cameras, args: argparse.Namespace, look_at=None, inputs=None, up=(0.0
         print(f"{args.plot}: plot")
 
 
-def _check_sizes(frames: int | None, height: int | None, width: int | None) -> None:
+def _check_sizes(frames: int | None, height: int | None, width: int | None, flag: str = "--frames") -> None:
     """Bounds on what a path takes in memory, before it is built (camera.validate.LIMITS)."""
     from camera.validate import check_count
 
-    check_count(frames, "--frames", "path_frames")
+    check_count(frames, flag, "path_frames")
     check_count(height, "--height", "image_side")
     check_count(width, "--width", "image_side")
 
@@ -219,7 +219,7 @@ def run_preset(args: argparse.Namespace, overrides: list[str]) -> int:
             anchor = anchor.resize(args.height or anchor.height, args.width or anchor.width)
         flags["height"] = flags["width"] = None
     params = preset_parameters(args.preset, flags, overrides)
-    _check_sizes(params.get("num_frames"), params.get("height"), params.get("width"))
+    _check_sizes(params.get("num_frames"), params.get("height"), params.get("width"), "--frames (path.num_frames)")
     if anchor is not None:
         params["anchor"] = anchor
     cameras = PATH_PRESETS[args.preset](**params)
@@ -333,11 +333,12 @@ def main(argv: list[str]) -> int:
         print(f"nvs path {args.command}: overrides {overrides} apply only to presets", file=sys.stderr)
         return 2
     from camera.validate import InputError
+    from nvs.commands import debugging
 
     try:
         return args.run(args, overrides)
-    except InputError:
-        raise  # one line from the nvs CLI (or a traceback with --debug)
     except ValueError as e:
+        if isinstance(e, InputError) and debugging():
+            raise
         print(f"nvs path {args.command}: error: {e}", file=sys.stderr)
         return 2

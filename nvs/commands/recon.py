@@ -11,6 +11,10 @@ FRAMES_DIR holds a transforms.json (what ``nvs generate`` writes) or a COLMAP mo
 images; masks come from ``masks/`` or the images' alpha. Outputs (default ``FRAMES_DIR/recon``):
 ``gaussians.ply`` (INRIA 3DGS layout), ``renders/`` (frames + video), ``compare.png`` (inputs over
 renders), ``metrics.json``; for colmap ``sparse/``, ``points.ply`` and ``metrics.json``.
+
+``--out``: a folder that already holds files is refused unless ``--overwrite`` (which clears it);
+the folder of an interrupted run (marked ``.nvs-recon-incomplete`` until ``metrics.json`` is
+written) is cleared and the run starts again.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
+import shutil
 from pathlib import Path
 
 import torch
 
-from camera.io import atomic_write_bytes, atomic_write_text
+from camera.io import atomic_write_bytes, atomic_write_text, check_input_path, check_output_folder
+from camera.validate import InputError, check_count
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--mesh", choices=["none", "tsdf", "opacity"], default="none")
     g.add_argument("--lpips-weights", default=None, help="torchvision VGG16 weights for the LPIPS loss")
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    g.add_argument("--out", type=Path, default=None)
+    g.add_argument("--out", type=Path, default=None, help=OUT_HELP)
+    g.add_argument("--overwrite", action="store_true", help="clear an --out that already holds files")
     c = sub.add_parser("colmap", help="sparse COLMAP point cloud of posed frames, scored against a reference")
     c.add_argument("frames_dir", type=Path)
     c.add_argument(
@@ -53,8 +59,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--estimate-poses", action="store_true", help="incremental mapping instead of the known poses")
     c.add_argument("--matcher", choices=["exhaustive", "sequential"], default="exhaustive")
-    c.add_argument("--out", type=Path, default=None)
+    c.add_argument("--out", type=Path, default=None, help=OUT_HELP)
+    c.add_argument("--overwrite", action="store_true", help="clear an --out that already holds files")
     return parser
+
+
+OUT_HELP = (
+    "output folder (default FRAMES_DIR/recon or /colmap); one that holds files is refused unless --overwrite, "
+    "an interrupted run's is cleared"
+)
+INCOMPLETE = ".nvs-recon-incomplete"
+
+
+def start_out(out: Path, overwrite: bool) -> None:
+    """The --out rule (module docstring), before any work: then mark the folder incomplete."""
+    check_output_folder(out, "--out", overwrite=None)
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / INCOMPLETE).is_file() and not overwrite:
+            raise InputError(
+                f"--out {out} already holds files (e.g. {next(out.iterdir()).name}); pass --overwrite to clear it, "
+                "or pick another --out"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE).write_text("an nvs recon run writes here; removed once metrics.json is written\n")
+
+
+def finish_out(out: Path) -> None:
+    (out / INCOMPLETE).unlink(missing_ok=True)
+
+
+def check_bounds(args: argparse.Namespace) -> None:
+    """Sizes and counts a user gives, before any memory is taken (camera.validate.LIMITS)."""
+    check_count(args.iterations, "--iterations", "iterations")
+    check_count(args.points, "--points", "points")
+    check_count(args.carve_resolution, "--carve-resolution", "carve_resolution", minimum=2)
+    check_count(args.refine, "--refine", "refine_rounds", minimum=0)
+    check_count(args.refine_steps, "--refine-steps", "steps")
+    check_count(args.refine_iterations, "--refine-iterations", "iterations")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -94,18 +136,16 @@ def run_gaussians(args: argparse.Namespace) -> int:
         init_points=args.points,
         carve_resolution=args.carve_resolution,
     )
-    if args.refine < 0:
-        raise SystemExit(f"nvs recon: --refine must be >= 0, got {args.refine}")
+    check_bounds(args)
     if args.refine and (args.model is None or not args.model.is_dir()):
-        raise SystemExit(
-            "nvs recon: --refine needs --model DIR, a folder written by PathNVSModel.save_pretrained "
-            f"(got {args.model})"
+        raise InputError(
+            f"--refine needs --model DIR, a folder written by PathNVSModel.save_pretrained (got {args.model})"
         )
     views = load_posed_folder(args.frames_dir)
     if config.init == "carve" and views.masks is None:
         if args.init == "carve":
-            raise SystemExit(
-                f"nvs recon: --init carve needs foreground masks, and {args.frames_dir} has none: add "
+            raise InputError(
+                f"--init carve needs foreground masks, and {args.frames_dir} has none: add "
                 "masks/<stem>.png (or RGBA frames) or use --init random"
             )
         # generated frames carry no masks: the preset's carving falls back to random initialisation
@@ -124,11 +164,11 @@ def run_gaussians(args: argparse.Namespace) -> int:
         )
         config = dataclasses.replace(config, init_points=CPU_MAX_POINTS)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("nvs recon: --device cuda but CUDA is not available; pass --device cpu")
+        raise InputError("--device cuda but CUDA is not available; pass --device cpu")
     if not 0 <= args.refine_input < len(views):
-        raise SystemExit(f"nvs recon: --refine-input {args.refine_input} is not a view index (0..{len(views) - 1})")
+        raise InputError(f"--refine-input {args.refine_input} is not a view index (0..{len(views) - 1})")
     out = args.out or args.frames_dir / "recon"
-    out.mkdir(parents=True, exist_ok=True)
+    start_out(out, args.overwrite)
     print(
         f"fitting {len(views)} views of {views.cameras.height}x{views.cameras.width} "
         f"({args.preset}, {config.iterations} iterations, init {config.init}) on {args.device}"
@@ -192,6 +232,7 @@ def run_gaussians(args: argparse.Namespace) -> int:
         metrics["files"]["mesh"] = str(out / "mesh.ply")
         metrics["mesh_faces"] = int(mesh.faces.shape[0])
     _write_json(out / "metrics.json", metrics)
+    finish_out(out)
     print(
         f"train PSNR {metrics['train_psnr']:.2f} dB, {metrics['num_gaussians']} Gaussians, "
         f"{result.seconds:.1f} s -> {out}"
@@ -217,12 +258,11 @@ def run_colmap_command(args: argparse.Namespace) -> int:
     from nvs.data.posed_folder import load_posed_folder
     from recon.colmap import run_colmap, score_cloud
 
-    if args.reference is not None and not args.reference.exists():
-        raise SystemExit(
-            f"nvs recon colmap: --reference {args.reference} does not exist; give a .ply or a frames folder"
-        )
+    if args.reference is not None:
+        check_input_path(args.reference, "--reference (a .ply or a frames folder)", "any")
     views = load_posed_folder(args.frames_dir)
     out = args.out or args.frames_dir / "colmap"
+    start_out(out, args.overwrite)
     result = run_colmap(views.images, views.cameras, out, known_poses=not args.estimate_poses, matcher=args.matcher)
     reference, ref_name = (None, "")
     if args.reference is not None:
@@ -238,6 +278,7 @@ def run_colmap_command(args: argparse.Namespace) -> int:
         "files": {"sparse": str(result.model_dir), "points": str(result.ply_path)},
     }
     _write_json(out / "metrics.json", metrics)
+    finish_out(out)
     line = f"{metrics['num_points']} points from {result.num_registered} images"
     if "chamfer" in metrics:
         line += f", Chamfer {metrics['chamfer']:.4f} ({metrics['relative_chamfer']:.2%} of the reference size)"
@@ -247,11 +288,5 @@ def run_colmap_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if not args.frames_dir.is_dir():
-        print(
-            f"nvs recon: {args.frames_dir} is not a folder; give the folder holding transforms.json or a COLMAP "
-            "model and the frames",
-            file=sys.stderr,
-        )
-        return 2
+    check_input_path(args.frames_dir, "FRAMES_DIR (the folder of transforms.json or a COLMAP model and the frames)")
     return run_gaussians(args) if args.what == "gaussians" else run_colmap_command(args)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from camera.cameras import Cameras
+from camera.scene_normalization import normalize_scenes
 from conditioning.base import ConditioningInputs
 from nvs.data.scenes import (  # noqa: F401  (the scene sets, also imported from here)
     Co3dScenes,
@@ -224,12 +225,17 @@ def check_target_background(target_background: str | None) -> None:
         raise ValueError(f"clips.target_background must be null or black, got {target_background!r}")
 
 
-def clip_cameras(cameras: Cameras, num_inputs: int, camera_radius: float | None) -> tuple[Cameras, Cameras]:
-    """A clip's cameras (its inputs, then its targets) -> (input cameras, target cameras); with
-    ``camera_radius`` recentred together at their mean centre, the farthest at that radius (V3D)."""
+def clip_cameras(
+    cameras: Cameras, num_clips: int, num_inputs: int, camera_radius: float | None
+) -> tuple[Cameras, Cameras]:
+    """The cameras of ``num_clips`` clips, clip-major (each clip's inputs, then its targets) ->
+    (input cameras [B*V], target cameras [B*F]); with ``camera_radius`` each clip's cameras are
+    recentred together at their mean centre, the farthest at that radius (V3D), all clips at once."""
     if camera_radius is not None:
-        cameras, _ = cameras.normalize_scene(camera_radius)
-    return cameras[:num_inputs], cameras[num_inputs:]
+        cameras = normalize_scenes(cameras, num_clips, camera_radius)
+    per_clip = len(cameras) // num_clips
+    rows = torch.arange(len(cameras)).unflatten(0, (num_clips, per_clip))
+    return cameras[rows[:, :num_inputs].flatten()], cameras[rows[:, num_inputs:].flatten()]
 
 
 def load_batch(
@@ -246,11 +252,11 @@ def load_batch(
     batch ``specs`` is a share of (None: all of it).
     """
     check_target_background(target_background)
-    inputs, targets, in_cams, tg_cams = [], [], [], []
+    inputs, targets, cams = [], [], []
     for spec in specs:
         v = len(spec.inputs)
         views = scenes.load(spec.scene, list(spec.inputs) + list(spec.targets))
-        cams_in, cams_tg = clip_cameras(views.cameras, v, camera_radius)
+        cams.append(views.cameras)
         inputs.append(views.images[:v])
         if target_background is None:
             targets.append(views.images[v:])
@@ -258,13 +264,12 @@ def load_batch(
             raise ValueError(f"scene {spec.scene} has no masks: clips.target_background=black needs masked data")
         else:
             targets.append(views.images[v:] * views.masks[v:])
-        in_cams.append(cams_in)
-        tg_cams.append(cams_tg)
+    in_cams, tg_cams = clip_cameras(Cameras.cat(cams), len(specs), len(specs[0].inputs), camera_radius)
     return TrainBatch(
         torch.stack(inputs),
-        Cameras.cat(in_cams),
+        in_cams,
         torch.stack(targets),
-        Cameras.cat(tg_cams),
+        tg_cams,
         torch.tensor([s.sample_id for s in specs], dtype=torch.long),
         global_batch,
     )

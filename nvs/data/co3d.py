@@ -226,7 +226,9 @@ class Co3dDataset:
         for category in self.categories:
             if sequence in self.frames(category):
                 return category
-        raise MissingEntryError(f"sequence {sequence!r} is in none of the categories {self.categories} under {self.root}")
+        raise MissingEntryError(
+            f"sequence {sequence!r} is in none of the categories {self.categories} under {self.root}"
+        )
 
     def _path(self, relative: str) -> Path:
         path = self.root / relative

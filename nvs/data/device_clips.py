@@ -47,9 +47,15 @@ class DeviceClips:
                 )
         self.device = torch.device(device)
         self.camera_radius, self.target_background = camera_radius, target_background
-        self.cameras = [v.cameras for v in scenes.scenes]
         self.frame_counts = list(scenes.frame_counts)
         n_max = max(self.frame_counts)
+        # cameras stay on the host, padded like the frames (identity poses past a scene's end, never read)
+        dtype = scenes.scenes[0].cameras.dtype
+        self.K = torch.eye(3, dtype=dtype).repeat(len(scenes), n_max, 1, 1)
+        self.c2w = torch.eye(4, dtype=dtype).repeat(len(scenes), n_max, 1, 1)
+        for i, views in enumerate(scenes.scenes):
+            self.K[i, : len(views)], self.c2w[i, : len(views)] = views.cameras.K, views.cameras.c2w
+        self.size = (scenes.scenes[0].cameras.height, scenes.scenes[0].cameras.width)
         self.images = torch.zeros(len(scenes), n_max, *shapes.pop(), device=self.device)  # [N, n_max, 3, H, W]
         for i, views in enumerate(scenes.scenes):
             self.images[i, : len(views)] = views.images.to(self.device)
@@ -89,18 +95,15 @@ class DeviceClips:
             )
         scene, frames = self._indices(specs)
         targets = (scene, frames[:, v:])
-        in_cams, tg_cams = [], []
-        for spec in specs:
-            cams_in, cams_tg = clip_cameras(
-                self.cameras[spec.scene][list(spec.inputs) + list(spec.targets)], v, self.camera_radius
-            )
-            in_cams.append(cams_in)
-            tg_cams.append(cams_tg)
+        rows = torch.tensor([[*s.inputs, *s.targets] for s in specs])
+        scenes = torch.tensor([s.scene for s in specs])[:, None]
+        cameras = Cameras(self.K[scenes, rows].flatten(0, 1), self.c2w[scenes, rows].flatten(0, 1), *self.size)
+        in_cams, tg_cams = clip_cameras(cameras, len(specs), v, self.camera_radius)
         return TrainBatch(
             self.images[scene, frames[:, :v]],
-            Cameras.cat(in_cams),
+            in_cams,
             self.targets[targets],
-            Cameras.cat(tg_cams),
+            tg_cams,
             torch.tensor([s.sample_id for s in specs], dtype=torch.long),
             global_batch,
             None if self.target_latents is None else self.target_latents[targets],

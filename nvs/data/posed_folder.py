@@ -86,7 +86,11 @@ def _warn_unposed(image_dir: Path, posed: list[Path], camera_file: Path) -> None
     if extra:
         logging.getLogger(__name__).warning(
             "%s: %d images are not posed by %s and are left out (e.g. %s); %d posed images are used",
-            image_dir, len(extra), camera_file, extra[0], len(posed),
+            image_dir,
+            len(extra),
+            camera_file,
+            extra[0],
+            len(posed),
         )
 
 

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from camera.io import atomic_write_bytes
-from camera.validate import InputError
 from camera.plot import save_figure
+from camera.validate import InputError
 from nvs.evaluation.aggregate import aggregate, write_report
 from nvs.evaluation.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
 from nvs.evaluation.metrics import LpipsVgg, image_metrics

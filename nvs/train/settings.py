@@ -40,7 +40,7 @@ class TrainerSettings:
     tensorboard: bool = True  # false where the tensorboard package is not installed
     export_at_time_limit: bool = False  # also export out/model when the time limit ends a run (a stretch's EMA)
     device_data: bool = True  # in-memory scenes (and their targets' VAE latents) kept on the training device
-    compile: bool | None = None  # torch.compile the U-Net and the conditioner's networks; null = on CUDA only
+    compile: bool | None = None  # torch.compile the U-Net; null = on CUDA only
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)

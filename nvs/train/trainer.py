@@ -15,9 +15,9 @@ A step never waits for the host: in-memory scenes live on the device with their 
 AdamW is fused and the EMA one foreach lerp over all parameters. The loss terms stay on the
 device and are read, with one synchronisation, only at log steps, where the finiteness check,
 the all-reduce of the terms and (under torchrun) the time limit happen too. With
-``trainer.compile`` (default: on CUDA) the U-Net and the conditioner's networks run under
-torch.compile; the input-view count, drawn per step, gives each a static graph and then one
-dynamic in that count, so warm-up needs two view counts, not all of them.
+``trainer.compile`` (default: on CUDA) the U-Net runs under torch.compile: the input-view count
+V, drawn per step, is its cross-attention length, so it compiles a graph for the first V, one
+dynamic in V at the second, and one for V = 1 (sizes of 1 are specialised): up to three.
 """
 
 from __future__ import annotations
@@ -84,21 +84,6 @@ class EMA:
         torch._foreach_lerp_([self.shadow[n] for n in names], [named[n].detach() for n in names], 1.0 - self.decay)
 
 
-def compiled_networks(model: nn.Module) -> list[nn.Module]:
-    """The networks ``trainer.compile`` compiles: the U-Net and the conditioner's own sub-networks
-    (encoder, MLPs), not the conditioner itself, whose camera geometry checks its inputs on the host."""
-    from conditioning.base import Conditioner
-
-    def parts(module: nn.Module):
-        for child in module.children():
-            if isinstance(child, (Conditioner, nn.ModuleList, nn.ModuleDict)):
-                yield from parts(child)
-            else:
-                yield child
-
-    return [model.unet, *parts(model.conditioner)]
-
-
 class Trainer:
     """Holds the model, objective, optimizer, scheduler, EMA, sampler and data of one run.
 
@@ -140,8 +125,7 @@ class Trainer:
                 self.clips.cache_target_latents(self.model.encode_images)
         self.compiled = settings.compile if settings.compile is not None else self.info.device.type == "cuda"
         if self.compiled:
-            for network in compiled_networks(self.model):
-                network.compile()
+            self.model.unet.compile()
         self.objective = EDMObjective(self.model, seed=seed, **(objective_options or {}))
         self.wrapped = D.wrap(
             self.objective,
