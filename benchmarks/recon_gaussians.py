@@ -253,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     config = FIT_PRESETS["v3d"]
     if args.quick:
         torch.set_num_threads(1)  # many small ops: threads only contend on a shared CPU
-        args.device, args.size, args.time_size, args.iterations, args.eval_every = "cpu", 24, 32, 20, 5
-        args.target_psnr, args.views = 20.0, 8
+        args.device, args.size, args.time_size, args.iterations, args.eval_every = "cpu", 20, 24, 15, 5
+        args.target_psnr, args.views = 20.0, 6
         config = replace(config, init_points=300, carve_resolution=32, lr_opacities=0.2, lr_scales=5e-2, lr_sh0=5e-2)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     args.out.mkdir(parents=True, exist_ok=True)
