@@ -87,10 +87,11 @@ class ResNetEncoder(nn.Module):
             x = getattr(self, f"layer{i + 1}")(x)
             feats.append(x)
         size = feats[0].shape[-2:]
-        resized = [F.interpolate(stem, size=size, mode="bilinear", align_corners=False, antialias=True)]
+        # antialiased resampling in float32: CPU kernels lack it for bf16
+        resized = [F.interpolate(stem.float(), size=size, mode="bilinear", align_corners=False, antialias=True)]
         resized += [feats[0]]
         resized += [F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in feats[1:]]
-        return self.project(torch.cat(resized, 1))
+        return self.project(torch.cat([r.to(feats[0].dtype) for r in resized], 1))
 
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:

@@ -4,6 +4,10 @@ Inputs and path are resized to the model's image size. As in training, the camer
 conditioner are recentred at the mean centre of inputs and path together and scaled so the
 farthest lies at ``camera_radius`` (V3D: 1.5; None keeps them); the returned views carry the
 path's own cameras.
+
+``memory`` picks where the model's parts wait and run (:mod:`nvs.memory`: ``"default"`` keeps
+everything on the model's device, ``"low"`` holds the parts on the CPU and moves each stage's
+parts to the execution device while it runs); every mode gives the same frames.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from camera.cameras import Cameras
 from camera.views import Views
 from conditioning.base import ConditioningInputs
 from nvs.chunking import Chunk, check_strategy, plan_chunks, run_chunks
+from nvs.memory import MemoryMode, memory_mode
 from nvs.models.pathnvs import PathNVSModel
 from nvs.sampling import Guidance, SamplerSettings, sample
 
@@ -83,12 +88,24 @@ class PathNVSPipeline:
         sampler: SamplerSettings | None = None,
         camera_radius: float | None = 1.5,
         chunking: str | None = None,
+        memory: str | MemoryMode = "default",
     ) -> None:
         self.model = model
         self.sampler = sampler or SamplerSettings()
         self.stepper = self.sampler.make_sampler()  # the Sampler object (Euler, Heun) of the settings' method
         self.camera_radius = camera_radius
         self.chunking = check_strategy(chunking or model.settings.chunking)  # long paths; default: the model's
+        self.memory = memory_mode(memory)  # a MemoryMode object (nvs.memory), given or by name
+        self._device = self.memory.place(model)  # the execution device; None: the model's own
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parts run (in the low memory mode they wait on the CPU in between)."""
+        return self._device if self._device is not None else self.model.device
+
+    def running(self, *parts: str):
+        """A context inside which the named parts (:data:`nvs.memory.PARTS`) run on :attr:`device`."""
+        return self.memory.running(self.model, parts, self.device)
 
     def _normalized(self, inputs: Cameras, targets: Cameras) -> tuple[Cameras, Cameras]:
         if self.camera_radius is None:
@@ -120,7 +137,7 @@ class PathNVSPipeline:
         """images [V, 3, H, W] + cameras -> generated frames [F, 3, H, W]."""
         model = self.model
         h, w = model.settings.latent_size
-        dev = model.device
+        dev = self.device
         cond_inputs = ConditioningInputs(
             input_images=images[None].to(dev, torch.float32),
             input_cameras=input_cams.to(dev, torch.float32),
@@ -128,14 +145,20 @@ class PathNVSPipeline:
             latent_size=(h, w),
         )
         with torch.no_grad():
-            with tqdm(total=len(images), desc="encoding", unit="view", disable=not progress, leave=False) as bar:
+            with (
+                self.running("image_encoder", "vae_encoder", "conditioner"),
+                tqdm(total=len(images), desc="encoding", unit="view", disable=not progress, leave=False) as bar,
+            ):
                 cond = model.condition(cond_inputs, generator=generator)
                 bar.update(len(images))
             shape = (1, len(target_cams), 4, h, w)
-            latents = sample(
-                model, cond, shape, sigmas, guidance, generator, self.stepper, x_start=x_start, progress=progress
-            )
-            return model.decode_latents(latents, progress=progress)[0].cpu()
+            with self.running("unet"):
+                denoiser = self.memory.denoiser(model)
+                latents = sample(
+                    denoiser, cond, shape, sigmas, guidance, generator, self.stepper, x_start=x_start, progress=progress
+                )
+            with self.running("vae_decoder"):
+                return model.decode_latents(latents, progress=progress)[0].cpu()
 
     def generate(
         self,
@@ -207,8 +230,8 @@ class PathNVSPipeline:
         sigmas = self.sampler.sigmas(steps, sigma_max=sigma)
         guidance = Guidance.of(self.sampler.guidance if guidance is None else guidance)
         generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            latents = self.model.encode_images(view.images.to(self.model.device)).float()
+        with torch.no_grad(), self.running("vae_encoder"):
+            latents = self.model.encode_images(view.images.to(self.device)).float()
         chunks, n = [], settings.num_frames
         for start in tqdm(range(0, len(view), n), desc="sdedit chunks", disable=not progress):
             idx = list(range(start, min(start + n, len(view))))

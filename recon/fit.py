@@ -181,6 +181,19 @@ def _usable_strategy(config: FitConfig, use_gsplat: bool, notes: list[str]) -> S
     return strategy
 
 
+def view_schedule(num_views: int, per_step: int, iterations: int, seed: int) -> torch.Tensor:
+    """The views of every step [iterations, per_step]: shuffled epochs, a new shuffle once fewer than
+    ``per_step`` views are left in the current one."""
+    gen = torch.Generator().manual_seed(seed)
+    order, cursor, steps = torch.randperm(num_views, generator=gen), 0, []
+    for _ in range(iterations):
+        if cursor + per_step > num_views:
+            order, cursor = torch.randperm(num_views, generator=gen), 0
+        steps.append(order[cursor : cursor + per_step])
+        cursor += per_step
+    return torch.stack(steps)
+
+
 def fit_gaussians(
     views: Views,
     preset: str | FitConfig = "v3d",
@@ -236,17 +249,13 @@ def fit_gaussians(
     w2c, K = views.cameras.w2c.float().to(device), views.cameras.K.float().to(device)
     per_step = min(config.views_per_step, len(views))
     bg = torch.tensor(background, dtype=torch.float32, device=device).expand(per_step, 3)
-    gen = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(views), generator=gen).to(device)
-    cursor, history, sums, since = 0, [], {}, 0
+    picks = view_schedule(len(views), per_step, config.iterations, config.seed).to(device)  # one copy
+    history, sums, since = [], {}, 0
     log_every = max(1, config.iterations // 50)
     gsplat_kwargs = {"packed": config.packed, "absgrad": getattr(strategy, "absgrad", False)} if use_gsplat else {}
     bar = tqdm(range(1, config.iterations + 1), desc="fitting", disable=not progress)
     for step in bar:
-        if cursor + per_step > len(order):
-            order, cursor = torch.randperm(len(views), generator=gen).to(device), 0
-        pick = order[cursor : cursor + per_step]
-        cursor += per_step
+        pick = picks[step - 1]
         render, alpha, info = rasterize(
             params["means"],
             params["quats"],

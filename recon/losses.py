@@ -1,6 +1,8 @@
 """Image losses of the Gaussian fit: MSE or L1 + λ_ssim·D-SSIM + λ_lpips·LPIPS + λ_mask·mask.
 
-D-SSIM = (1 - SSIM) / 2 with kornia's SSIM (11x11 Gaussian window, sigma 1.5, valid region). The
+D-SSIM = (1 - SSIM) / 2, SSIM with an 11x11 Gaussian window (sigma 1.5) over the valid region, the
+window applied as two 1-D passes over the five stacked moment maps (what kornia's SSIM computes, in
+two grouped convolutions instead of ten padded ones: the fit calls it every step). The
 LPIPS term takes a network that the caller loads (``nvs.evaluation.metrics.load_lpips``); without
 one the term is off.
 """
@@ -32,9 +34,25 @@ class LossWeights:
                 raise ValueError(f"LossWeights.{name} must be >= 0, got {getattr(self, name)}")
 
 
+def ssim_map(pred: Tensor, gt: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """SSIM (data range 1) of images [F, C, H, W] -> map [F, C, H - window + 1, W - window + 1]."""
+    if pred.shape != gt.shape or pred.ndim != 4 or min(pred.shape[-2:]) < window:
+        raise ValueError(f"ssim_map expects two [F, C, H, W] of one shape, H, W >= {window}: {tuple(pred.shape)}")
+    c = pred.shape[1]
+    x = torch.arange(window, device=pred.device, dtype=pred.dtype) - (window - 1) / 2  # on the device: no copy
+    taps = torch.exp(-(x**2) / (2 * sigma**2))
+    rows = (taps / taps.sum()).reshape(1, 1, 1, window).expand(5 * c, 1, 1, window)
+    moments = torch.cat([pred, gt, pred * pred, gt * gt, pred * gt], 1)  # [F, 5C, H, W]
+    blurred = F.conv2d(F.conv2d(moments, rows, groups=5 * c), rows.transpose(2, 3), groups=5 * c)
+    mu_x, mu_y, xx, yy, xy = blurred.split(c, 1)
+    c1, c2 = 0.01**2, 0.03**2
+    mu_xy, mu_xx, mu_yy = mu_x * mu_y, mu_x * mu_x, mu_y * mu_y
+    return ((2 * mu_xy + c1) * (2 * (xy - mu_xy) + c2)) / ((mu_xx + mu_yy + c1) * (xx - mu_xx + yy - mu_yy + c2))
+
+
 def d_ssim(pred: Tensor, gt: Tensor, window: int = 11) -> Tensor:
-    """(1 - mean SSIM) / 2 of images [F, C, H, W] in [0, 1]: Gaussian window (sigma 1.5), valid region."""
-    return kornia.losses.ssim_loss(pred, gt, window, max_val=1.0, reduction="mean", padding="valid")
+    """(1 - SSIM) / 2 of images [F, C, H, W] in [0, 1], clamped to [0, 1] per pixel, mean -> scalar."""
+    return ((1.0 - ssim_map(pred, gt, window)) / 2).clamp(0, 1).mean()
 
 
 def psnr(pred: Tensor, gt: Tensor) -> Tensor:

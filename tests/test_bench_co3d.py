@@ -25,6 +25,7 @@ class CountingPipeline:
 
     def __init__(self, pipeline) -> None:
         self.pipeline, self.model, self.camera_radius, self.calls = pipeline, pipeline.model, pipeline.camera_radius, 0
+        self.running = pipeline.running  # the memory mode's context for the pixelnerf_rgb baseline
 
     def generate(self, *args, **kwargs):
         self.calls += 1

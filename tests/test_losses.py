@@ -21,6 +21,22 @@ def test_d_ssim_matches_scikit_image_gaussian():
     assert float(d_ssim(a, b)) == pytest.approx((1 - ref) / 2, abs=1e-6)
 
 
+def test_d_ssim_matches_kornia_on_several_channels_and_frames():
+    import kornia
+
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(3, 3, 40, 33, generator=g)
+    b = (a + 0.2 * torch.randn(3, 3, 40, 33, generator=g)).clamp(0, 1)
+    want = kornia.losses.ssim_loss(a, b, 11, max_val=1.0, reduction="mean", padding="valid")
+    assert float(d_ssim(a, b)) == pytest.approx(float(want), abs=1e-6)
+    a.requires_grad_(True)
+    d_ssim(a, b).backward()
+    ours = a.grad.clone()
+    a.grad = None
+    kornia.losses.ssim_loss(a, b, 11, max_val=1.0, reduction="mean", padding="valid").backward()
+    torch.testing.assert_close(ours, a.grad, atol=1e-7, rtol=1e-4)
+
+
 def test_psnr_is_the_mean_of_per_frame_psnr():
     g = torch.Generator().manual_seed(2)
     gt = torch.rand(3, 3, 8, 8, generator=g, dtype=torch.float64)

@@ -63,6 +63,16 @@ def co3d(args: argparse.Namespace) -> int:
     if model is None and any(m != "nearest" for m in cfg["methods"]) and DEFAULT_MODEL.is_dir():
         model = str(DEFAULT_MODEL)  # as nvs generate: the shipped model when none is given
         print(f"nvs bench co3d: no --model given: the shipped model {DEFAULT_MODEL}", file=sys.stderr)
+    from camera.validate import InputError
+    from nvs.memory import memory_mode
+    from nvs.models.speed import speed_mode
+
+    try:  # before any work, also before the process group
+        speed_mode(args.speed)  # an unknown name: InputError naming the modes
+        memory_mode(args.memory)
+    except InputError as err:
+        print(f"nvs bench co3d: error: {err}", file=sys.stderr)
+        return 2
     rank, world, local = _distributed()
     try:
         table = run_co3d_benchmark(
@@ -81,6 +91,8 @@ def co3d(args: argparse.Namespace) -> int:
             lpips_weights=cfg["lpips_weights"],
             device=_device(cfg["device"], local),
             progress=cfg["progress"],
+            speed=args.speed,
+            memory=args.memory,
         )
     finally:
         if world > 1:
@@ -128,6 +140,8 @@ def ablation(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str]) -> int:
+    from nvs.memory import MEMORY_MODES
+
     parser = argparse.ArgumentParser(prog="nvs bench", description="benchmarks with tables like V3D's Table 3")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
@@ -144,6 +158,19 @@ def main(argv: list[str]) -> int:
         help="model folder (PathNVSModel.save_pretrained; default: the shipped models/default, as nvs generate)",
     )
     p.add_argument("--views", type=_views, default=[2, 3, 6], help="input view counts, e.g. 2,3,6")
+    p.add_argument(
+        "--speed",
+        default=None,
+        help="speed mode of the model (nvs.models.speed): eager (default) or compile (torch.compile, pays off "
+        "over many scenes)",
+    )
+    p.add_argument(
+        "--memory",
+        default=None,
+        metavar="{" + ",".join(MEMORY_MODES) + "}",
+        help="memory mode (nvs.memory), same frames in each: default (every part on the device), low (16-24 GB "
+        "GPUs: the parts wait on the CPU and each goes to the GPU only while it runs)",
+    )
     p.add_argument(
         "--out",
         required=True,

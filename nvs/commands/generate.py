@@ -4,6 +4,7 @@
     nvs generate --co3d ROOT --sequence 110_13051_23361 --frames 3,17 --path spiral --path-frames 40
     nvs generate --folder scene/ --frames 0,4 --path cameras.json     # transforms.json / COLMAP folder
     nvs generate --image chair.png --orbit v3d
+    nvs generate --model MODEL --folder scene/ --frames 0,4 --memory low   # a 16-24 GB GPU, same frames
     nvs generate --random-model tiny sampler=heun sampler.steps=8 seed=3   # hydra overrides
 
 Writes frames/*.png, video.mp4 (or .gif), contact_sheet.png, path.png and transforms.json under --out,
@@ -46,6 +47,8 @@ def _ints(text: str) -> list[int]:
 
 
 def parser() -> argparse.ArgumentParser:
+    from nvs.memory import MEMORY_MODES
+
     p = argparse.ArgumentParser(
         prog="nvs generate",
         description=__doc__.split("\n\n")[0],
@@ -94,6 +97,18 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--guidance", type=float, help="constant CFG scale (default: the sampler's)")
     model.add_argument("--seed", type=int)
     model.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    model.add_argument(
+        "--speed",
+        help="speed mode (nvs.models.speed): eager (default) or compile (torch.compile: about two minutes of "
+        "warm-up at full size, then faster)",
+    )
+    model.add_argument(
+        "--memory",
+        metavar="{" + ",".join(MEMORY_MODES) + "}",
+        help="memory mode (nvs.memory), same frames in each: default (every part on --device), low (16-24 GB "
+        "GPUs: the parts wait on the CPU and each goes to --device only while it runs; the VAE decoder's blends in "
+        "slices)",
+    )
     model.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "float16"),
@@ -160,6 +175,12 @@ def _check_args(args: argparse.Namespace) -> str | None:
     check_number(args.fps, "--fps", minimum=0.0, exclusive=True)
     if args.out is not None:
         check_output_folder(args.out, "--out", overwrite=args.overwrite)
+    from nvs.memory import memory_mode
+
+    memory_mode(args.memory)  # an unknown name: InputError naming the modes
+    from nvs.models.speed import speed_mode  # imports diffusers: after the cheap checks
+
+    speed_mode(args.speed)  # None: the default mode
     return None
 
 
@@ -314,6 +335,7 @@ def _run(args: argparse.Namespace, cfg) -> int:
     from camera.io import atomic_folder, check_output_folder
     from camera.validate import check_count
     from camera.views import Views
+    from nvs.memory import memory_mode
     from nvs.pipeline import PathNVSPipeline, check_request, resize_views
     from nvs.writers import write_generation
 
@@ -337,18 +359,22 @@ def _run(args: argparse.Namespace, cfg) -> int:
         if args.dtype
         else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
     )
+    memory = memory_mode(args.memory, args.device)  # the low mode loads onto the CPU: its parts wait there
     if args.random_model is not None:
         from nvs.models.pathnvs import PathNVSModel
 
         torch.manual_seed(args.seed)
         model = PathNVSModel.from_preset(args.random_model, cfg.conditioning)
-        model = model.to(args.device, dtype).eval()
+        model = model.to(memory.storage_device, dtype).eval()
         logging.info("random-weight model at preset %r (outputs are noise-like: a smoke test)", args.random_model)
     else:
         from nvs.models.pathnvs import PathNVSModel
 
-        model = PathNVSModel.from_pretrained(args.model, device=args.device, dtype=dtype)
-    pipe = PathNVSPipeline(model, sampler, camera_radius=cfg.camera_radius)
+        model = PathNVSModel.from_pretrained(args.model, device=memory.storage_device, dtype=dtype)
+    from nvs.models.speed import accelerate
+
+    accelerate(model, args.speed)
+    pipe = PathNVSPipeline(model, sampler, camera_radius=cfg.camera_radius, memory=memory)
     if image is not None:
         frames = pipe.orbit(image, args.orbit, args.elevation, args.steps, args.guidance, args.seed, progress=True)
         small = torch.nn.functional.interpolate(

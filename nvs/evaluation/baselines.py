@@ -73,7 +73,7 @@ def pixelnerf_rgb(model, inputs: Views, target_cameras: Cameras, camera_radius: 
     if camera_radius is not None:
         _, transform = Cameras.cat([input_cams, targets]).normalize_scene(camera_radius)
         input_cams, targets = input_cams.transform(transform), targets.transform(transform)
-    device = model.device
+    device = next(model.conditioner.parameters()).device  # a memory mode may keep it apart from the U-Net
     cond = ConditioningInputs(
         input_images=inputs.images[None].to(device, torch.float32),
         input_cameras=input_cams.to(device),

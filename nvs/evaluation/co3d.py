@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from camera.io import atomic_write_bytes
 from camera.plot import save_figure
@@ -36,6 +35,7 @@ from camera.validate import InputError
 from nvs.evaluation.aggregate import aggregate, write_report
 from nvs.evaluation.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
 from nvs.evaluation.metrics import LpipsVgg, image_metrics
+from nvs.pipeline import resize_views
 
 METHODS = ("model", "nearest", "pixelnerf_rgb")
 METHOD_LABELS = {"model": "NVS model", "nearest": "nearest input view", "pixelnerf_rgb": "PixelNeRF RGB branch"}
@@ -44,14 +44,6 @@ TABLE_METRICS = ("psnr", "ssim", "lpips")
 
 def scene_file(out_dir: str | os.PathLike, method: str, views: int, scene: dict) -> Path:
     return Path(out_dir) / "scenes" / method / str(views) / f"{scene['category']}__{scene['sequence']}.json"
-
-
-def _resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    if frames.shape[-2:] == (height, width):
-        return frames
-    return F.interpolate(
-        frames.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False
-    ).clamp(0, 1)
 
 
 def predict(
@@ -70,9 +62,10 @@ def predict(
     if method == "nearest":
         return nearest_view(input_views, target_cams)
     if method == "pixelnerf_rgb":
-        return pixelnerf_rgb(pipeline.model, input_views, target_cams, pipeline.camera_radius)
+        with pipeline.running("vae_encoder", "conditioner"):  # on the pipeline's device in every memory mode
+            return pixelnerf_rgb(pipeline.model, input_views, target_cams, pipeline.camera_radius)
     out = pipeline.generate(input_views, target_cams, steps=steps, guidance=guidance, seed=seed)
-    return _resize(out.images, height, width)
+    return resize_views(out, height, width).images
 
 
 def score_scene(
@@ -101,12 +94,23 @@ def score_scene(
     ]
 
 
-def load_pipeline(model_dir: str | os.PathLike, device: str | torch.device = "cpu", sampler: dict | None = None):
+def load_pipeline(
+    model_dir: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    sampler: dict | None = None,
+    speed: str | None = None,
+    memory: str | None = None,
+):
+    """The pipeline of a saved model on ``device``, in speed mode ``speed`` (None: the default, eager)
+    and memory mode ``memory`` (nvs.memory; None: the default, everything on ``device``)."""
+    from nvs.memory import memory_mode
     from nvs.models import PathNVSModel
+    from nvs.models.speed import accelerate
     from nvs.pipeline import PathNVSPipeline, SamplerSettings
 
-    model = PathNVSModel.from_pretrained(model_dir, device=device)
-    return PathNVSPipeline(model, SamplerSettings.from_dict(sampler) if sampler else None)
+    memory = memory_mode(memory, device)  # the low mode loads onto the CPU: its parts wait there
+    model = accelerate(PathNVSModel.from_pretrained(model_dir, device=memory.storage_device), speed)
+    return PathNVSPipeline(model, SamplerSettings.from_dict(sampler) if sampler else None, memory=memory)
 
 
 def _conditioner_config(model_dir: str | os.PathLike | None, pipeline) -> dict:
@@ -208,11 +212,15 @@ def run_co3d_benchmark(
     lpips_weights: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    speed: str | None = None,
+    memory: str | None = None,
 ) -> dict | None:
     """Run (or resume) the benchmark; returns the Table-3 dict on rank 0 (None on other ranks).
 
-    ``pipeline`` (a :class:`nvs.pipeline.PathNVSPipeline`) or ``model_dir`` (loaded on ``device``
-    when a scene needs it) gives the model. ``steps``/``guidance`` None take the sampler's defaults.
+    ``pipeline`` (a :class:`nvs.pipeline.PathNVSPipeline`) or ``model_dir`` (loaded on ``device`` when a
+    scene needs it, in speed mode ``speed``: nvs.models.speed, memory mode ``memory``: nvs.memory) gives the
+    model. Neither mode is a setting of the run: a resumed run may use others. ``steps``/``guidance`` None
+    take the sampler's defaults.
     The model's seed for scene i is ``seed + i``, so results do not depend on the sharding.
     Under ``world_size`` > 1 a ``torch.distributed`` group must be initialised (for the barrier).
     """
@@ -259,7 +267,7 @@ def run_co3d_benchmark(
                 if path.is_file():
                     continue
                 if method != "nearest" and pipeline is None:
-                    pipeline = load_pipeline(model_dir, device)
+                    pipeline = load_pipeline(model_dir, device, speed=speed, memory=memory)
                 inputs, targets = scene["inputs"][str(v)], scene["targets"][str(v)]
                 pred = predict(method, pipeline, frames, inputs, targets, steps, guidance, seed + index)
                 records = score_scene(method, v, scene, frames, pred, targets, lpips_fn)

@@ -79,6 +79,23 @@ class Condition:
         out = ConditioningOutput(maps=join("maps"), frame_embedding=join("frame_embedding"), tokens=join("tokens"))
         return Condition(torch.cat([c.clip for c in conditions]), torch.cat([c.latent for c in conditions]), out)
 
+    def split(self, size: int) -> list[Condition]:
+        """Pieces of at most ``size`` scenes along the batch (the inverse of :meth:`cat`, which
+        keeps no losses or extras either)."""
+
+        def piece(x: Tensor | None, i: int) -> Tensor | None:
+            return None if x is None else x[i : i + size]
+
+        out = self.conditioning
+        return [
+            Condition(
+                self.clip[i : i + size],
+                self.latent[i : i + size],
+                ConditioningOutput(piece(out.maps, i), piece(out.frame_embedding, i), piece(out.tokens, i)),
+            )
+            for i in range(0, self.clip.shape[0], size)
+        ]
+
 
 def check_channels(unet_in_channels: int, conditioner: Conditioner, where: str) -> None:
     expected = 4 + CONDITION_LATENT_CHANNELS + conditioner.map_channels
@@ -230,9 +247,9 @@ class PathNVSModel(nn.Module):
         """images [N, 3, H, W] in [0, 1] -> scaled latents [N, 4, H/8, W/8] (VAE mode)."""
         _check_images(images, "encode_images", 4)
         chunks = images.split(self.settings.decode_chunk_size)
-        vae_dtype = next(self.vae.parameters()).dtype
+        weight = next(self.vae.encoder.parameters())  # its device: a memory mode may hold parts apart
         latents = [
-            self.vae.encode((c * 2 - 1).to(self.device, vae_dtype)).latent_dist.mode()
+            self.vae.encode((c * 2 - 1).to(weight.device, weight.dtype)).latent_dist.mode()
             for c in tqdm(chunks, desc="encoding", disable=not progress, leave=False)
         ]
         return torch.cat(latents) * self.settings.latent_scaling_factor
@@ -242,13 +259,13 @@ class PathNVSModel(nn.Module):
         frames of a video at a time (the temporal decoder sees the frames of one chunk together)."""
         if latents.ndim != 5:
             raise ValueError(f"decode_latents expects [B, F, 4, h, w], got {tuple(latents.shape)}")
-        vae_dtype = next(self.vae.parameters()).dtype
+        weight = next(self.vae.decoder.parameters())
         videos = []
         bar = tqdm(total=latents.shape[0] * latents.shape[1], desc="decoding", disable=not progress, leave=False)
         for video in latents:
             frames = []
             for chunk in video.split(self.settings.decode_chunk_size):
-                z = chunk.to(self.device, vae_dtype) / self.settings.latent_scaling_factor
+                z = chunk.to(weight.device, weight.dtype) / self.settings.latent_scaling_factor
                 frames.append(self.vae.decode(z, num_frames=len(chunk)).sample)
                 bar.update(len(chunk))
             videos.append(torch.cat(frames))
@@ -272,7 +289,8 @@ class PathNVSModel(nn.Module):
         x = (_resize_with_antialiasing(images.flatten(0, 1).float() * 2.0 - 1.0, (size, size)) + 1.0) / 2.0
         mean = torch.tensor(self.settings.clip_mean, device=x.device)[None, :, None, None]
         std = torch.tensor(self.settings.clip_std, device=x.device)[None, :, None, None]
-        x = ((x - mean) / std).to(self.device, next(self.image_encoder.parameters()).dtype)
+        weight = next(self.image_encoder.parameters())
+        x = ((x - mean) / std).to(weight.device, weight.dtype)
         return self.image_encoder(pixel_values=x).image_embeds.reshape(b, v, -1)
 
     def condition(
@@ -297,15 +315,21 @@ class PathNVSModel(nn.Module):
         if self.conditioner.uses_input_latents and inputs.input_latents is None:
             latents = self.encode_images(images.flatten(0, 1))
             inputs = replace(inputs, input_latents=latents.unflatten(0, images.shape[:2]))
-        first = images[:, 0].to(self.device, torch.float32) * 2 - 1
+        weight = next(self.vae.encoder.parameters())
+        first = images[:, 0].to(weight.device, torch.float32) * 2 - 1
         if self.settings.noise_aug_strength > 0:
             noise = torch.randn(
                 first.shape, generator=generator, device=generator.device if generator is not None else None
             ).to(first)
             first = first + self.settings.noise_aug_strength * noise
-        vae_dtype = next(self.vae.parameters()).dtype
-        latent = self.vae.encode(first.to(vae_dtype)).latent_dist.mode()
-        cond = Condition(self.clip_tokens(images), latent, self.conditioner(inputs))
+        latent = self.vae.encode(first.to(weight.dtype)).latent_dist.mode()
+        # a conditioner cast to bf16 / fp16 with the model takes float32 inputs through autocast (its
+        # camera geometry stays float32 inside, see conditioning.pixelnerf)
+        weight = next(self.conditioner.parameters(), None)
+        low = weight is not None and weight.dtype in (torch.bfloat16, torch.float16)
+        with torch.autocast(latent.device.type, dtype=weight.dtype if low else torch.bfloat16, enabled=low):
+            out = self.conditioner(inputs)
+        cond = Condition(self.clip_tokens(images), latent, out)
         no = torch.zeros(b, dtype=torch.bool, device=latent.device)
         return cond.drop(
             no if drop_latent is None else drop_latent.to(latent.device),
