@@ -25,6 +25,7 @@ the weights). What each mode measures (peak memory, time): ``benchmarks/generati
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any, ClassVar
@@ -145,12 +146,12 @@ def sliced_time_mixing(module: nn.Module, slices: int = MIX_SLICES) -> Iterator[
                 m.forward = forward
 
 
-class MemoryMode:
+class MemoryMode(ABC):
     """Base: where the parts of a :class:`~nvs.models.pathnvs.PathNVSModel` wait and run.
 
     ``device``: the execution device (None: the device the model is on when the pipeline places
-    it). A pipeline calls :meth:`place` once, runs each stage inside :meth:`running` and samples
-    with :meth:`denoiser`; :attr:`storage_device` says where to load a model for this mode.
+    it). A pipeline calls :meth:`place` once and runs each stage inside :meth:`running`;
+    :attr:`storage_device` says where to load a model for this mode.
     """
 
     name: ClassVar[str] = ""
@@ -162,22 +163,18 @@ class MemoryMode:
         return f"{type(self).__name__}(device={self.device})"
 
     @property
+    @abstractmethod
     def storage_device(self) -> torch.device | None:
         """Where the weights wait between stages (None: on the execution device)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def place(self, model: nn.Module) -> torch.device | None:
         """Put the parts where this mode keeps them; returns the execution device (None: the
         model's own device, followed when it moves)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def running(self, model: nn.Module, parts: Sequence[str], device: torch.device | None) -> Any:
         """A context inside which the named :data:`PARTS` can run on ``device``."""
-        raise NotImplementedError
-
-    def denoiser(self, model: nn.Module) -> Any:
-        """What the sampler calls ``denoise`` on (and reads ``parameters()`` of)."""
-        raise NotImplementedError
 
 
 class DefaultMemory(MemoryMode):
@@ -197,9 +194,6 @@ class DefaultMemory(MemoryMode):
 
     def running(self, model: nn.Module, parts: Sequence[str], device: torch.device | None) -> Any:
         return nullcontext()
-
-    def denoiser(self, model: nn.Module) -> nn.Module:
-        return model
 
 
 class LowMemory(MemoryMode):
@@ -233,9 +227,6 @@ class LowMemory(MemoryMode):
             if "vae_decoder" in parts:
                 stack.enter_context(sliced_time_mixing(model.vae.decoder))
             yield
-
-    def denoiser(self, model: nn.Module) -> nn.Module:
-        return model
 
 
 MEMORY_MODES: dict[str, type[MemoryMode]] = {"default": DefaultMemory, "low": LowMemory}

@@ -153,9 +153,8 @@ class PathNVSPipeline:
                 bar.update(len(images))
             shape = (1, len(target_cams), 4, h, w)
             with self.running("unet"):
-                denoiser = self.memory.denoiser(model)
                 latents = sample(
-                    denoiser, cond, shape, sigmas, guidance, generator, self.stepper, x_start=x_start, progress=progress
+                    model, cond, shape, sigmas, guidance, generator, self.stepper, x_start=x_start, progress=progress
                 )
             with self.running("vae_decoder"):
                 return model.decode_latents(latents, progress=progress)[0].cpu()

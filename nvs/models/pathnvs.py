@@ -315,14 +315,14 @@ class PathNVSModel(nn.Module):
         if self.conditioner.uses_input_latents and inputs.input_latents is None:
             latents = self.encode_images(images.flatten(0, 1))
             inputs = replace(inputs, input_latents=latents.unflatten(0, images.shape[:2]))
-        weight = next(self.vae.encoder.parameters())
-        first = images[:, 0].to(weight.device, torch.float32) * 2 - 1
+        encoder = next(self.vae.encoder.parameters())
+        first = images[:, 0].to(encoder.device, torch.float32) * 2 - 1
         if self.settings.noise_aug_strength > 0:
             noise = torch.randn(
                 first.shape, generator=generator, device=generator.device if generator is not None else None
             ).to(first)
             first = first + self.settings.noise_aug_strength * noise
-        latent = self.vae.encode(first.to(weight.dtype)).latent_dist.mode()
+        latent = self.vae.encode(first.to(encoder.dtype)).latent_dist.mode()
         # a conditioner cast to bf16 / fp16 with the model takes float32 inputs through autocast (its
         # camera geometry stays float32 inside, see conditioning.pixelnerf)
         weight = next(self.conditioner.parameters(), None)
