@@ -9,7 +9,8 @@ gsplat's defaults (refining from step 500 every 100 steps, until 15000); the los
 on valid windows; unpacked rasterization; ``loss.item()`` every step (the trainer prints it); the
 strategy's step after the optimisers'. What differs, so that both fits solve the same problem: the views'
 background colour composited behind the Gaussians (the trainer renders on black), the SH degree and the
-views of :mod:`benchmarks.recon_gaussians`, and kornia's SSIM for ``fused_ssim`` (not installed here).
+views of :mod:`benchmarks.recon_gaussians`, and this project's SSIM (:func:`recon.losses.d_ssim`, equal to
+kornia's) for ``fused_ssim`` (not installed here).
 On a CPU the pure-torch rasterizer stands in for gsplat's (``--quick`` only).
 """
 

@@ -8,11 +8,16 @@ views score the fits. Stages (``--stages``, run in this order):
 - ``timed``: the 18 views at ``--time-size``: space carving (timed on its own), then our fit (V3D preset)
   and the reference fit (:mod:`benchmarks.gsplat_reference`: gsplat 1.5.3's example trainer re-written),
   both from the carved points, same views, iterations and views per step.
+- ``profile`` (or ``--profile N``): where a step of the timed fit goes, N iterations at ``--time-size``
+  (:mod:`benchmarks.recon_profile`): variants timed, a torch.profiler summary, host syncs by source line.
 - ``accuracy``: at ``--size``: our fit from carving and from random points, logging the held-out PSNR
   every ``--eval-every`` iterations (its time includes those evaluations), and the reference from carving.
+- ``im3d``: IM-3D's loop (fit, then ``--im3d-rounds`` of render -> SDEdit -> refit) on the 18 views at
+  ``--time-size`` with a random-weight model at ``--im3d-model`` (``svd``: full size, bf16), each part timed.
 
     python -m benchmarks.recon_gaussians --out DIR              # GPU (gsplat), a few minutes
     python -m benchmarks.recon_gaussians --out DIR --quick      # CPU, tiny, seconds
+    python -m benchmarks.recon_gaussians --out DIR --stages warmup,timed --profile 300 --both-layouts
 
 Writes ``DIR/recon_gaussians.json`` (one key per stage run, kept from earlier runs into DIR),
 ``DIR/psnr_curves.png`` and ``DIR/heldout.png`` (held-out ground truth over our renders).
@@ -33,7 +38,7 @@ import torch
 from camera.io import atomic_write_bytes, atomic_write_text
 from camera.plot import save_figure
 
-STAGES = ("warmup", "timed", "accuracy")
+STAGES = ("warmup", "timed", "profile", "accuracy", "im3d")
 
 
 def _orbit_views(category: str, seed: int, num: int, size: int, elevation: float, azimuth: float, device="cpu"):
@@ -168,6 +173,30 @@ def timed_stage(args, config, device: str) -> dict:
     return {"rows": rows, "notes": notes}
 
 
+def profile_stage(args, config, device: str) -> dict:
+    """Where a step of the timed fit goes (:func:`benchmarks.recon_profile.profile_stage`)."""
+    from benchmarks.recon_profile import profile_stage as run
+
+    train = _orbit_views(args.category, args.seed, args.views, args.time_size, 10.0, 0.0, device)
+    _, initial, _ = _carve(train, config, device)
+    return {**run(train, initial, config, device, args.profile), "size": args.time_size, "notes": []}
+
+
+def im3d_stage(args, config, device: str) -> dict:
+    """IM-3D's loop end to end (:func:`benchmarks.recon_profile.im3d_stage`)."""
+    from benchmarks.recon_profile import im3d_stage as run
+    from recon.fit import FIT_PRESETS
+
+    train = _orbit_views(args.category, args.seed, args.views, args.time_size, 10.0, 0.0, device)
+    fit_config = FIT_PRESETS["im3d"]
+    if args.quick:
+        fit_config = replace(fit_config, iterations=6, init_points=200, strategy=None)
+    return run(
+        train, fit_config, args.im3d_model, device, args.im3d_rounds, args.im3d_sigma, args.im3d_steps,
+        args.im3d_iterations,
+    )  # fmt: skip
+
+
 def accuracy_stage(args, config, device: str) -> dict:
     """Our fit from carving and from random points (held-out PSNR curves), the reference from carving."""
     from recon.fit import fit_gaussians, psnr_curve
@@ -242,8 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--target-psnr", type=float, default=28.0)
     parser.add_argument("--both-layouts", action="store_true", help="timed: also our fit in gsplat's other layout")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="run the profile stage over N iterations")
+    parser.add_argument("--im3d-model", default="svd", help="model size preset of the im3d stage (configs/model)")
+    parser.add_argument("--im3d-rounds", type=int, default=3)
+    parser.add_argument("--im3d-steps", type=int, default=10, help="denoising steps per SDEdit (IM-3D: 10)")
+    parser.add_argument("--im3d-sigma", type=float, default=4.0, help="noise level of each SDEdit (nvs recon's)")
+    parser.add_argument("--im3d-iterations", type=int, default=500, help="refit iterations per round (IM-3D: 500)")
     args = parser.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if args.profile > 0 and "profile" not in stages:
+        stages.append("profile")
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         parser.error(f"--stages: unknown {', '.join(unknown)}; choose from {', '.join(STAGES)}")
@@ -254,9 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         torch.set_num_threads(1)  # many small ops: threads only contend on a shared CPU
         args.device, args.size, args.time_size, args.iterations, args.eval_every = "cpu", 20, 24, 15, 5
-        args.target_psnr, args.views = 20.0, 6
+        args.target_psnr, args.views, args.profile = 20.0, 6, args.profile or 6
+        args.im3d_model, args.im3d_rounds, args.im3d_steps, args.im3d_iterations = "tiny", 1, 1, 3
         config = replace(config, init_points=300, carve_resolution=32, lr_opacities=0.2, lr_scales=5e-2, lr_sh0=5e-2)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.profile = args.profile or 200
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "recon_gaussians.json"
     report = json.loads(path.read_text()) if path.exists() else {}
@@ -271,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         if stage == "warmup":
             report["warmup"] = {"seconds": warmup}
         else:
-            report[stage] = (timed_stage if stage == "timed" else accuracy_stage)(args, config, device)
+            run = {"timed": timed_stage, "profile": profile_stage, "accuracy": accuracy_stage, "im3d": im3d_stage}
+            report[stage] = run[stage](args, config, device)
             report[stage].update(seconds_stage=time.perf_counter() - start, seconds_warmup=warmup)
         report["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         atomic_write_text(path, json.dumps(report, indent=2))
@@ -279,7 +319,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for s in ("timed", "accuracy") if s in stages for r in report[s]["rows"]]
     if rows:
         _print_rows(rows)
-    for note in sorted({n for s in ("timed", "accuracy") if s in stages for n in report[s]["notes"]}):
+    if "profile" in stages or "im3d" in stages:
+        from benchmarks.recon_profile import print_im3d, print_profile
+
+        if "profile" in stages:
+            print_profile(report["profile"])
+        if "im3d" in stages:
+            print_im3d(report["im3d"])
+    for note in sorted({n for s in STAGES[1:] if s in stages for n in report[s]["notes"]}):
         print(f"note: {note}")
     return 0
 

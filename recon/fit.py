@@ -5,6 +5,12 @@ The renderer is gsplat on CUDA, the pure-torch rasterizer on CPU; a gsplat densi
 Learning rates follow the 3DGS code, the position rate scaled by the scene size and decayed 100x over
 the run. A step renders ``views_per_step`` views in one call; the loss terms stay on the device and
 are read (one host sync) only at the ~50 logged steps; carving runs on the fit's device.
+
+On CUDA a step is kept free of host syncs of its own: the views of every step are drawn up front
+(:func:`view_schedule`), SH degree 0 renders colours (no camera inverses, no SH kernel), gsplat's
+unpacked layout needs no count of visible pairs (and :class:`recon.strategy.DefaultStrategy` sums its
+statistics densely), and the image loss replays as CUDA graphs (``FitConfig.cuda_graph``). What is
+left is gsplat's own read of its tile-intersection count, once per render.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from tqdm import tqdm
 from camera.views import Views
 from recon.carve import default_bounds, space_carve
 from recon.gaussians import Gaussians, gaussians_from_points, random_gaussians
-from recon.losses import LossWeights, image_loss, psnr
-from recon.rasterize import rasterize, torch_extensions_dir
+from recon.losses import LossFn, LossWeights, graphed_image_loss, image_loss, psnr
+from recon.rasterize import SH_C0, rasterize, torch_extensions_dir
 from recon.render_path import render_gaussians
 from recon.strategy import DefaultStrategy, Strategy, cpu_capable, initialize_state, step_post_backward
 
@@ -34,8 +40,10 @@ class FitConfig:
     ``random_radius`` x the scene half size around the scene centre, sized to stay see-through: see
     :func:`recon.gaussians.random_gaussians`). background: an RGB triple, or
     "auto" (median colour outside the masks, black without masks). strategy: a gsplat densification
-    strategy (:mod:`recon.strategy`), None for a fixed set of Gaussians. packed: gsplat's packed mode
-    (CUDA only; the torch rasterizer has one layout).
+    strategy (:mod:`recon.strategy`), None for a fixed set of Gaussians. packed: gsplat's packed layout
+    (CUDA only; the torch rasterizer has one): it gathers the visible (camera, Gaussian) pairs, which costs
+    a host sync and sorted scatters in the backward, and saves little when most Gaussians are in view, as
+    around an object. cuda_graph: the image loss (LPIPS off) as CUDA graphs on CUDA.
     """
 
     iterations: int = 4000
@@ -59,7 +67,8 @@ class FitConfig:
             refine_every=100, refine_start_iter=500, refine_stop_iter=3000, reset_every=1_000_000
         )
     )
-    packed: bool = True
+    packed: bool = False
+    cuda_graph: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -161,7 +170,9 @@ def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: 
         "shN": config.lr_sh0 / 20,
     }
     fused = params["means"].is_cuda or None
-    return {k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15, fused=fused) for k in params}
+    return {
+        k: torch.optim.Adam([params[k]], lr=rates[k], eps=1e-15, fused=fused) for k in params if params[k].requires_grad
+    }
 
 
 def _usable_strategy(config: FitConfig, use_gsplat: bool, notes: list[str]) -> Strategy | None:
@@ -192,6 +203,31 @@ def view_schedule(num_views: int, per_step: int, iterations: int, seed: int) -> 
         steps.append(order[cursor : cursor + per_step])
         cursor += per_step
     return torch.stack(steps)
+
+
+def _loss_function(
+    config: FitConfig, shape: tuple[int, ...], with_mask: bool, lpips_fn, device: torch.device, notes: list[str]
+) -> LossFn:
+    """f(pred, gt, alpha, mask) -> (loss, terms): graphed on CUDA where it can be, else :func:`image_loss`."""
+
+    def eager(pred, gt, alpha=None, mask=None):
+        return image_loss(pred, gt, config.loss, alpha, mask, lpips_fn)
+
+    if device.type != "cuda" or not config.cuda_graph or lpips_fn is not None:
+        return eager
+    try:
+        return graphed_image_loss(config.loss, shape, with_mask, device)
+    except Exception as e:  # a loss that cannot be captured still fits, eagerly
+        notes.append(f"image loss not graphed ({type(e).__name__}: {e}); eager instead")
+        return eager
+
+
+def _render_colors(params: torch.nn.ParameterDict, sh_degree: int) -> tuple[torch.Tensor, int | None]:
+    """What the rasterizer takes: RGB [N, 3] at SH degree 0 (SH 0 has no view dependence: gsplat's
+    C0·sh0 + 0.5 clamped at 0, without its camera inverses), else SH [N, K, 3] with the degree."""
+    if sh_degree == 0:
+        return (SH_C0 * params["sh0"][:, 0] + 0.5).clamp(min=0), None
+    return torch.cat([params["sh0"], params["shN"]], 1), sh_degree
 
 
 def fit_gaussians(
@@ -236,6 +272,8 @@ def fit_gaussians(
     gaussians = initial if initial is not None else initial_gaussians(views, config, progress, device)
     _, scene_scale = default_bounds(views.cameras)
     params = gaussians.parameters_dict().to(device)
+    if params["shN"].numel() == 0:  # SH degree 0: nothing to optimise (the strategy carries it along)
+        params["shN"].requires_grad_(False)
     optimizers = _optimizers(params, config, scene_scale)
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizers["means"], gamma=0.01 ** (1 / config.iterations))
     state = None
@@ -248,38 +286,43 @@ def fit_gaussians(
     masks = views.masks.float().to(device) if views.masks is not None else None
     w2c, K = views.cameras.w2c.float().to(device), views.cameras.K.float().to(device)
     per_step = min(config.views_per_step, len(views))
-    bg = torch.tensor(background, dtype=torch.float32, device=device).expand(per_step, 3)
+    bg = torch.tensor(background, dtype=torch.float32, device=device).expand(per_step, 3).contiguous()
     picks = view_schedule(len(views), per_step, config.iterations, config.seed).to(device)  # one copy
+    with_mask = config.loss.mask > 0 and masks is not None
+    shape = (per_step, 3, views.cameras.height, views.cameras.width)
+    before = len(notes)
+    loss_fn = _loss_function(config, shape, with_mask, lpips_fn, device, notes)
+    for note in notes[before:]:
+        log(note)
     history, sums, since = [], {}, 0
     log_every = max(1, config.iterations // 50)
     gsplat_kwargs = {"packed": config.packed, "absgrad": getattr(strategy, "absgrad", False)} if use_gsplat else {}
     bar = tqdm(range(1, config.iterations + 1), desc="fitting", disable=not progress)
     for step in bar:
         pick = picks[step - 1]
+        colors, sh_degree = _render_colors(params, config.sh_degree)
         render, alpha, info = rasterize(
             params["means"],
             params["quats"],
             torch.exp(params["scales"]),
             torch.sigmoid(params["opacities"]),
-            torch.cat([params["sh0"], params["shN"]], 1),
+            colors,
             w2c[pick],
             K[pick],
             views.cameras.width,
             views.cameras.height,
-            sh_degree=config.sh_degree,
+            sh_degree=sh_degree,
             backgrounds=bg,
             backend="gsplat" if use_gsplat else "torch",
             **gsplat_kwargs,
         )
         if strategy is not None:
             strategy.step_pre_backward(params, optimizers, state, step - 1, info)
-        loss, parts = image_loss(
+        loss, parts = loss_fn(
             render.permute(0, 3, 1, 2),
             images[pick],
-            config.loss,
-            alpha.permute(0, 3, 1, 2),
-            masks[pick] if masks is not None else None,
-            lpips_fn,
+            alpha.permute(0, 3, 1, 2) if with_mask else None,
+            masks[pick] if with_mask else None,
         )
         loss.backward()
         for opt in optimizers.values():

@@ -239,8 +239,10 @@ def rasterize(
         torch_extensions_dir()
         from gsplat import rasterization
 
-        # gsplat 1.5.3 rejects per-camera backgrounds in its default packed mode (it checks them
-        # against the packed shape), so the background is composited here: C + (1 - alpha) * bg.
+        # gsplat 1.5.3 rejects per-camera backgrounds in its packed mode (it checks them against the
+        # packed shape), so there the background is composited here: C + (1 - alpha) * bg; unpacked
+        # RGB renders take it in gsplat's kernel (C + T·bg, T = 1 - alpha: the same sum, no extra kernels).
+        native = backgrounds is not None and not gsplat_kwargs.get("packed", True) and render_mode.startswith("RGB")
         out, alphas, meta = rasterization(
             means,
             quats,
@@ -256,9 +258,10 @@ def rasterize(
             eps2d=eps2d,
             sh_degree=sh_degree,
             render_mode=render_mode,
+            backgrounds=backgrounds.to(means) if native else None,
             **gsplat_kwargs,
         )
-        if backgrounds is not None:
+        if backgrounds is not None and not native:
             bg = backgrounds.to(out)[:, None, None, :]
             out = torch.cat([out[..., : bg.shape[-1]] + (1 - alphas) * bg, out[..., bg.shape[-1] :]], -1)
         return out, alphas, meta

@@ -9,6 +9,7 @@ replace the views' images and the Gaussians keep optimising from where they were
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -28,7 +29,8 @@ class SDEditDenoiser(Protocol):
 
 @dataclass
 class RefineResult:
-    """The last fit; per round: sigma, mean |change| of the frames; the frames of every round [F, 3, H, W]."""
+    """The last fit; per round: sigma, mean |change| of the frames, final loss and the seconds of its
+    render, SDEdit and refit; the frames of every round [F, 3, H, W]."""
 
     fit: FitResult
     rounds: list[dict] = field(default_factory=list)
@@ -68,7 +70,9 @@ def refine_gaussians(
     fit = first_fit or fit_gaussians(views, preset, device=device, progress=progress, log=log, **fit_kwargs)
     result = RefineResult(fit)
     for k, sigma in enumerate(levels):
-        rendered, _ = render_gaussians(fit.gaussians, views.cameras, fit.background, device)
+        start = time.perf_counter()
+        rendered, _ = render_gaussians(fit.gaussians, views.cameras, fit.background, device)  # on the CPU
+        rendered_at = time.perf_counter()
         edited = denoiser.sdedit(rendered, views.cameras, sigma=sigma, **(sdedit_kwargs or {}))
         if tuple(edited.shape) != tuple(rendered.shape):
             raise ValueError(
@@ -76,6 +80,7 @@ def refine_gaussians(
                 f"{tuple(rendered.shape)}; it must return one frame per view at the same size"
             )
         edited = edited.detach().float().cpu().clamp(0, 1)
+        edited_at = time.perf_counter()
         change = float((edited - rendered).abs().mean())
         log(f"refinement round {k + 1}/{rounds}: sigma {sigma:g}, mean frame change {change:.4f}")
         views = replace(views, images=edited)
@@ -95,6 +100,9 @@ def refine_gaussians(
                 "sigma": sigma,
                 "mean_frame_change": change,
                 "final_loss": fit.history[-1]["total"] if fit.history else None,
+                "seconds_render": rendered_at - start,
+                "seconds_sdedit": edited_at - rendered_at,
+                "seconds_fit": fit.seconds,
             }
         )
         result.frames.append(edited)

@@ -3,12 +3,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from recon_scenes import one_thread, ring_cameras, sphere_views  # noqa: E402,F401
 
-from recon.fit import FIT_PRESETS, FitConfig, estimate_background, fit_gaussians, resolve_config  # noqa: E402
+from recon.fit import (  # noqa: E402
+    FIT_PRESETS,
+    FitConfig,
+    estimate_background,
+    fit_gaussians,
+    resolve_config,
+    view_schedule,
+)
 from recon.losses import LossWeights  # noqa: E402
+from recon.rasterize import rasterize  # noqa: E402
 from recon.strategy import DefaultStrategy, MCMCStrategy  # noqa: E402
 
 
@@ -103,3 +112,69 @@ def test_history_holds_plain_floats():
     result = fit_gaussians(_views(), _tiny_config(iterations=4), progress=False, log=lambda _: None)
     assert [h["iteration"] for h in result.history] == [1, 2, 3, 4]
     assert all(type(h["mse"]) is float and h["total"] == pytest.approx(h["mse"]) for h in result.history)
+
+
+def test_view_schedule_draws_shuffled_epochs():
+    picks = view_schedule(18, 4, 12, seed=3)
+    assert picks.shape == (12, 4) and torch.equal(picks, view_schedule(18, 4, 12, seed=3))
+    # 4 steps of 4 distinct views use 16 of the 18, then a new shuffle starts (18 - 16 < 4 left)
+    for epoch in (picks[:4], picks[4:8], picks[8:]):
+        assert len(set(epoch.flatten().tolist())) == 16
+    assert not torch.equal(picks[:4], picks[4:8])
+    assert sorted(view_schedule(3, 3, 2, seed=0)[1].tolist()) == [0, 1, 2]
+
+
+def test_dense_strategy_statistics_equal_gsplats_gathered_ones():
+    # gsplat's own _update_state (torch.where over the visible pairs, index_add_) is the reference
+    import gsplat.strategy
+
+    views = _views()
+    gen = torch.Generator().manual_seed(0)
+    n = 60
+    params = torch.nn.ParameterDict(
+        {
+            "means": torch.nn.Parameter((torch.rand(n, 3, generator=gen) - 0.5) * 2.4),  # some out of view
+            "quats": torch.nn.Parameter(torch.randn(n, 4, generator=gen)),
+            "scales": torch.nn.Parameter(torch.full((n, 3), -2.5)),
+            "opacities": torch.nn.Parameter(torch.linspace(-7, 3, n)),  # the faintest culled by opacity
+        }
+    )
+    for cams, scale2d in ((slice(0, 4), 0), (slice(2, 3), 100)):
+        rgb, _, info = rasterize(
+            params["means"], params["quats"], params["scales"].exp(), params["opacities"].sigmoid(),
+            torch.rand(n, 3, generator=gen), views.cameras.w2c[cams].float(), views.cameras.K[cams].float(),
+            views.cameras.width, views.cameras.height, backend="torch",
+        )  # fmt: skip
+        info["means2d"].retain_grad()
+        (rgb * torch.rand(rgb.shape, generator=gen)).sum().backward()
+        ours, theirs = DefaultStrategy(refine_scale2d_stop_iter=scale2d), {}
+        state = ours.initialize_state()
+        theirs = ours.initialize_state()
+        for _ in range(2):  # from empty and onto running sums
+            ours._update_state(params, state, info)
+            gsplat.strategy.DefaultStrategy._update_state(ours, params, theirs, info, packed=False)
+        seen = (info["radii"] > 0).all(-1)
+        assert 0 < int(seen.sum()) < seen.numel()
+        torch.testing.assert_close(state["count"], theirs["count"], rtol=0, atol=0)
+        torch.testing.assert_close(state["grad2d"], theirs["grad2d"], rtol=1e-5, atol=1e-9)
+        if scale2d:  # one camera: gsplat's scatter of maxima is exact
+            torch.testing.assert_close(state["radii"], theirs["radii"])
+
+
+def test_sh_degree_0_renders_as_colours():
+    from recon.fit import _render_colors
+    from recon.gaussians import random_gaussians
+
+    views = _views()
+    g = random_gaussians(50, torch.zeros(3), 0.8, seed=1, sh_degree=0, opacity=0.5)
+    params = g.parameters_dict()
+    params["sh0"].data[:5] = -3.0  # colours below 0 clamp
+    colors, degree = _render_colors(params, 0)
+    assert degree is None and colors.shape == (50, 3)
+    args = (params["means"], params["quats"], params["scales"].exp(), params["opacities"].sigmoid())
+    cams = (views.cameras.w2c[:2].float(), views.cameras.K[:2].float(), views.cameras.width, views.cameras.height)
+    as_rgb, _, _ = rasterize(*args, colors, *cams, backend="torch")
+    as_sh, _, _ = rasterize(*args, torch.cat([params["sh0"], params["shN"]], 1), *cams, sh_degree=0, backend="torch")
+    torch.testing.assert_close(as_rgb, as_sh)
+    sh, degree = _render_colors(random_gaussians(5, torch.zeros(3), 1.0, sh_degree=1).parameters_dict(), 1)
+    assert degree == 1 and sh.shape == (5, 4, 3)

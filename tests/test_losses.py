@@ -2,7 +2,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from recon.losses import LossWeights, d_ssim, image_loss, psnr
+from recon.losses import LossWeights, d_ssim, graphed_image_loss, image_loss, psnr
 
 
 def test_d_ssim_matches_scikit_image_gaussian():
@@ -75,3 +75,31 @@ def test_bad_weights():
         LossWeights("l2")
     with pytest.raises(ValueError, match=">= 0"):
         LossWeights(ssim=-1)
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_graphed_loss_returns_image_loss_terms(monkeypatch, with_mask):
+    # The capture is torch's (CUDA only); what is ours is the plumbing around it: which arguments go in,
+    # the terms' names and order, and fresh copies of the terms. Identity stands in for the capture here.
+    seen = []
+
+    def no_capture(fn, sample):
+        seen.append([(tuple(t.shape), t.requires_grad) for t in sample])
+        return fn
+
+    monkeypatch.setattr(torch.cuda, "make_graphed_callables", no_capture)
+    weights = LossWeights("mse", ssim=0.5, mask=1.0)
+    loss = graphed_image_loss(weights, (2, 3, 16, 16), with_mask, torch.device("cpu"))
+    want = [((2, 3, 16, 16), True), ((2, 3, 16, 16), False)] + [((2, 1, 16, 16), True), ((2, 1, 16, 16), False)] * (
+        with_mask
+    )
+    assert seen == [want]
+    g = torch.Generator().manual_seed(3)
+    pred, gt = torch.rand(2, 3, 16, 16, generator=g, requires_grad=True), torch.rand(2, 3, 16, 16, generator=g)
+    alpha, mask = torch.rand(2, 1, 16, 16, generator=g), torch.rand(2, 1, 16, 16, generator=g)
+    total, parts = loss(pred, gt, alpha, mask)
+    ref_total, ref = image_loss(pred, gt, weights, alpha if with_mask else None, mask if with_mask else None)
+    assert list(parts) == list(ref) == ["mse", "dssim"] + ["mask"] * with_mask + ["total"]
+    assert all(float(parts[k]) == pytest.approx(float(ref[k]), rel=1e-6) for k in ref)
+    assert float(total.detach()) == pytest.approx(float(ref_total.detach()), rel=1e-6) and total.requires_grad
+    assert all(not p.requires_grad for p in parts.values())

@@ -13,7 +13,7 @@ def test_quick_benchmark_times_each_stage_against_the_reference(tmp_path, capsys
     assert main(["--out", str(tmp_path), "--quick", "--stages", "accuracy"]) == 0
     report = json.loads((tmp_path / "recon_gaussians.json").read_text())
     timed, accuracy = report["timed"]["rows"], report["accuracy"]["rows"]  # the second run kept the first's
-    assert [r["method"] for r in timed] == ["ours", "ours packed=False", "gsplat reference"]
+    assert [r["method"] for r in timed] == ["ours", "ours packed=True", "gsplat reference"]
     assert timed[0]["seconds_carving"] == timed[2]["seconds_carving"] > 0
     assert all(r["seconds_total"] == r["seconds_carving"] + r["seconds_fit"] for r in timed)
     assert [(r["method"], r["init"]) for r in accuracy] == [
