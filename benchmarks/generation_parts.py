@@ -191,10 +191,12 @@ def timed_call(
 
 def compare(frames: Tensor, reference: Tensor) -> dict[str, float]:
     """Frames [F, 3, H, W] in [0, 1] against reference frames: max |difference| and PSNR (dB, mean
-    over frames; inf when equal)."""
+    over frames; inf when equal, nan when ``frames`` hold a non-finite value, which fails any target)."""
     from nvs.evaluation.metrics import psnr
 
     frames, reference = frames.float().cpu(), reference.float().cpu()
+    if not torch.isfinite(frames).all():
+        return {"max_abs_diff": float("nan"), "psnr_db": float("nan")}
     diff = (frames - reference).abs().max().item()
     value = psnr(frames.clamp(0, 1), reference.clamp(0, 1)).mean().item() if diff > 0 else float("inf")
     return {"max_abs_diff": diff, "psnr_db": value}

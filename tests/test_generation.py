@@ -63,3 +63,18 @@ def test_a_stage_timeout_is_not_turned_into_another_error():
 
     with pytest.raises(generation.StageTimeout), generation.time_limit(1):
         inspect.getfullargspec(SlowSignature())
+
+
+def test_non_finite_frames_fail_the_psnr_target():
+    import torch
+
+    from benchmarks import generation_parts, generation_report
+
+    reference = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    broken = reference.clone()
+    broken[0, 0, 0, 0] = float("nan")
+    assert generation_parts.compare(reference, reference)["psnr_db"] == math.inf
+    row = generation_parts.compare(broken, reference)
+    assert math.isnan(row["psnr_db"]) and math.isnan(row["max_abs_diff"])
+    result = {"targets": generation.TARGETS, "speed": {"fp8": {"frames_vs_eager": row}}}
+    assert "fp8 frames vs eager >= 40.0 dB: missed" in generation_report.target_lines(result)

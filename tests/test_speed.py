@@ -1,4 +1,7 @@
 import copy
+import importlib.machinery
+import sys
+import types
 
 import pytest
 import torch
@@ -10,6 +13,8 @@ from nvs.models.speed import (
     SpeedMode,
     accelerate,
     channels_last_convs,
+    check_fp8,
+    fp8_linear_names,
     fuse_attention_projections,
     speed_mode,
 )
@@ -121,3 +126,66 @@ def test_the_benchmark_pipeline_loads_in_a_speed_mode(tmp_path, compiled):
         pipe.model.vae.decoder,
     ]
     assert load_pipeline(folder).model.speed == SpeedMode()
+
+
+def test_describe_lists_fp8():
+    assert SpeedMode(fp8=True).describe() == "fp8"
+    assert SpeedMode(channels_last=True, fuse_qkv=True, fp8=True, compile_unet=True).describe() == (
+        "channels_last + fuse_qkv + fp8 + compile_unet"
+    )
+
+
+def test_fp8_converts_the_linear_layers_with_sides_of_multiples_of_16():
+    module = nn.Sequential(
+        nn.Linear(32, 64),  # converted
+        nn.Linear(64, 24),  # out 24: kept
+        nn.Sequential(nn.Linear(48, 16), nn.Linear(20, 32), nn.Conv2d(16, 16, 1)),  # the first only
+        nn.Linear(16, 16, bias=False),  # converted
+    )
+    assert fp8_linear_names(module) == ["0", "2.0", "3"]
+
+
+@pytest.fixture
+def no_torchao(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchao", None)  # `import torchao` fails, find_spec finds nothing
+
+
+@pytest.fixture
+def fake_torchao(monkeypatch):
+    """A torchao that is found but never imported: the checks after the import one run on CPU."""
+    module = types.ModuleType("torchao")
+    module.__spec__ = importlib.machinery.ModuleSpec("torchao", None)
+    monkeypatch.setitem(sys.modules, "torchao", module)
+
+
+def unchanged(model):
+    conv = model.unet.conv_in
+    return not hasattr(model, "speed") and not conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fp8_without_torchao_fails_before_any_change(no_torchao, compiled):
+    model = fresh()
+    with pytest.raises(InputError, match=r"^fp8 needs torchao, which is not installed: pip install torchao==0\.18\.0$"):
+        accelerate(model, SpeedMode(channels_last=True, fuse_qkv=True, fp8=True, compile_unet=True))
+    assert unchanged(model) and not compiled
+
+
+def test_fp8_on_a_cpu_fails_before_any_change(fake_torchao, compiled):
+    model = fresh()
+    with pytest.raises(InputError, match=r"compute capability >= 8\.9 \(Ada, Hopper\); the U-Net is on cpu$"):
+        accelerate(model, SpeedMode(channels_last=True, fp8=True, compile_unet=True))
+    assert unchanged(model) and not compiled
+
+
+def test_fp8_needs_compute_capability_8_9_and_bf16(fake_torchao, monkeypatch):
+    cuda = torch.device("cuda", 0)
+    capability = {"value": (8, 6)}  # Ampere: no float8 tensor cores
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability["value"])
+    with pytest.raises(InputError, match=r"cuda:0 has 8\.6$"):
+        check_fp8(cuda, torch.bfloat16)
+    capability["value"] = (8, 9)  # Ada
+    check_fp8(cuda, torch.bfloat16)
+    capability["value"] = (9, 0)  # Hopper
+    check_fp8(cuda, torch.bfloat16)
+    with pytest.raises(ValueError, match="per-row scales needs bf16 weights, the U-Net holds torch.float32"):
+        check_fp8(cuda, torch.float32)

@@ -12,6 +12,11 @@
   shape compiles once (about two minutes for the full-size U-Net): worth it over many generations
   of one shape, as a benchmark run or a batch of scenes.
 
+``SpeedMode(fp8=True)`` (no named mode yet: a recipe of ``benchmarks/generation.py``) also turns the
+U-Net's Linear layers into float8 products: torchao's dynamic e4m3 quantisation of activations and
+weights with one scale per row (torchao 0.18, optional, imported only then; bf16 weights, a CUDA GPU
+of compute capability >= 8.9). This one changes the numbers, not only how they are computed.
+
 What each mode measures (time, and its difference from ``eager``): ``benchmarks/generation.py``,
 docs/environment.md.
 """
@@ -33,6 +38,7 @@ class SpeedMode:
 
     channels_last: conv weights of the U-Net and the VAE decoder in channels-last order.
     fuse_qkv: fused attention projections in the U-Net.
+    fp8: float8 products (per-row scales) in the U-Net's Linear layers (:func:`float8_linears`).
     compile_unet, compile_vae: ``torch.compile`` the U-Net / the VAE decoder in place.
     backend: the ``torch.compile`` backend ("inductor"; "eager" or "aot_eager" only trace).
     options: inductor options (``torch.compile(options=...)``), e.g. ``{"max_autotune": True}``.
@@ -40,6 +46,7 @@ class SpeedMode:
 
     channels_last: bool = False
     fuse_qkv: bool = False
+    fp8: bool = False
     compile_unet: bool = False
     compile_vae: bool = False
     backend: str = "inductor"
@@ -50,7 +57,7 @@ class SpeedMode:
         return self.compile_unet or self.compile_vae
 
     def describe(self) -> str:
-        parts = [n for n in ("channels_last", "fuse_qkv", "compile_unet", "compile_vae") if getattr(self, n)]
+        parts = [n for n in ("channels_last", "fuse_qkv", "fp8", "compile_unet", "compile_vae") if getattr(self, n)]
         if self.compiles and self.backend != "inductor":
             parts.append(f"backend={self.backend}")
         parts += [f"{k}={v}" for k, v in sorted(self.options.items())]
@@ -108,6 +115,49 @@ def fuse_attention_projections(unet: nn.Module) -> int:
     return len(modules)
 
 
+def fp8_linear_names(module: nn.Module) -> list[str]:
+    """Names of the nn.Linear layers :func:`float8_linears` converts: in and out features multiples of
+    16, what the float8 GEMM (``torch._scaled_mm``) needs. With ``fuse_qkv`` applied this includes
+    the unfused projections that stay unused beside the fused ones."""
+    return [
+        name
+        for name, m in module.named_modules()
+        if isinstance(m, nn.Linear) and m.in_features % 16 == 0 and m.out_features % 16 == 0
+    ]
+
+
+def check_fp8(device: torch.device, dtype: torch.dtype) -> None:
+    """Raise unless float8 products can run here: torchao installed, a CUDA GPU of compute capability
+    >= 8.9 (Ada, Hopper: float8 tensor cores), bf16 weights (torchao's per-row scaling)."""
+    import importlib.util
+
+    from camera.validate import InputError
+
+    if importlib.util.find_spec("torchao") is None:
+        raise InputError("fp8 needs torchao, which is not installed: pip install torchao==0.18.0")
+    capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+    if capability is None or capability < (8, 9):
+        found = f"the U-Net is on {device}" if capability is None else f"{device} has {capability[0]}.{capability[1]}"
+        raise InputError(f"fp8 needs a CUDA GPU of compute capability >= 8.9 (Ada, Hopper); {found}")
+    if dtype != torch.bfloat16:
+        raise ValueError(f"fp8 with per-row scales needs bf16 weights, the U-Net holds {dtype}; build it in bfloat16")
+
+
+def float8_linears(unet: nn.Module) -> int:
+    """torchao's float8 dynamic-activation / float8-weight quantisation with per-row scales of the
+    Linear layers that :func:`fp8_linear_names` selects, in place; returns how many. torchao's
+    ``set_inductor_config`` is left off: it would switch on coordinate-descent tuning for every later
+    ``torch.compile`` of the process (minutes more to compile, other modes measured differently)."""
+    weight = next(unet.parameters())
+    check_fp8(weight.device, weight.dtype)
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
+
+    names = set(fp8_linear_names(unet))
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
+    quantize_(unet, config, filter_fn=lambda module, name: name in names)
+    return len(names)
+
+
 def accelerate(model: nn.Module, mode: str | SpeedMode | None = DEFAULT_SPEED) -> nn.Module:
     """Apply a speed mode to a PathNVSModel in place; returns the model (``model.speed`` records the
     mode; check a user's name first with :func:`speed_mode`). A model already changed by a mode other
@@ -116,11 +166,16 @@ def accelerate(model: nn.Module, mode: str | SpeedMode | None = DEFAULT_SPEED) -
     done = getattr(model, "speed", None)
     if done is not None and done != SpeedMode():
         raise ValueError(f"the model already runs in speed mode ({done.describe()}); build or load it again")
+    if recipe.fp8:  # before any change to the model
+        weight = next(model.unet.parameters())
+        check_fp8(weight.device, weight.dtype)
     if recipe.channels_last:
         channels_last_convs(model.unet)
         channels_last_convs(model.vae.decoder)
     if recipe.fuse_qkv:
         fuse_attention_projections(model.unet)
+    if recipe.fp8:
+        float8_linears(model.unet)
     kwargs: dict[str, Any] = {"backend": recipe.backend, "dynamic": False}
     if recipe.options and recipe.backend == "inductor":
         kwargs["options"] = dict(recipe.options)
