@@ -68,20 +68,21 @@ class Cameras:
     width: int
 
     def __post_init__(self) -> None:
-        check_size(self.height, self.width)
-        if self.K.ndim != 3 or self.K.shape[1:] != (3, 3):
-            raise ValueError(f"Cameras.K must have shape [N, 3, 3], got {tuple(self.K.shape)}")
-        if self.c2w.ndim != 3 or self.c2w.shape[1:] != (4, 4):
-            raise ValueError(f"Cameras.c2w must have shape [N, 4, 4], got {tuple(self.c2w.shape)}")
-        if self.K.shape[0] != self.c2w.shape[0]:
-            raise ValueError(
-                f"Cameras.K has {self.K.shape[0]} cameras but Cameras.c2w has {self.c2w.shape[0]}: "
-                "give one intrinsics matrix per pose"
-            )
-        if self.K.shape[0] == 0:
-            raise ValueError("Cameras needs at least one camera (got zero frames)")
+        check_shapes(self.K, self.c2w, self.height, self.width)
         check_intrinsics(self.K, "Cameras.K")
         check_rigid(self.c2w, "Cameras.c2w")
+
+    @staticmethod
+    def derived(K: Tensor, c2w: Tensor, height: int, width: int) -> Cameras:
+        """Cameras made from valid cameras by an operation that keeps them valid (a move, a resize,
+        a crop, indexing, joining, a composition of rigid poses): the shape checks run, the value checks
+        (finite, positive focals, rigid poses) do not, since they read the values (a device
+        synchronisation on a GPU). Data from outside (files, users) goes through the constructor."""
+        check_shapes(K, c2w, height, width)
+        cameras = object.__new__(Cameras)
+        for name, value in (("K", K), ("c2w", c2w), ("height", height), ("width", width)):
+            object.__setattr__(cameras, name, value)
+        return cameras
 
     # ----------------------------------------------------------------- constructors
     @staticmethod
@@ -105,7 +106,7 @@ class Cameras:
             raise ValueError(
                 f"Cameras.cat needs one image size, got {sorted(sizes)}: resize them to a common size first"
             )
-        return Cameras(
+        return Cameras.derived(
             torch.cat([c.K for c in cameras]),
             torch.cat([c.c2w for c in cameras]),
             cameras[0].height,
@@ -121,7 +122,7 @@ class Cameras:
             index = slice(index, index + 1 if index != -1 else None)
         elif not isinstance(index, slice):
             index = torch.as_tensor(index, dtype=torch.long, device=self.K.device)
-        return Cameras(self.K[index], self.c2w[index], self.height, self.width)
+        return Cameras.derived(self.K[index], self.c2w[index], self.height, self.width)
 
     @property
     def device(self) -> torch.device:
@@ -173,7 +174,7 @@ class Cameras:
 
     # ----------------------------------------------------------------- moves
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Cameras:
-        return Cameras(self.K.to(device, dtype), self.c2w.to(device, dtype), self.height, self.width)
+        return Cameras.derived(self.K.to(device, dtype), self.c2w.to(device, dtype), self.height, self.width)
 
     def with_c2w(self, c2w: Tensor) -> Cameras:
         return Cameras(self.K, c2w, self.height, self.width)
@@ -181,9 +182,10 @@ class Cameras:
     def resize(self, height: int, width: int) -> Cameras:
         """The same cameras for an image resampled to ``height x width`` (pixel areas scale)."""
         check_size(height, width)
-        sx, sy = width / self.width, height / self.height
-        scale = torch.tensor([[sx, 0, 0], [0, sy, 0], [0, 0, 1]], dtype=self.dtype, device=self.device)
-        return Cameras(scale @ self.K, self.c2w, height, width)
+        K = self.K.clone()
+        K[:, 0] *= width / self.width
+        K[:, 1] *= height / self.height
+        return Cameras.derived(K, self.c2w, height, width)
 
     def crop(self, top: int | float, left: int | float, height: int, width: int) -> Cameras:
         """The cameras of the window ``[top, top+height) x [left, left+width)`` of the image.
@@ -194,12 +196,12 @@ class Cameras:
         K = self.K.clone()
         K[:, 0, 2] -= left
         K[:, 1, 2] -= top
-        return Cameras(K, self.c2w, height, width)
+        return Cameras.derived(K, self.c2w, height, width)
 
     def relative_to(self, index: int = 0) -> Cameras:
         """Poses expressed in the frame of camera ``index`` (which becomes the identity)."""
         ref_w2c = rigid_inverse(self.c2w[index : index + 1])
-        return self.with_c2w(pose_matmul(ref_w2c, self.c2w))
+        return Cameras.derived(self.K, pose_matmul(ref_w2c, self.c2w), self.height, self.width)
 
     def transform(self, similarity: SimilarityTransform) -> Cameras:
         return self.with_c2w(similarity.apply_c2w(self.c2w))
@@ -241,6 +243,22 @@ class Cameras:
         cam = rays * depth[..., None]
         c2w = self.c2w.to(pixels)
         return cam @ c2w[:, :3, :3].transpose(1, 2) + c2w[:, None, :3, 3]
+
+
+def check_shapes(K: Tensor, c2w: Tensor, height: int, width: int) -> None:
+    """The checks of a :class:`Cameras` that read no tensor values: image size, shapes, counts."""
+    check_size(height, width)
+    if K.ndim != 3 or K.shape[1:] != (3, 3):
+        raise ValueError(f"Cameras.K must have shape [N, 3, 3], got {tuple(K.shape)}")
+    if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
+        raise ValueError(f"Cameras.c2w must have shape [N, 4, 4], got {tuple(c2w.shape)}")
+    if K.shape[0] != c2w.shape[0]:
+        raise ValueError(
+            f"Cameras.K has {K.shape[0]} cameras but Cameras.c2w has {c2w.shape[0]}: "
+            "give one intrinsics matrix per pose"
+        )
+    if K.shape[0] == 0:
+        raise ValueError("Cameras needs at least one camera (got zero frames)")
 
 
 def intrinsics_matrix(fx: Tensor, fy: Tensor, cx: Tensor | float, cy: Tensor | float) -> Tensor:

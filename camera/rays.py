@@ -27,6 +27,18 @@ def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> Ten
     return torch.stack([u, v], -1)
 
 
+def inverse_3x3(m: Tensor) -> Tensor:
+    """[..., 3, 3] -> inverses, as adjugate / determinant (rows of the adjugate's transpose are
+    cross products of m's rows): elementwise kernels only, where ``torch.linalg.inv`` checks
+    singularity on the host (a device synchronisation) and may run MAGMA, which a CUDA graph
+    cannot capture. For well-conditioned matrices such as intrinsics; equal to ``linalg.inv``
+    to rounding."""
+    r0, r1, r2 = m[..., 0, :], m[..., 1, :], m[..., 2, :]
+    cols = torch.stack([torch.cross(r1, r2, dim=-1), torch.cross(r2, r0, dim=-1), torch.cross(r0, r1, dim=-1)], -1)
+    det = (r0 * cols[..., :, 0]).sum(-1)
+    return cols / det[..., None, None]
+
+
 def ray_bundle(cameras: Cameras, height: int | None = None, width: int | None = None) -> tuple[Tensor, Tensor]:
     """Rays through the pixel centres of an ``height x width`` grid over each image.
 
@@ -39,7 +51,7 @@ def ray_bundle(cameras: Cameras, height: int | None = None, width: int | None = 
     uv = pixel_grid(height, width, cams.device, cams.dtype).reshape(1, -1, 2)
     ones = torch.ones_like(uv[..., :1])
     pix = torch.cat([uv, ones], -1)  # [1, P, 3]
-    cam_dirs = pix @ torch.linalg.inv(cams.K).transpose(1, 2)  # [N, P, 3]
+    cam_dirs = pix @ inverse_3x3(cams.K).transpose(1, 2)  # [N, P, 3]
     dirs = cam_dirs @ cams.R.transpose(1, 2)
     dirs = dirs / dirs.norm(dim=-1, keepdim=True)
     n = len(cams)
@@ -105,5 +117,5 @@ def normalize_translations(c2w: Tensor, distance: float, reference_centers: Tens
     out = c2w.clone()
     out[:, :3, 3] -= robust_center(ref)
     first = out[0, :3, 3].norm()
-    out[:, :3, 3] *= distance if first <= 1e-5 else distance / first
+    out[:, :3, 3] *= torch.where(first <= 1e-5, distance, distance / first)  # chosen on the device
     return out

@@ -32,7 +32,7 @@ def apply_similarity(cameras: Cameras, scale: Tensor, translation: Tensor) -> Ca
     c2w = cameras.c2w.unflatten(0, (b, -1))
     moved = c2w.clone()
     moved[..., :3, 3] = scale.to(c2w)[:, None, None] * c2w[..., :3, 3] + translation.to(c2w)[:, None]
-    return cameras.with_c2w(moved.flatten(0, 1))
+    return Cameras.derived(cameras.K, moved.flatten(0, 1), cameras.height, cameras.width)  # rotations unchanged
 
 
 def normalize_scenes(cameras: Cameras, num_scenes: int, radius: float) -> Cameras:

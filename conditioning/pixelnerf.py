@@ -289,7 +289,8 @@ class PixelNeRFConditioner(Conditioner):
             sl = slice(start, start + per_scene)
             args = (features, colors, input_cameras, origins[:, sl], dirs[:, sl], t[:, sl], far[:, sl])
             if self.training and self.gradient_checkpointing and torch.is_grad_enabled():
-                chunks.append(checkpoint(self._render_chunk, *args, use_reentrant=False))
+                # the chunk draws nothing at random: no generator state to stash (which a CUDA graph cannot)
+                chunks.append(checkpoint(self._render_chunk, *args, use_reentrant=False, preserve_rng_state=False))
             else:
                 chunks.append(self._render_chunk(*args))
 

@@ -107,7 +107,8 @@ def project_points(
     uv, depth = cameras.project(per_view)
     in_front = depth > 1e-6
     uv = torch.where(in_front[..., None], uv, torch.full_like(uv, -1e6))
-    size = torch.tensor([cameras.width, cameras.height], device=uv.device, dtype=uv.dtype)
+    # filled on the device (a fill kernel per value): no copy from the host
+    size = torch.cat([uv.new_full((1,), cameras.width), uv.new_full((1,), cameras.height)])
     grid = 2.0 * uv / size - 1.0
     inside = (grid.abs() <= 1.0).all(-1)
     return grid.clamp(-2.0, 2.0), in_front & inside, depth
@@ -167,5 +168,24 @@ def compositing_weights(
         raise ValueError(f"compositing must be 'alpha' or 'softmax', got {mode!r}")
     deltas = torch.cat([t[..., 1:] - t[..., :-1], (far[..., None] - t[..., -1:])], -1).clamp(min=0.0)
     alpha = 1.0 - torch.exp(-F.softplus(logits) * deltas)
-    transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[..., :1]), 1.0 - alpha[..., :-1] + 1e-10], -1), -1)
+    transmittance = PositiveCumprod.apply(
+        torch.cat([torch.ones_like(alpha[..., :1]), 1.0 - alpha[..., :-1] + 1e-10], -1)
+    )
     return alpha * transmittance
+
+
+class PositiveCumprod(torch.autograd.Function):
+    """``torch.cumprod(x, -1)`` of x > 0 (such as 1 - alpha + 1e-10). Its backward is torch's for
+    inputs without zeros, (reversed cumsum of output x grad) / x, without torch's host check for
+    zeros: that check is a device synchronisation, which a CUDA graph cannot capture."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        out = torch.cumprod(x, -1)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        x, out = ctx.saved_tensors
+        return (out * grad).flip(-1).cumsum(-1).flip(-1).div(x)

@@ -168,3 +168,27 @@ def _eye(n=1):
 def test_bad_input_is_rejected_with_a_clear_error(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_derived_cameras_skip_only_the_value_checks():
+    """Cameras derived from valid ones (moves, resizes, crops, indexing, joining, relative poses)
+    read no tensor values, so they cost a GPU step no synchronisation; user-built cameras are
+    still checked, and the shape checks stay on derived ones."""
+    from tests.host_reads import NoHostReads
+
+    eye = torch.tensor([[3.0, 0.0, 1.0], [0.0, 3.0, 1.0], [-3.0, 0.0, 1.0], [0.0, -3.0, 1.0]])
+    cams = Cameras.from_fov(look_at(eye, torch.zeros(3), torch.tensor([0.0, 0.0, 1.0])), 50.0, 32, 32)
+    rows = torch.tensor([0, 2])
+    with NoHostReads():
+        derived = [cams.to(dtype=torch.float64), cams.resize(8, 8), cams.crop(1, 2, 16, 16), cams[1:3], cams[rows]]
+        derived += [Cameras.cat([cams, cams]), cams.relative_to(1)]
+    torch.testing.assert_close(derived[1].K[:, :2], cams.K[:, :2] / 4)  # a resize scales fx, cx, fy, cy
+    bad_c2w = cams.c2w.clone()
+    bad_c2w[0, 0, 0] = 2.0
+    with pytest.raises(ValueError, match="not orthonormal"):
+        Cameras(cams.K, bad_c2w, 32, 32)
+    Cameras.derived(cams.K, bad_c2w, 32, 32)  # the caller vouches for the values
+    with NoHostReads(), pytest.raises(ValueError, match=r"\[N, 4, 4\]"):
+        Cameras.derived(cams.K, bad_c2w[:, :3], 32, 32)
+    with pytest.raises(ValueError, match="4 cameras but"):
+        Cameras.derived(cams.K, bad_c2w[:2], 32, 32)

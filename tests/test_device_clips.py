@@ -53,3 +53,18 @@ def test_device_clips_refuse_what_they_cannot_stack(scenes):
         DeviceClips(MemoryScenes([v, small]), "cpu")
     with pytest.raises(ValueError, match="target_background"):
         DeviceClips(scenes, "cpu", target_background="white")
+
+
+def test_a_batch_on_the_device_keeps_its_values(scenes):
+    from nvs.data.device_clips import batch_on_device, cameras_on
+    from tests.host_reads import NoHostReads
+
+    sampler = ClipSampler(scenes.frame_counts, 4, 2, seed=0)
+    batch = load_batch(scenes, sampler.batch(0))
+    moved = batch_on_device(batch, torch.device("cpu"))
+    for name in ("input_cameras", "target_cameras"):
+        assert torch.equal(getattr(moved, name).K, getattr(batch, name).K)
+        assert torch.equal(getattr(moved, name).c2w, getattr(batch, name).c2w)
+    assert torch.equal(moved.input_images, batch.input_images) and moved.sample_ids is batch.sample_ids
+    with NoHostReads():  # moved cameras are not validated again
+        cameras_on(batch.target_cameras, torch.device("cpu"))

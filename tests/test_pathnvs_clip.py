@@ -59,3 +59,20 @@ def test_clip_tokens_equal_the_svd_pipeline_encoding(saved, size):
     with torch.no_grad():
         old_tokens = model.image_encoder(pixel_values=(old - mean) / std).image_embeds
     assert (old_tokens - want[:, 0]).abs().max() > 1e-4
+
+
+def test_clip_constants_are_built_once_per_device(saved):
+    from nvs.models import PathNVSModel
+    from tests.host_reads import NoHostReads
+
+    model = PathNVSModel.from_pretrained(saved).eval()
+    images = torch.rand(1, 2, 3, 64, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        first, first_ids = model.clip_tokens(images), model.added_time_ids(3)
+        kernels = model.constant(("clip_blur", 64, 48, 224), images.device, lambda: ())
+        with NoHostReads():  # the second call builds nothing from host data
+            second = model.clip_tokens(images)
+            ids = model.added_time_ids(3)
+    assert torch.equal(first, second) and torch.equal(first_ids, ids) and len(kernels) == 2
+    s = model.settings
+    assert ids.tolist() == [[s.fps_id, s.motion_bucket_id, pytest.approx(s.noise_aug_strength)]] * 3

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from camera.cameras import Cameras, look_at
-from camera.rays import normalize_translations, pixel_grid, plucker, ray_bundle, robust_center
+from camera.rays import inverse_3x3, normalize_translations, pixel_grid, plucker, ray_bundle, robust_center
 from tests.test_cameras import random_cameras
 
 
@@ -121,3 +121,11 @@ def test_plucker_reference_centres_are_the_scene_not_the_cameras_embedded():
     torch.testing.assert_close(got, want, atol=1e-8, rtol=1e-7)
     first = normalize_translations(cams.c2w, 2.0, others.centers)[0, :3, 3]
     assert torch.isclose(first.norm(), torch.tensor(2.0, dtype=first.dtype))
+
+
+def test_inverse_3x3_is_linalg_inverse():
+    gen = torch.Generator().manual_seed(0)
+    m = torch.randn(64, 3, 3, generator=gen, dtype=torch.float64) + 3 * torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(inverse_3x3(m), torch.linalg.inv(m), rtol=1e-12, atol=1e-12)
+    K = torch.tensor([[[120.0, 0.3, 64.0], [0.0, 110.0, 60.0], [0.0, 0.0, 1.0]]])
+    torch.testing.assert_close(inverse_3x3(K) @ K, torch.eye(3)[None], rtol=0, atol=1e-6)

@@ -1,5 +1,5 @@
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from torch import nn
 
 from camera.cameras import Cameras
 from nvs.data.clips import TrainBatch
-from nvs.train.loss import EDMObjective, draw_noise, weighted_denoising_loss
+from nvs.train.loss import EDMObjective, draw_noise, sample_seed, weighted_denoising_loss
 
 
 def test_noise_draws_follow_the_configured_distributions():
@@ -75,6 +75,7 @@ class _LinearDenoiser(nn.Module):
 
     def condition(self, inputs, drop_latent, drop_clip, generator=None):
         self.seen["target_images"] = inputs.target_images
+        self.seen["augment"] = torch.randn(5, generator=generator)  # what SVD's noise augmentation would draw
         return _Cond(drop_latent, drop_clip, _Out(self.aux))
 
     def denoise(self, noisy, sigma, cond):
@@ -122,3 +123,25 @@ def test_unweighted_conditioner_loss_is_refused():
     objective = EDMObjective(_LinearDenoiser({"pixelnerf_rgb": torch.tensor(1.0)}), aux_weights={})
     with pytest.raises(ValueError, match="aux_weights.pixelnerf_rgb"):
         objective(_batch([0]))
+
+
+def test_prepare_then_forward_is_the_one_call_forward():
+    """The host's part (prepare: seeds by the step and by the batch's first sample) split from the
+    device's: the same draws as one generator reseeded twice inside forward, as before the split."""
+    model = _LinearDenoiser({})
+    objective = EDMObjective(model, seed=4, aux_weights={})
+    batch = _batch([10, 11])
+    loss, terms = objective(batch)
+    seen = dict(model.seen)
+    prepared = objective.prepare(batch)
+    assert (prepared.rows, prepared.global_batch) == (slice(0, 2), 2)
+    split_loss, split_terms = objective(batch, prepared)
+    assert torch.equal(loss, split_loss) and all(torch.equal(terms[k], split_terms[k]) for k in terms)
+    assert torch.equal(model.seen["noisy"], seen["noisy"]) and torch.equal(model.seen["augment"], seen["augment"])
+    gen = torch.Generator()  # the pre-split forward: one generator, reseeded for the augmentation
+    d = draw_noise(5, slice(0, 2), 2, tuple(seen["noisy"].shape[1:]), 4, 1.5, 2.0, generator=gen)
+    assert torch.equal(seen["sigma"], d.sigma)
+    gen.manual_seed(sample_seed(4, -1 - 10))
+    assert torch.equal(seen["augment"], torch.randn(5, generator=gen))
+    with pytest.raises(ValueError, match="global batch"):
+        objective.prepare(replace(batch, global_batch=1))

@@ -8,11 +8,14 @@ and copied without waiting. Cameras are normalised per clip on the host by
 :func:`~nvs.data.clips.clip_cameras`, exactly as :func:`~nvs.data.clips.load_batch` does, so both
 give the same batch. :meth:`DeviceClips.cache_target_latents` encodes every target frame once
 with a frozen encoder; batches then carry their targets' latents (``TrainBatch.target_latents``).
+:func:`batch_on_device` moves a batch's cameras too, before a training step (which then reads
+nothing from the host).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -108,3 +111,25 @@ class DeviceClips:
             global_batch,
             None if self.target_latents is None else self.target_latents[targets],
         )
+
+
+def cameras_on(cameras: Cameras, device: torch.device) -> Cameras:
+    """The cameras on ``device``, copied through pinned memory without waiting (a pageable copy
+    would wait for the GPU) and not validated again (:meth:`Cameras.derived`)."""
+    if cameras.device.type != "cpu" or device.type == "cpu":
+        return cameras.to(device)
+    packed = torch.cat([cameras.K.flatten(1), cameras.c2w.flatten(1)], 1)  # [N, 9 + 16]
+    packed = (packed.pin_memory() if device.type == "cuda" else packed).to(device, non_blocking=True)
+    K, c2w = packed[:, :9].unflatten(1, (3, 3)), packed[:, 9:].unflatten(1, (4, 4))
+    return Cameras.derived(K, c2w, cameras.height, cameras.width)
+
+
+def batch_on_device(batch: TrainBatch, device: torch.device) -> TrainBatch:
+    """Images, cached latents and cameras of ``batch`` on ``device`` (sample ids stay on the host):
+    the step's device work then reads nothing from the host."""
+    moved = batch.to(device)
+    return replace(
+        moved,
+        input_cameras=cameras_on(batch.input_cameras, device),
+        target_cameras=cameras_on(batch.target_cameras, device),
+    )

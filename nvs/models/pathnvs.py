@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 from conditioning.base import Conditioner, ConditioningInputs, ConditioningOutput
 from conditioning.build import build_conditioner, load_conditioner
 from nvs.models import edm
+from nvs.models.clip_resize import blur_kernels, clip_mean_std, resize_with_antialiasing
 from nvs.models.presets import build_parts
 from nvs.models.settings import (
     CONDITION_LATENT_CHANNELS,
@@ -277,21 +279,29 @@ class PathNVSModel(nn.Module):
 
         Resized to the encoder's input size as SVD's pipeline does (``_encode_image``: diffusers'
         ``_resize_with_antialiasing`` in [-1, 1], a Gaussian blur then bicubic with aligned corners,
-        no clamp), normalised with CLIP's mean/std.
+        no clamp), normalised with CLIP's mean/std; kernels and mean/std cached (:meth:`constant`).
         """
-        from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
-            _resize_with_antialiasing,
-        )
-
         _check_images(images, "clip_tokens", 5)
         b, v = images.shape[:2]
         size = int(self.image_encoder.config.image_size)
-        x = (_resize_with_antialiasing(images.flatten(0, 1).float() * 2.0 - 1.0, (size, size)) + 1.0) / 2.0
-        mean = torch.tensor(self.settings.clip_mean, device=x.device)[None, :, None, None]
-        std = torch.tensor(self.settings.clip_std, device=x.device)[None, :, None, None]
+        x = images.flatten(0, 1).float() * 2.0 - 1.0
+        shape = x.shape[-2:]
+        kernels = self.constant(("clip_blur", *shape, size), x.device, lambda: blur_kernels(*shape, size))
+        x = (resize_with_antialiasing(x, size, kernels) + 1.0) / 2.0
+        s = self.settings
+        mean, std = self.constant(
+            ("clip_norm", *s.clip_mean, *s.clip_std), x.device, lambda: clip_mean_std(s.clip_mean, s.clip_std)
+        )
         weight = next(self.image_encoder.parameters())
         x = ((x - mean) / std).to(weight.device, weight.dtype)
         return self.image_encoder(pixel_values=x).image_embeds.reshape(b, v, -1)
+
+    def constant(self, key: tuple, device: torch.device, build: Callable[[], tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+        """Tensors built on the host by ``build`` once per (key, device), then reused: no host copies."""
+        cache = self.__dict__.setdefault("_constants", {})
+        if (key, device) not in cache:
+            cache[key, device] = tuple(t.to(device) for t in build())
+        return cache[key, device]
 
     def condition(
         self,
@@ -318,13 +328,11 @@ class PathNVSModel(nn.Module):
         encoder = next(self.vae.encoder.parameters())
         first = images[:, 0].to(encoder.device, torch.float32) * 2 - 1
         if self.settings.noise_aug_strength > 0:
-            noise = torch.randn(
-                first.shape, generator=generator, device=generator.device if generator is not None else None
-            ).to(first)
+            where = generator.device if generator is not None else None
+            noise = torch.randn(first.shape, generator=generator, device=where).to(first)
             first = first + self.settings.noise_aug_strength * noise
         latent = self.vae.encode(first.to(encoder.dtype)).latent_dist.mode()
-        # a conditioner cast to bf16 / fp16 with the model takes float32 inputs through autocast (its
-        # camera geometry stays float32 inside, see conditioning.pixelnerf)
+        # a bf16 / fp16 conditioner takes float32 inputs through autocast (geometry stays float32 inside)
         weight = next(self.conditioner.parameters(), None)
         low = weight is not None and weight.dtype in (torch.bfloat16, torch.float16)
         with torch.autocast(latent.device.type, dtype=weight.dtype if low else torch.bfloat16, enabled=low):
@@ -338,8 +346,9 @@ class PathNVSModel(nn.Module):
 
     def added_time_ids(self, batch: int) -> Tensor:
         """[B, 3] SVD's (fps_id, motion_bucket_id, noise_aug_strength), fixed."""
-        s = self.settings
-        ids = torch.tensor([s.fps_id, s.motion_bucket_id, s.noise_aug_strength], device=self.device, dtype=self.dtype)
+        s, dtype = self.settings, self.dtype
+        values = (s.fps_id, s.motion_bucket_id, s.noise_aug_strength)
+        (ids,) = self.constant(("time_ids", *values, dtype), self.device, lambda: (torch.tensor(values, dtype=dtype),))
         return ids.expand(batch, 3)
 
     def denoise(self, noisy: Tensor, sigma: Tensor, cond: Condition) -> Tensor:

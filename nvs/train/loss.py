@@ -12,7 +12,9 @@ generator on the training device seeded by (seed, step), drawn for the whole glo
 batch takes the rows of its samples' positions. So the draws of global sample
 ``step * global_batch + position`` do not depend on the batch split (data-parallel ranks holding
 shares of a batch draw what one process draws for all of it) nor on anything but the step
-(exact resume), and nothing waits for the host.
+(exact resume), and nothing waits for the host. The host's part (reading the sample ids, seeding
+the generators) is :meth:`EDMObjective.prepare`, done before the device work; ``forward`` then only
+draws, so the step's device part could be captured and replayed as a CUDA graph with fresh seeds.
 """
 
 from __future__ import annotations
@@ -59,15 +61,42 @@ def draw_noise(
 
     latent_shape (F, C, h, w) of one sample. ``generator`` is reseeded here (default: a new CPU one).
     """
-    if not 0 <= rows.start < rows.stop <= global_batch:
-        raise ValueError(f"rows {rows.start}:{rows.stop} do not lie in a global batch of {global_batch}")
+    check_rows(rows, global_batch)
     gen = generator if generator is not None else torch.Generator()
     gen.manual_seed(sample_seed(seed, step))
+    return draw_seeded(gen, rows, global_batch, latent_shape, p_mean, p_std, p_drop_latent, p_drop_clip)
+
+
+def check_rows(rows: slice, global_batch: int) -> None:
+    if not 0 <= rows.start < rows.stop <= global_batch:
+        raise ValueError(f"rows {rows.start}:{rows.stop} do not lie in a global batch of {global_batch}")
+
+
+def draw_seeded(
+    gen: torch.Generator,
+    rows: slice,
+    global_batch: int,
+    latent_shape: tuple[int, ...],
+    p_mean: float,
+    p_std: float,
+    p_drop_latent: float,
+    p_drop_clip: float,
+) -> NoiseDraws:
+    """:func:`draw_noise` from a generator already seeded for the step (no host work: capturable)."""
     device = gen.device
     n = torch.randn(global_batch, generator=gen, device=device)[rows]
     drop = torch.rand(global_batch, 2, generator=gen, device=device)[rows]
     noise = torch.randn((global_batch, *latent_shape), generator=gen, device=device)[rows]
     return NoiseDraws(torch.exp(p_mean + p_std * n), noise, drop[:, 0] < p_drop_latent, drop[:, 1] < p_drop_clip)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :meth:`EDMObjective.prepare` read on the host: the batch's rows of its global batch."""
+
+    rows: slice
+    global_batch: int
+    device: torch.device  # of the seeded generators
 
 
 def weighted_denoising_loss(denoised: Tensor, clean: Tensor, sigma: Tensor) -> Tensor:
@@ -102,7 +131,7 @@ class EDMObjective(nn.Module):
         self.seed, self.p_mean, self.p_std = seed, p_mean, p_std
         self.p_drop_latent, self.p_drop_clip = p_drop_latent, p_drop_clip
         self.aux_weights = dict(aux_weights or {})
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self._generators: dict[tuple[torch.device, str], torch.Generator] = {}
 
     @torch.no_grad()
     def clean_latents(self, batch: TrainBatch) -> Tensor:
@@ -113,31 +142,51 @@ class EDMObjective(nn.Module):
         latents = self.model.encode_images(batch.target_images.flatten(0, 1))
         return latents.unflatten(0, (b, f))
 
-    def generator(self, device: torch.device) -> torch.Generator:
-        """One generator per device, reseeded before every use."""
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device)
-        return self._generators[device]
+    def generator(self, device: torch.device, role: str = "step") -> torch.Generator:
+        """One generator per (device, role), seeded by :meth:`prepare`: ``step`` draws σ, ε and the
+        drops, ``augment`` SVD's noise augmentation of the first input view."""
+        if (device, role) not in self._generators:
+            self._generators[device, role] = torch.Generator(device)
+        return self._generators[device, role]
 
-    def forward(self, batch: TrainBatch) -> tuple[Tensor, dict[str, Tensor]]:
+    def generators(self) -> list[torch.Generator]:
+        """Every generator :meth:`forward` draws from (a CUDA graph of the step registers them)."""
+        return list(self._generators.values())
+
+    def prepare(self, batch: TrainBatch, device: torch.device | None = None) -> Prepared:
+        """The host's part of a step, before any device work: read the batch's sample ids and
+        seed the generators on ``device`` (default: where the clean latents will be: the cached
+        latents', else the model's) by the step and by the batch's first sample. :meth:`forward`
+        then only draws from them, so it can be captured."""
+        if device is None:
+            latents = batch.target_latents
+            device = latents.device if latents is not None else next(self.model.parameters()).device
+        prepared = Prepared(batch.positions, batch.global_batch or len(batch), device)
+        check_rows(prepared.rows, prepared.global_batch)
+        self.generator(device, "step").manual_seed(sample_seed(self.seed, batch.step))
+        # SVD's noise augmentation of the first input view draws once per batch: seeded by the batch
+        self.generator(device, "augment").manual_seed(sample_seed(self.seed, -1 - int(batch.sample_ids[0])))
+        return prepared
+
+    def forward(self, batch: TrainBatch, prepared: Prepared | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """``prepared``: what :meth:`prepare` returned for this batch (None: prepare here)."""
+        if prepared is None:
+            prepared = self.prepare(batch)
         clean = self.clean_latents(batch)
-        device = clean.device
-        draws = draw_noise(
-            batch.step,
-            batch.positions,
-            batch.global_batch or len(batch),
+        device = prepared.device
+        draws = draw_seeded(
+            self.generator(device, "step"),
+            prepared.rows,
+            prepared.global_batch,
             tuple(clean.shape[1:]),
-            self.seed,
             self.p_mean,
             self.p_std,
             self.p_drop_latent,
             self.p_drop_clip,
-            generator=self.generator(device),
         )
         sigma, noise = draws.sigma, draws.noise
         inputs = batch.conditioning_inputs(tuple(clean.shape[-2:]))
-        # SVD's noise augmentation of the first input view draws once per batch: seed it by the batch.
-        gen = self.generator(device).manual_seed(sample_seed(self.seed, -1 - int(batch.sample_ids[0])))
+        gen = self.generator(device, "augment")
         cond = self.model.condition(inputs, draws.drop_latent, draws.drop_clip, generator=gen)
         noisy = clean + sigma[:, None, None, None, None] * noise
         denoised = self.model.denoise(noisy, sigma, cond)

@@ -12,9 +12,13 @@ one exactly (bitwise on CPU).
 
 A step never waits for the host: in-memory scenes live on the device with their targets' latents
 (:class:`~nvs.data.device_clips.DeviceClips`, ``trainer.device_data``), the noise is drawn there,
-AdamW is fused and the EMA one foreach lerp over all parameters. The loss terms stay on the
-device and are read, with one synchronisation, only at log steps, where the finiteness check,
-the all-reduce of the terms and (under torchrun) the time limit happen too. With
+AdamW is fused and the EMA one foreach lerp over all parameters. The host's part of a step
+(:meth:`Trainer.stage`: the batch and its cameras onto the device, the noise generators seeded)
+comes before its device part (:meth:`Trainer.device_step`), which reads nothing from the host
+(the condition for capturing it as a CUDA graph; ``tests/host_reads.py`` checks it on CPU).
+The loss terms stay on the device and are read, with one synchronisation, only at log steps,
+where the finiteness check, the all-reduce of the terms and (under torchrun) the time limit
+happen too. With
 ``trainer.compile`` (default: on CUDA) the U-Net runs under torch.compile: the input-view count
 V, drawn per step, is its cross-attention length, so it compiles a graph for the first V, one
 dynamic in V at the second, and one for V = 1 (sizes of 1 are specialised): up to three.
@@ -35,13 +39,14 @@ import torch
 from torch import Tensor, nn
 
 from nvs.data.clips import ClipSampler, TrainBatch, load_batch
-from nvs.data.device_clips import DeviceClips
+from nvs.data.device_clips import DeviceClips, batch_on_device
 from nvs.data.scenes import MemoryScenes, SceneSet
 from nvs.train import checkpoint as C
 from nvs.train import distributed as D
 from nvs.train.log import append_log, cut_log, plot_training_curve, sample_preview, save_grid
-from nvs.train.loss import EDMObjective
+from nvs.train.loss import EDMObjective, Prepared
 from nvs.train.settings import TrainerSettings
+from nvs.train.updates import EMA, lr_factor
 
 TEMPORAL_PARAMETER = re.compile(r"(^|\.)(temporal_transformer_blocks|temporal_res_block|time_mixer|time_pos_embed)\.")
 
@@ -57,31 +62,6 @@ def set_trainable(model: nn.Module, freeze_spatial: bool = False) -> list[str]:
     for name, p in model.unet.named_parameters():
         p.requires_grad_(not freeze_spatial or bool(TEMPORAL_PARAMETER.search(name)) or name.startswith("conv_in."))
     return [n for n, p in model.named_parameters() if p.requires_grad]
-
-
-def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
-    """Linear warm-up to 1 over ``warmup_steps``, then constant or cosine down to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-class EMA:
-    """Exponential moving average of named parameters: ema ← d·ema + (1 − d)·p, one foreach lerp."""
-
-    def __init__(self, named: dict[str, Tensor], decay: float) -> None:
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
-        self.decay = decay
-        self.shadow = {n: p.detach().clone() for n, p in named.items()}
-
-    @torch.no_grad()
-    def update(self, named: dict[str, Tensor]) -> None:
-        names = list(self.shadow)
-        torch._foreach_lerp_([self.shadow[n] for n in names], [named[n].detach() for n in names], 1.0 - self.decay)
 
 
 class Trainer:
@@ -163,22 +143,37 @@ class Trainer:
         """Forward, backward, clip, AdamW, scheduler, EMA on this rank's part of a batch.
 
         Returns the step's terms (this rank's) as detached device scalars, plus ``lr``: nothing
-        here waits for the device; :meth:`read_terms` reads them."""
+        here waits for the device; :meth:`read_terms` reads them. The host's part (:meth:`stage`)
+        comes first, then the device's (:meth:`run_staged`), which reads nothing from the host."""
+        return self.run_staged(*self.stage(batch))
+
+    def stage(self, batch: TrainBatch) -> tuple[TrainBatch, Prepared]:
+        """The batch (images, cameras) on the device and the objective's generators seeded."""
+        batch = batch_on_device(batch, self.info.device)
+        return batch, self.objective.prepare(batch, self.info.device)
+
+    def run_staged(self, batch: TrainBatch, prepared: Prepared) -> dict[str, Tensor | float]:
+        """:meth:`device_step`, then the scheduler."""
+        terms = self.device_step(batch, prepared)
+        self.scheduler.step()
+        self.step += 1
+        return terms | {"lr": self.scheduler.get_last_lr()[0]}
+
+    def device_step(self, batch: TrainBatch, prepared: Prepared) -> dict[str, Tensor]:
+        """Forward, backward, clip, AdamW, EMA: device work only, no host reads."""
         self.model.unet.train()
         self.model.conditioner.train()
         with self.autocast():
-            loss, terms = self.wrapped(batch.to(self.info.device))
+            loss, terms = self.wrapped(batch, prepared)
         loss.backward()
         params = self.named_trained()
         if self.info.enabled and self.settings.parallel == "fsdp":
             D.average_replicated_grads(params.values(), self.info)
         grad_norm = nn.utils.clip_grad_norm_(list(params.values()), self.settings.grad_clip)
         self.optimizer.step()
-        self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(params)
-        self.step += 1
-        return terms | {"grad_norm": grad_norm.detach(), "lr": self.scheduler.get_last_lr()[0]}
+        return terms | {"grad_norm": grad_norm.detach()}
 
     def read_terms(self, terms: dict[str, Tensor | float]) -> dict[str, float]:
         """The terms of :meth:`train_step` as floats, averaged over ranks (collective): one
