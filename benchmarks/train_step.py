@@ -2,7 +2,8 @@
 the full-size step as a share of the GPU's bf16 peak.
 
     python -m benchmarks.train_step --out DIR [--baseline-tree DIR] [--scenes 200] [--cache-dir DIR]
-                                    [--variants baseline,eager,compiled] [--full-size] [--quick]
+                                    [--variants baseline,eager,compiled,graphed,graphed-compiled]
+                                    [--full-size] [--quick]
 
 Recipe ``+experiment=demo_stage3`` (5.27 M-parameter U-Net at 128², 8 frames, PixelNeRF-small
 conditioner, 1 to 6 input views, batch 16) with random weights (``init=null``: the compute does not
@@ -10,7 +11,9 @@ depend on them) on the synthetic world of ``--scenes`` scenes. Each variant runs
 
 - ``baseline``: the trainer of ``--baseline-tree``, a checkout of the code measured against
   (``git archive <commit> camera conditioning nvs configs | tar -x -C DIR``), imported from there;
-- ``eager``: this tree's trainer with ``trainer.compile=false``; ``compiled``: with ``trainer.compile=true``.
+- ``eager``: this tree's trainer with ``trainer.compile=false``; ``compiled``: with ``trainer.compile=true``;
+- ``graphed``: ``trainer.compile=false trainer.cuda_graph=true`` (each step replayed from a CUDA graph
+  per input-view count, :mod:`nvs.train.graphed`); ``graphed-compiled``: both true.
 
 Per variant: warm-up steps until every input-view count was seen twice (the same steps for every
 variant, so all time the same clips), then ``--steps`` steps of ``train_step(next_batch())`` with
@@ -145,7 +148,9 @@ def run_variant(spec: dict) -> dict:
                 "host_to_device_copies_per_step": busy["host_to_device"] / k,
                 "top_kernels_us_per_step": [(name, us / k) for name, us in busy["top"]],
             }
-        result["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+        if device.type == "cuda":  # CUDA graphs' pools were taken in the warm-up: reserved, not allocated
+            result["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            result["reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
         result["unet_parameters"] = sum(p.numel() for p in trainer.model.unet.parameters())
     return result
 
@@ -224,18 +229,20 @@ def in_subprocess(kind: str, spec: dict, tree: Path, timeout: float) -> dict | l
 
 def print_tables(result: dict) -> None:
     base = result["variants"].get("baseline", {}).get("clips_per_second")
-    print(f"{'variant':<10}{'s/step':>9}{'clips/s':>9}{'x base':>8}{'GPU busy':>10}{'kernels':>9}{'peak GiB':>10}")
+    head = f"{'variant':<17}{'s/step':>9}{'clips/s':>9}{'x base':>8}{'GPU busy':>10}{'kernels':>9}"
+    print(f"{head}{'peak GiB':>10}{'reserved':>10}")
     for name, r in result["variants"].items():
         if "error" in r:
-            print(f"{name:<10}  {r['error']}")
+            print(f"{name:<17}  {r['error']}")
             continue
         busy = f"{r['gpu_busy_percent']:.0f}%" if "gpu_busy_percent" in r else "-"
         kernels = f"{r['kernels_per_step']:.0f}" if "kernels_per_step" in r else "-"
         peak = f"{r['peak_gib']:.1f}" if r.get("peak_gib") is not None else "-"
+        reserved = f"{r['reserved_gib']:.1f}" if r.get("reserved_gib") is not None else "-"
         speedup = f"{r['clips_per_second'] / base:.1f}" if base else "-"
         print(
-            f"{name:<10}{r['seconds_per_step']:>9.4f}{r['clips_per_second']:>9.1f}{speedup:>8}{busy:>10}"
-            f"{kernels:>9}{peak:>10}"
+            f"{name:<17}{r['seconds_per_step']:>9.4f}{r['clips_per_second']:>9.1f}{speedup:>8}{busy:>10}"
+            f"{kernels:>9}{peak:>10}{reserved:>10}"
         )
     for r in result.get("full_size", []):
         if "error" in r:
@@ -251,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder for train_step.json")
     parser.add_argument("--baseline-tree", type=Path, help="checkout of the code to compare with (variant baseline)")
-    parser.add_argument("--variants", default="baseline,eager,compiled")
+    parser.add_argument("--variants", default="baseline,eager,compiled,graphed,graphed-compiled")
     parser.add_argument("--scenes", type=int, default=200, help="synthetic scenes of the recipe's data")
     parser.add_argument("--cache-dir", default=None, help="data.cache_dir (default: a temporary folder)")
     parser.add_argument("--steps", type=int, default=40)
@@ -274,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         "eager": {**common, "overrides": [*RECIPE, *data, "trainer.compile=false"], "steps": args.steps},
         "compiled": {**common, "overrides": [*RECIPE, *data, "trainer.compile=true"], "steps": args.steps},
     }
+    for name, compiled in (("graphed", "false"), ("graphed-compiled", "true")):
+        graphed = [*RECIPE, *data, f"trainer.compile={compiled}", "trainer.cuda_graph=true"]
+        specs[name] = {**common, "overrides": graphed, "steps": args.steps}
     full = {"overrides": ["model=svd", "conditioning=plucker", "trainer.gradient_checkpointing=true"]}
     full |= {"size": 576, "frames": 14, "warmup": 2, "steps": 4, "peak": args.peak_tflops}
     full["overrides"] += ["trainer.compile=false"]
@@ -301,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.quick:  # render (and cache) the data once, outside the timed variants
         result["data"] = in_subprocess("data", {"overrides": RECIPE + data}, ROOT, timeout())
-    stages = [n for n in names if n != "compiled"] + (["full"] if args.full_size or args.quick else [])
-    stages += [n for n in names if n == "compiled"]  # last: its compilation takes longest
+    last = ("compiled", "graphed-compiled")  # last: their compilation takes longest
+    stages = [n for n in names if n not in last] + (["full"] if args.full_size or args.quick else [])
+    stages += [n for n in names if n in last]
     for name in stages:
         tree = args.baseline_tree.resolve() if name == "baseline" else ROOT
         print(f"== {name} ({tree})", flush=True)

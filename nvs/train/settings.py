@@ -41,6 +41,7 @@ class TrainerSettings:
     export_at_time_limit: bool = False  # also export out/model when the time limit ends a run (a stretch's EMA)
     device_data: bool = True  # in-memory scenes (and their targets' VAE latents) kept on the training device
     compile: bool | None = None  # torch.compile the U-Net; null = on CUDA only
+    cuda_graph: bool = False  # replay each step from a CUDA graph per input-view count (one CUDA process)
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)

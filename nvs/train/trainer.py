@@ -14,8 +14,8 @@ A step never waits for the host: in-memory scenes live on the device with their 
 (:class:`~nvs.data.device_clips.DeviceClips`, ``trainer.device_data``), the noise is drawn there,
 AdamW is fused and the EMA one foreach lerp over all parameters. The host's part of a step
 (:meth:`Trainer.stage`: the batch and its cameras onto the device, the noise generators seeded)
-comes before its device part (:meth:`Trainer.device_step`), which reads nothing from the host
-(the condition for capturing it as a CUDA graph; ``tests/host_reads.py`` checks it on CPU).
+comes before its device part (:meth:`Trainer.device_step`), which reads nothing from the host, so
+``trainer.cuda_graph`` can replay it from a CUDA graph per input-view count (:mod:`nvs.train.graphed`).
 The loss terms stay on the device and are read, with one synchronisation, only at log steps,
 where the finiteness check, the all-reduce of the terms and (under torchrun) the time limit
 happen too. With
@@ -43,6 +43,7 @@ from nvs.data.device_clips import DeviceClips, batch_on_device
 from nvs.data.scenes import MemoryScenes, SceneSet
 from nvs.train import checkpoint as C
 from nvs.train import distributed as D
+from nvs.train.graphed import GraphedStep, check_graphable, set_capturable
 from nvs.train.log import append_log, cut_log, plot_training_curve, sample_preview, save_grid
 from nvs.train.loss import EDMObjective, Prepared
 from nvs.train.settings import TrainerSettings
@@ -86,6 +87,7 @@ class Trainer:
         self.settings, self.scenes, self.camera_radius = settings, scenes, camera_radius
         self.target_background = target_background
         self.info = info or D.DistInfo()
+        check_graphable(settings, self.info)
         self.out = Path(settings.out)
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
@@ -95,8 +97,12 @@ class Trainer:
         if settings.gradient_checkpointing:
             self.model.unet.enable_gradient_checkpointing()
         use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.info.device.type == "cuda")
+        # a CUDA graph cannot keep autocast's cache of cast weights (torch.cuda.graphs docs)
+        cache = not settings.cuda_graph
         self.autocast = (
-            (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
+            (lambda: torch.autocast(self.info.device.type, dtype=torch.bfloat16, cache_enabled=cache))
+            if use_bf16
+            else nullcontext
         )
         self.clips: DeviceClips | None = None
         if settings.device_data and isinstance(scenes, MemoryScenes):
@@ -131,6 +137,7 @@ class Trainer:
             self.optimizer, lambda s: lr_factor(s, settings.warmup_steps, settings.steps, settings.schedule)
         )
         self.ema = EMA(params, settings.ema_decay)
+        self.graphed = GraphedStep(self) if settings.cuda_graph else None
         self.step = 0
         self.writer = None
         self.preview: TrainBatch | None = None
@@ -153,14 +160,14 @@ class Trainer:
         return batch, self.objective.prepare(batch, self.info.device)
 
     def run_staged(self, batch: TrainBatch, prepared: Prepared) -> dict[str, Tensor | float]:
-        """:meth:`device_step`, then the scheduler."""
-        terms = self.device_step(batch, prepared)
+        """:meth:`device_step` (replayed from a CUDA graph with ``trainer.cuda_graph``), then the scheduler."""
+        terms = self.graphed(batch, prepared) if self.graphed is not None else self.device_step(batch, prepared)
         self.scheduler.step()
         self.step += 1
         return terms | {"lr": self.scheduler.get_last_lr()[0]}
 
     def device_step(self, batch: TrainBatch, prepared: Prepared) -> dict[str, Tensor]:
-        """Forward, backward, clip, AdamW, EMA: device work only, no host reads."""
+        """Forward, backward, clip, AdamW, EMA: device work only (what :mod:`nvs.train.graphed` captures)."""
         self.model.unet.train()
         self.model.conditioner.train()
         with self.autocast():
@@ -345,6 +352,10 @@ class Trainer:
         self.sampler.load_state_dict(state["data"])
         C.set_rng_state(state["rng"])
         self.step = int(state["step"])
+        if self.graphed is not None:  # new graphs: the old ones hold the replaced state tensors
+            self.graphed = GraphedStep(self)
+        else:  # a graphed run's checkpoint holds a tensor learning rate
+            set_capturable(self.optimizer, None)
 
     # ------------------------------------------------------------------ outputs
     def export(self, folder: str | Path) -> None:
