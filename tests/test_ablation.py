@@ -83,11 +83,12 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
 
     md = (out / "ablation.md").read_text().splitlines()
     assert md[0] == "| conditioning | 2 views PSNR | 2 views SSIM | 3 views PSNR | 3 views SSIM |"
-    assert [line.split("|")[1].strip() for line in md[2:7]] == [
+    assert [line.split("|")[1].strip() for line in md[2:8]] == [
         "w. camera embedding",
         "w. Plücker rays",
         "w. PixelNeRF features",
         "nearest input view",
+        "nearest input view, masked",
         "PixelNeRF RGB branch",
     ]
     assert all(v["psnr"] is not None and 0 <= v["ssim"] <= 1 for r in table["rows"] for v in r["values"].values())

@@ -55,12 +55,13 @@ def co3d(args: argparse.Namespace) -> int:
     from camera.io import check_output_folder
     from nvs.commands.generate import DEFAULT_MODEL
     from nvs.config import compose
-    from nvs.evaluation.co3d import run_co3d_benchmark, table_markdown
+    from nvs.evaluation.co3d import BASELINES, run_co3d_benchmark
+    from nvs.evaluation.table3 import table_markdown
 
     cfg = OmegaConf.to_container(compose("bench/co3d", args.overrides), resolve=True)
     check_output_folder(args.out, "--out", overwrite=None)  # a rerun resumes
     model = args.model
-    if model is None and any(m != "nearest" for m in cfg["methods"]) and DEFAULT_MODEL.is_dir():
+    if model is None and any(m not in BASELINES for m in cfg["methods"]) and DEFAULT_MODEL.is_dir():
         model = str(DEFAULT_MODEL)  # as nvs generate: the shipped model when none is given
         print(f"nvs bench co3d: no --model given: the shipped model {DEFAULT_MODEL}", file=sys.stderr)
     from camera.validate import InputError

@@ -155,7 +155,7 @@ def run_ablation(
     tables = {}
     for variant, model_dir in model_dirs.items():
         methods = (
-            ("model", "nearest", "pixelnerf_rgb")
+            ("model", "nearest", "nearest_masked", "pixelnerf_rgb")
             if ev.get("baselines", True) and variant == baseline_owner
             else ("model",)
         )

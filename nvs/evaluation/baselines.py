@@ -1,7 +1,10 @@
 """Baselines of the NVS benchmark, scored in the same runner as the model (V3D Table 3 layout).
 
 - :func:`nearest_view`: every target frame is a copy of the input view whose camera centre is
-  nearest to the target's (Euclidean distance in world units).
+  nearest to the target's (Euclidean distance in world units). ``masked=True`` copies that view's
+  object on black (image x its soft mask): under the SparseFusion protocol the targets are scored
+  object-on-black, so this is the fair copy baseline, while the whole view is penalised for its
+  background.
 - :func:`pixelnerf_rgb`: the PixelNeRF conditioner's colour branch alone (``extras["rgb"]``,
   rendered at the model's latent resolution) upsampled to the image size. It exists only for a
   model whose conditioner holds a PixelNeRF part; :func:`pixelnerf_rgb_unavailable` says why not.
@@ -26,9 +29,13 @@ def nearest_input_index(input_cameras: Cameras, target_cameras: Cameras) -> Tens
     return distances.argmin(dim=1)
 
 
-def nearest_view(inputs: Views, target_cameras: Cameras) -> Tensor:
-    """Copy the nearest input view for every target: [F, 3, H, W] at the targets' size."""
-    frames = inputs.images[nearest_input_index(inputs.cameras, target_cameras)]
+def nearest_view(inputs: Views, target_cameras: Cameras, masked: bool = False) -> Tensor:
+    """Copy the nearest input view for every target: [F, 3, H, W] at the targets' size; with
+    ``masked``, its image x its soft mask (the inputs must carry masks)."""
+    if masked and inputs.masks is None:
+        raise ValueError("the masked nearest view needs input masks: give the input Views masks")
+    index = nearest_input_index(inputs.cameras, target_cameras)
+    frames = inputs.images[index] * inputs.masks[index] if masked else inputs.images[index]
     height, width = target_cameras.height, target_cameras.width
     if frames.shape[-2:] != (height, width):
         frames = F.interpolate(

@@ -5,8 +5,9 @@
 
 Per scene of the manifest: its 32 frames, SparseFusion-cropped at ``image_size`` (256); the
 inputs for V views are the manifest's indices; the targets are the manifest's (all 32 frames as
-the public code, or the non-inputs). Methods: ``model`` (the NVS pipeline), ``nearest`` and
-``pixelnerf_rgb`` (:mod:`nvs.evaluation.baselines`). Scoring: prediction x valid_region against
+the public code, or the non-inputs). Methods: ``model`` (the NVS pipeline), ``nearest``,
+``nearest_masked`` (the nearest view's object on black) and ``pixelnerf_rgb``
+(:mod:`nvs.evaluation.baselines`). Scoring: prediction x valid_region against
 image x soft mask; PSNR, scikit-image SSIM, LPIPS-VGG only with real VGG16 weights.
 
 Output folder::
@@ -30,16 +31,21 @@ from typing import Any
 import torch
 
 from camera.io import atomic_write_bytes
-from camera.plot import save_figure
 from camera.validate import InputError
 from nvs.evaluation.aggregate import aggregate, write_report
 from nvs.evaluation.baselines import nearest_view, pixelnerf_rgb, pixelnerf_rgb_unavailable
 from nvs.evaluation.metrics import LpipsVgg, image_metrics
+from nvs.evaluation.table3 import plot_table, table3, table_markdown
 from nvs.pipeline import resize_views
 
-METHODS = ("model", "nearest", "pixelnerf_rgb")
-METHOD_LABELS = {"model": "NVS model", "nearest": "nearest input view", "pixelnerf_rgb": "PixelNeRF RGB branch"}
-TABLE_METRICS = ("psnr", "ssim", "lpips")
+METHODS = ("model", "nearest", "nearest_masked", "pixelnerf_rgb")
+BASELINES = ("nearest", "nearest_masked")  # need no model
+METHOD_LABELS = {
+    "model": "NVS model",
+    "nearest": "nearest input view",
+    "nearest_masked": "nearest input view, masked",
+    "pixelnerf_rgb": "PixelNeRF RGB branch",
+}
 
 
 def scene_file(out_dir: str | os.PathLike, method: str, views: int, scene: dict) -> Path:
@@ -59,8 +65,8 @@ def predict(
     """Frames [T, 3, H, W] of one method for the target indices of ``views`` (a scene's 32 Views)."""
     input_views, target_cams = views[inputs], views.cameras[targets]
     height, width = views.cameras.height, views.cameras.width
-    if method == "nearest":
-        return nearest_view(input_views, target_cams)
+    if method in BASELINES:
+        return nearest_view(input_views, target_cams, masked=method == "nearest_masked")
     if method == "pixelnerf_rgb":
         with pipeline.running("vae_encoder", "conditioner"):  # on the pipeline's device in every memory mode
             return pixelnerf_rgb(pipeline.model, input_views, target_cams, pipeline.camera_radius)
@@ -164,9 +170,10 @@ def check_request(
             f"the manifest has no inputs for {missing} views (it has {manifest['options']['views']}); "
             "write a manifest with those views (`nvs data manifest --views ...`) or pass fewer --views"
         )
-    if pipeline is None and model_dir is None and any(m != "nearest" for m in methods):
+    if pipeline is None and model_dir is None and any(m not in BASELINES for m in methods):
         raise InputError(
-            "the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR (or methods=[nearest])"
+            "the model and pixelnerf_rgb methods need a model: pass --model MODEL_DIR "
+            "(or methods=[nearest,nearest_masked])"
         )
     if not 0 <= rank < world_size:
         raise InputError(f"rank {rank} is outside 0..{world_size - 1}")
@@ -181,7 +188,7 @@ def check_request(
         if reason:
             unavailable["pixelnerf_rgb"] = reason
     run_methods = [m for m in methods if m not in unavailable]
-    if pipeline is None and any(m != "nearest" for m in run_methods):
+    if pipeline is None and any(m not in BASELINES for m in run_methods):
         from nvs.models.settings import check_model_folder
 
         check_model_folder(Path(model_dir))
@@ -266,7 +273,7 @@ def run_co3d_benchmark(
                 path = scene_file(out_dir, method, v, scene)
                 if path.is_file():
                     continue
-                if method != "nearest" and pipeline is None:
+                if method not in BASELINES and pipeline is None:
                     pipeline = load_pipeline(model_dir, device, speed=speed, memory=memory)
                 inputs, targets = scene["inputs"][str(v)], scene["targets"][str(v)]
                 pred = predict(method, pipeline, frames, inputs, targets, steps, guidance, seed + index)
@@ -313,86 +320,9 @@ def merge_results(
     }
     if records:
         write_report(aggregate(records, group_by=("method", "views")), out_dir, "metrics", extra)
-    table = table3(records, views, methods, unavailable, lpips_note)
+    table = table3(records, views, methods, METHOD_LABELS, unavailable, lpips_note)
     table.update(manifest_options=manifest["options"], deviations=manifest.get("deviations", []))
     atomic_write_bytes(out_dir / "table.json", (json.dumps(table, indent=1) + "\n").encode())
     atomic_write_bytes(out_dir / "table.md", table_markdown(table).encode())
     plot_table(table, out_dir / "table.png")
     return table
-
-
-def table3(
-    records: list[dict], views: Sequence[int], methods: Sequence[str], unavailable: dict[str, str], lpips_note: str = ""
-) -> dict:
-    """{"views", "metrics", "rows": [{"method", "label", "values": {V: {metric: mean over scenes | None}},
-    "note"}]}: one row per method, the ``all`` level of :func:`nvs.evaluation.aggregate.aggregate`."""
-    overall = {}
-    if records:
-        for row in aggregate(records, group_by=("method", "views"))["rows"]:
-            if row["level"] == "all":
-                overall[(row["method"], row["views"])] = row
-    rows = []
-    for method in methods:
-        values = {str(v): {m: (overall.get((method, v)) or {}).get(m) for m in TABLE_METRICS} for v in views}
-        scenes = {str(v): (overall.get((method, v)) or {}).get("scenes", 0) for v in views}
-        rows.append(
-            {
-                "method": method,
-                "label": METHOD_LABELS[method],
-                "values": values,
-                "scenes": scenes,
-                "note": unavailable.get(method, ""),
-            }
-        )
-    return {
-        "views": [int(v) for v in views],
-        "metrics": list(TABLE_METRICS),
-        "rows": rows,
-        "lpips": lpips_note or "LPIPS-VGG with real VGG16 weights",
-    }
-
-
-def table_markdown(table: dict) -> str:
-    """Rows = methods; column groups = V views x PSNR / SSIM / LPIPS (V3D Table 3)."""
-    views, metrics = table["views"], table["metrics"]
-    head = "| method | " + " | ".join(f"{v} views {m.upper()}" for v in views for m in metrics) + " |"
-    lines = [head, "|---|" + "---:|" * (len(views) * len(metrics))]
-    for row in table["rows"]:
-        cells = []
-        for v in views:
-            for m in metrics:
-                value = row["values"][str(v)][m]
-                cells.append("n/a" if value is None else f"{value:.2f}" if m == "psnr" else f"{value:.3f}")
-        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
-    notes = [f"- {r['label']}: n/a, {r['note']}" for r in table["rows"] if r["note"]]
-    if table.get("lpips", "").startswith("unavailable"):
-        notes.append(f"- LPIPS: {table['lpips']}")
-    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
-
-
-def plot_table(table: dict, path: Path) -> None:
-    """One panel per metric with values: metric against the number of input views, a line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [
-        m
-        for m in table["metrics"]
-        if any(r["values"][str(v)][m] is not None for r in table["rows"] for v in table["views"])
-    ] or ["psnr"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for row in table["rows"]:
-            pts = [
-                (v, row["values"][str(v)][metric]) for v in table["views"] if row["values"][str(v)][metric] is not None
-            ]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=row["label"])
-        ax.set_xticks(table["views"])
-        ax.set_xlabel("input views")
-        ax.set_title(metric.upper())
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path, close=True, dpi=100)
