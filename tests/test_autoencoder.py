@@ -53,7 +53,7 @@ def test_fit_reduces_the_loss_scales_and_saves(scenes, tmp_path):
     torch.manual_seed(0)
     settings = AutoencoderSettings(
         out=str(tmp_path),
-        steps=40,
+        steps=20,
         batch_size=2,
         frames=4,
         lr=2e-3,
@@ -74,7 +74,7 @@ def test_fit_reduces_the_loss_scales_and_saves(scenes, tmp_path):
         std = (vae.encode(clips * 2 - 1).latent_dist.mean * vae.config.scaling_factor).std().item()
     assert 0.5 < std < 2.0
     saved = json.loads((tmp_path / "vae_curve.json").read_text())
-    assert saved["steps_done"] == 40 and (tmp_path / "vae_curve.png").stat().st_size > 1000
+    assert saved["steps_done"] == 20 and (tmp_path / "vae_curve.png").stat().st_size > 1000
     assert (tmp_path / "vae_samples.png").is_file()
     assert not list(tmp_path.glob(".vae.*")), "temporary folder left behind"
 

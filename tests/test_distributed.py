@@ -105,7 +105,9 @@ def setup():
 
 def test_ddp_and_fsdp_two_processes_match_one_process_on_the_joined_batch(setup, tmp_path):
     model, scenes = setup
-    mp.spawn(_rank_main, args=(2, _free_port(), model, scenes, str(tmp_path)), nprocs=2, join=True)
+    # fork: the ranks share the parent's imports; spawn re-imported diffusers in each, one after the
+    # other while the model was pickled to them (~10 s of a ~12 s test on a 2-core machine)
+    mp.start_processes(_rank_main, args=(2, _free_port(), model, scenes, str(tmp_path)), nprocs=2, start_method="fork")
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
     single = copy.deepcopy(model)

@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,16 +22,25 @@ import torch
 
 from nvs.cli import main
 
+# The commands seed the global ``random`` (the trainer's seed=0 made every "random" kill land 84% in).
+KILL_MOMENTS = random.Random()
+
 
 def _child(args: list[str]) -> None:
     torch.set_num_threads(1)
     os._exit(main(args))
 
 
-def run_whole(args: list[str]) -> float:
-    """Run ``nvs ARGS`` in-process to the end; returns its duration in seconds."""
+def run_whole(command: Callable[[Path], list[str]], tmp_path: Path) -> float:
+    """Run ``nvs COMMAND(tmp_path / "whole")`` in-process to the end; returns its duration in seconds.
+
+    A first run into ``tmp_path / "warm-up"`` pays the one-time costs (lazy imports, first calls), which
+    the forked run inherits paid; timed cold, runs took 1.2-5 s against 0.4-1 s for their fork, and most
+    kills came after the end.
+    """
+    assert main(command(tmp_path / "warm-up")) == 0
     start = time.monotonic()
-    assert main(args) == 0
+    assert main(command(tmp_path / "whole")) == 0
     return time.monotonic() - start
 
 
@@ -41,7 +51,7 @@ def run_and_kill(args: list[str], duration: float) -> str:
     Returns a note for assertion messages (the moment, and whether the process had already exited).
     """
     proc = multiprocessing.get_context("fork").Process(target=_child, args=(args,), daemon=True)
-    delay = random.uniform(0.0, duration)
+    delay = KILL_MOMENTS.uniform(0.0, duration)
     proc.start()
     time.sleep(delay)
     finished = not proc.is_alive()
@@ -81,7 +91,7 @@ def test_bench_killed_at_random_resumes_to_the_uninterrupted_table(bench_inputs,
             "lpips_weights=/nonexistent/vgg16.pth", "progress=false",
         ]  # fmt: skip
 
-    duration = run_whole(bench(tmp_path / "whole"))
+    duration = run_whole(bench, tmp_path)
     killed = tmp_path / "killed"
     note = run_and_kill(bench(killed), duration)
     _json_files_whole(killed, note)
@@ -100,11 +110,11 @@ def test_train_killed_at_random_resumes_to_the_same_losses_and_weights(tmp_path)
 
     def train(out: Path) -> list[str]:
         return ["train", "model=tiny", "data=synthetic", "conditioning=plucker", f"trainer.out={out}"] + [
-            "model.settings.image_size=[32,32]", "data.num_scenes=2", "data.frames_per_scene=6", "trainer.steps=6",
+            "model.settings.image_size=[32,32]", "data.num_scenes=2", "data.frames_per_scene=6", "trainer.steps=4",
             "trainer.checkpoint_every=2", "trainer.log_every=1", "trainer.sample_every=0", "trainer.progress=false",
         ]  # fmt: skip
 
-    duration = run_whole(train(tmp_path / "whole"))
+    duration = run_whole(train, tmp_path)
     killed = tmp_path / "killed"
     note = run_and_kill(train(killed), duration)
     assert main(train(killed)) == 0
@@ -114,7 +124,7 @@ def test_train_killed_at_random_resumes_to_the_same_losses_and_weights(tmp_path)
         return [{k: v for k, v in r.items() if k != "time"} for r in rows]
 
     a, b = losses(tmp_path / "whole"), losses(killed)
-    assert [r["step"] for r in b] == [r["step"] for r in a] == list(range(1, 7)), note
+    assert [r["step"] for r in b] == [r["step"] for r in a] == list(range(1, 5)), note
     for ra, rb in zip(a, b):
         assert rb == pytest.approx(ra, rel=1e-5, abs=1e-7), note
     for weights in sorted((tmp_path / "whole" / "model").rglob("*.safetensors")):
@@ -131,7 +141,7 @@ def test_data_synth_killed_at_random_leaves_nothing_and_restarts_cleanly(tmp_pat
             "--frames", "8", "--size", "16", "--points", "50", "--supersample", "1",
         ]  # fmt: skip
 
-    duration = run_whole(synth(tmp_path / "whole"))
+    duration = run_whole(synth, tmp_path)
     killed = tmp_path / "killed"
     note = run_and_kill(synth(killed), duration)
     if not killed.exists():  # else it was complete: written aside, then renamed into place
@@ -155,10 +165,11 @@ def test_recon_killed_at_random_restarts_cleanly(tmp_path):
             "--carve-resolution", "16", "--device", "cpu", "--out", str(out),
         ]  # fmt: skip
 
-    duration = run_whole(recon(tmp_path / "whole"))
+    duration = run_whole(recon, tmp_path)
     killed = tmp_path / "killed"
     note = run_and_kill(recon(killed), duration)
-    assert main(recon(killed)) == 0, note  # an incomplete run's folder (no metrics.json) is replaced
+    if not (killed / "metrics.json").is_file():  # else it was complete, and a rerun would refuse its folder
+        assert main(recon(killed)) == 0, note  # an incomplete run's folder (no metrics.json) is replaced
     a = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     b = json.loads((killed / "metrics.json").read_text())
     totals = [h["total"] for h in b["history"]]

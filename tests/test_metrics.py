@@ -78,10 +78,10 @@ def test_lpips_unavailable_without_weights(tmp_path):
 
 
 def test_lpips_loads_a_torchvision_style_state_dict(tmp_path):
-    from torchvision.models import vgg16
+    from torchvision.models.vgg import cfgs, make_layers
 
     torch.manual_seed(0)
-    features = vgg16().features
+    features = make_layers(cfgs["D"])  # vgg16().features, without initialising its 120M-weight classifier
     path = tmp_path / "vgg.pth"
     torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
     scorer = metrics.LpipsVgg(path)
