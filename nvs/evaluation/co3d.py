@@ -15,6 +15,7 @@ Output folder::
     scenes/<method>/<V>/<category>__<sequence>.json   per-frame records of one scene (atomic)
     metrics.{json,csv,md,png}                         scene / category / all levels (nvs.evaluation.aggregate)
     table.{json,md,png}                               V3D Table 3 layout: methods x (V x PSNR/SSIM/LPIPS)
+    table_novel.{json,md}                             the same over the targets that are not input views
 
 A rerun skips the scenes whose file exists; the tables are always rebuilt from the scene files.
 With ``world_size`` N, scene i runs on rank i % N; rank 0 waits at a barrier and merges.
@@ -325,4 +326,19 @@ def merge_results(
     atomic_write_bytes(out_dir / "table.json", (json.dumps(table, indent=1) + "\n").encode())
     atomic_write_bytes(out_dir / "table.md", table_markdown(table).encode())
     plot_table(table, out_dir / "table.png")
+    novel = table3(novel_records(records, manifest), views, methods, METHOD_LABELS, unavailable, lpips_note)
+    novel.update(frames="targets that are not input views")
+    atomic_write_bytes(out_dir / "table_novel.json", (json.dumps(novel, indent=1) + "\n").encode())
+    atomic_write_bytes(out_dir / "table_novel.md", table_markdown(novel).encode())
     return table
+
+
+def novel_records(records: list[dict], manifest: dict) -> list[dict]:
+    """The records of target frames that are not among their run's input views. The public protocol
+    scores the inputs too, where a copy baseline is exact (infinite PSNR, left out of every mean)."""
+    inputs = {
+        (s["category"], s["sequence"], int(v)): set(frames)
+        for s in manifest["scenes"]
+        for v, frames in s["inputs"].items()
+    }
+    return [r for r in records if r["frame"] not in inputs[(r["category"], r["scene"], r["views"])]]
