@@ -102,3 +102,27 @@ def test_the_default_models_stage3_recipe_matches_its_record():
         k: v for k, v in expected.items() if k not in machine_only
     }
     assert (cfg["init"], cfg["seed"]) == (record["init"], record["seed"])
+
+
+def test_the_default_models_stage4_command_matches_its_record():
+    """configs/experiment/demo_stage4.yaml with the command of models/default/README.md (stage 4)
+    reproduces the config recorded with models/default."""
+    from omegaconf import OmegaConf
+
+    from nvs.config import CONFIG_DIR, compose
+
+    command = ["+experiment=demo_stage4", "stage3_model=models/default", "trainer.out=RUN/stage4"]
+    command += ["trainer.cuda_graph=true", "trainer.compile=false", "trainer.checkpoint_every=100000"]
+    command += ["trainer.log_every=50", "data.cache_dir=/tmp/pathnvs_cache"]
+    cfg = OmegaConf.to_container(compose("train", command), resolve=True)
+    record = OmegaConf.to_container(
+        OmegaConf.load(CONFIG_DIR.parent / "models" / "default" / "training" / "stage4_config.yaml"), resolve=True
+    )
+    machine_only = {"time_limit_minutes", "progress"}
+    for section in set(cfg) | set(record):
+        if section == "trainer":
+            assert {k: v for k, v in cfg[section].items() if k not in machine_only} == {
+                k: v for k, v in record[section].items() if k not in machine_only
+            }
+        else:
+            assert cfg[section] == record[section], section
