@@ -1,22 +1,13 @@
 """The device part of a training step reads nothing from the host (the condition for capturing it as
 a CUDA graph, and for a GPU never waiting on the host): checked on CPU with tests/host_reads.py."""
 
-import copy
-
 import pytest
 import torch
 
 from conditioning.render import PositiveCumprod
-from nvs.config import compose
 from nvs.data.clips import MemoryScenes, synthetic_scenes
-from nvs.train import distributed as D
-from nvs.train.settings import TrainerSettings
-from nvs.train.trainer import Trainer
 from tests.host_reads import HostReadError, NoHostReads, profiled_host_reads
-
-SIZE = 32
-# the demo's conditioner, shrunk: 8 samples per ray, a two-stage encoder
-PIXELNERF = ["conditioning=pixelnerf_small", "conditioning.num_samples=8", "conditioning.encoder_blocks=[1,1]"]
+from tests.small_trainer import SIZE, small_models, small_trainer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -27,17 +18,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _model(conditioning: list[str]):
-    from nvs.models import PathNVSModel
-
-    cfg = compose("train", [*conditioning, "trainer.out=unused", f"model.settings.image_size=[{SIZE},{SIZE}]"])
-    torch.manual_seed(0)
-    return PathNVSModel.from_preset(cfg.model, cfg.conditioning)
-
-
 @pytest.fixture(scope="module")
 def models():
-    return {"pixelnerf": _model(PIXELNERF), "plucker": _model(["conditioning=plucker"])}
+    return small_models()
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +28,9 @@ def scenes():
     return MemoryScenes(synthetic_scenes(3, 12, SIZE, SIZE, seed=0))
 
 
-def _trainer(model, scenes, out, device="cpu", max_inputs=3, **kw) -> Trainer:
-    settings = dict(out=str(out), steps=6, batch_size=2, lr=1e-3, warmup_steps=2, checkpoint_every=0)
-    settings |= dict(sample_every=0, export=False, resume=None, progress=False, ema_decay=0.9, device=device)
-    aux = {"pixelnerf_rgb": 1.0} if model.conditioner.name == "pixelnerf" else {}
-    return Trainer(
-        copy.deepcopy(model),
-        scenes,
-        TrainerSettings(**(settings | kw)),
-        sampler_options={"max_inputs": max_inputs},
-        objective_options={"aux_weights": aux},
-        info=D.init_distributed(device),
-    )
-
-
 @pytest.mark.parametrize("conditioning", ["pixelnerf", "plucker"])
 def test_the_step_body_reads_nothing_on_the_host(models, scenes, tmp_path, conditioning):
-    trainer = _trainer(models[conditioning], scenes, tmp_path)
+    trainer = small_trainer(models[conditioning], scenes, tmp_path)
     trainer.train_step(trainer.next_batch())  # the first step builds the model's constants (once per device)
     staged = trainer.stage(trainer.next_batch())  # host: the batch on the device, the generators seeded
     with NoHostReads():

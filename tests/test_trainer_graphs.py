@@ -1,23 +1,18 @@
 """The CUDA-graph step (nvs.train.graphed): the host/device split of the step, the refusals, the
 warm-up's undo and the learning-rate tensor on CPU; graphed vs eager steps on a GPU."""
 
-import copy
 import warnings
 
 import pytest
 import torch
 
-from nvs.config import compose
 from nvs.data.clips import MemoryScenes, synthetic_scenes
 from nvs.train import distributed as D
 from nvs.train.graphed import TrainingState, bucket_key, check_graphable, set_capturable
 from nvs.train.settings import TrainerSettings
 from nvs.train.trainer import Trainer
 from nvs.train.updates import lr_factor
-
-SIZE = 32
-# the demo's conditioner, shrunk: 8 samples per ray, a two-stage encoder
-PIXELNERF = ["conditioning=pixelnerf_small", "conditioning.num_samples=8", "conditioning.encoder_blocks=[1,1]"]
+from tests.small_trainer import SIZE, small_models, small_trainer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,36 +23,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _model(conditioning: list[str]):
-    from nvs.models import PathNVSModel
-
-    cfg = compose("train", [*conditioning, "trainer.out=unused", f"model.settings.image_size=[{SIZE},{SIZE}]"])
-    torch.manual_seed(0)
-    return PathNVSModel.from_preset(cfg.model, cfg.conditioning)
-
-
 @pytest.fixture(scope="module")
 def models():
-    return {"pixelnerf": _model(PIXELNERF), "plucker": _model(["conditioning=plucker"])}
+    return small_models()
 
 
 @pytest.fixture(scope="module")
 def scenes():
     return MemoryScenes(synthetic_scenes(3, 12, SIZE, SIZE, seed=0))
-
-
-def _trainer(model, scenes, out, device="cpu", max_inputs=3, **kw) -> Trainer:
-    settings = dict(out=str(out), steps=6, batch_size=2, lr=1e-3, warmup_steps=2, checkpoint_every=0)
-    settings |= dict(sample_every=0, export=False, resume=None, progress=False, ema_decay=0.9, device=device)
-    aux = {"pixelnerf_rgb": 1.0} if model.conditioner.name == "pixelnerf" else {}
-    return Trainer(
-        copy.deepcopy(model),
-        scenes,
-        TrainerSettings(**(settings | kw)),
-        sampler_options={"max_inputs": max_inputs},
-        objective_options={"aux_weights": aux},
-        info=D.init_distributed(device),
-    )
 
 
 # ----------------------------------------------------------------------------- CPU
@@ -78,7 +51,7 @@ def test_refusals_name_the_fix(tmp_path):
 
 def test_a_cpu_trainer_with_cuda_graph_is_refused(models, scenes, tmp_path):
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        _trainer(models["plucker"], scenes, tmp_path, cuda_graph=True)
+        small_trainer(models["plucker"], scenes, tmp_path, cuda_graph=True)
 
 
 def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -94,12 +67,12 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
 def test_the_warm_up_is_undone(models, scenes, tmp_path, after_steps):
     """Steps taken after a snapshot are undone by its restore (also AdamW's state created
     meanwhile, at step 0): the run then repeats an untouched twin's steps bitwise."""
-    twin = _trainer(models["pixelnerf"], scenes, tmp_path / "a")  # first: trainers share the global CPU generator
+    twin = small_trainer(models["pixelnerf"], scenes, tmp_path / "a")  # first: trainers share the global CPU generator
     for _ in range(after_steps):
         twin.train_step(twin.next_batch())
     expected = twin.read_terms(twin.train_step(twin.next_batch()))
     expected_state = _state(twin)
-    trainer = _trainer(models["pixelnerf"], scenes, tmp_path / "b")
+    trainer = small_trainer(models["pixelnerf"], scenes, tmp_path / "b")
     for _ in range(after_steps):
         trainer.train_step(trainer.next_batch())
     batch, prepared = trainer.stage(trainer.next_batch())
@@ -122,7 +95,7 @@ def test_the_warm_up_is_undone(models, scenes, tmp_path, after_steps):
 
 
 def test_the_scheduler_fills_the_learning_rate_tensor_in_place(models, scenes, tmp_path):
-    trainer = _trainer(models["plucker"], scenes, tmp_path, warmup_steps=3, schedule="cosine")
+    trainer = small_trainer(models["plucker"], scenes, tmp_path, warmup_steps=3, schedule="cosine")
     set_capturable(trainer.optimizer, torch.device("cpu"))
     group = trainer.optimizer.param_groups[0]
     lr = group["lr"]
@@ -141,11 +114,11 @@ def test_the_scheduler_fills_the_learning_rate_tensor_in_place(models, scenes, t
 def test_a_graphed_runs_checkpoint_resumes_without_graphs(models, scenes, tmp_path):
     """A graphed run's optimizer state holds a tensor learning rate and capturable groups; a run
     without graphs that resumes from it gets plain floats back, and the schedule goes on."""
-    graphed_like = _trainer(models["plucker"], scenes, tmp_path / "a", checkpoint_every=1)
+    graphed_like = small_trainer(models["plucker"], scenes, tmp_path / "a", checkpoint_every=1)
     graphed_like.train_step(graphed_like.next_batch())
     set_capturable(graphed_like.optimizer, torch.device("cpu"))
     folder = graphed_like.save_checkpoint()
-    plain = _trainer(models["plucker"], scenes, tmp_path / "b")
+    plain = small_trainer(models["plucker"], scenes, tmp_path / "b")
     plain.load_checkpoint(folder)
     group = plain.optimizer.param_groups[0]
     assert isinstance(group["lr"], float) and not group["capturable"]
@@ -156,7 +129,7 @@ def test_a_graphed_runs_checkpoint_resumes_without_graphs(models, scenes, tmp_pa
 
 
 def test_buckets_are_the_static_shapes(models, scenes, tmp_path):
-    trainer = _trainer(models["plucker"], scenes, tmp_path)
+    trainer = small_trainer(models["plucker"], scenes, tmp_path)
     keys, counts = [], []
     for _ in range(6):
         staged = trainer.stage(trainer.next_batch())
@@ -192,10 +165,10 @@ def test_graphed_step_bookkeeping_on_cpu(models, scenes, tmp_path, monkeypatch):
         G, "capture_graph", lambda body, generators: (lambda out: (_EagerGraph(body, out), out))(body())
     )
     monkeypatch.setattr(G, "set_capturable", lambda optimizer, device: None)
-    eager = _trainer(models["pixelnerf"], scenes, tmp_path / "a")
+    eager = small_trainer(models["pixelnerf"], scenes, tmp_path / "a")
     expected = [eager.train_step(eager.next_batch()) for _ in range(6)]
     counts = [eager.sampler.num_inputs(s) for s in range(6)]
-    graphed = _trainer(models["pixelnerf"], scenes, tmp_path / "b")
+    graphed = small_trainer(models["pixelnerf"], scenes, tmp_path / "b")
     graphed.graphed = G.GraphedStep(graphed)
     got = [graphed.train_step(graphed.next_batch()) for _ in range(6)]  # read after every replay
     steps = graphed.graphed.steps
@@ -222,13 +195,13 @@ def test_graphed_steps_equal_eager_steps(models, scenes, tmp_path, precision, lo
     six gives ~0.17; a stale input or seed changes the loss by far more than loss_rtol."""
     model = models["pixelnerf"]
     kw = dict(device="cuda", precision=precision, compile=False)
-    eager = _trainer(model, scenes, tmp_path / "eager", **kw)
+    eager = small_trainer(model, scenes, tmp_path / "eager", **kw)
     counts = [eager.sampler.num_inputs(s) for s in range(6)]
     assert len(set(counts)) >= 2, counts  # two buckets at least
     assert any(counts[i] != counts[i + 1] and counts[i] in counts[i + 2 :] for i in range(4)), counts  # A, B, A
     a_terms = [eager.train_step(eager.next_batch()) for _ in range(6)]
     # built after the eager run: each construction seeds the global generators PixelNeRF draws from
-    graphed = _trainer(model, scenes, tmp_path / "graphed", cuda_graph=True, **kw)
+    graphed = small_trainer(model, scenes, tmp_path / "graphed", cuda_graph=True, **kw)
     g_terms = [graphed.train_step(graphed.next_batch()) for _ in range(6)]  # read after all replays
     assert len(graphed.graphed.steps) == len(set(counts))
     for step, (a, g) in enumerate(zip(a_terms, g_terms, strict=True)):
