@@ -27,7 +27,11 @@ def small_model(conditioning: list[str]):
 
 
 def small_models() -> dict:
-    return {"pixelnerf": small_model(PIXELNERF), "plucker": small_model(["conditioning=plucker"])}
+    return {
+        "pixelnerf": small_model(PIXELNERF),
+        "plucker": small_model(["conditioning=plucker"]),
+        "camera_embedding": small_model(["conditioning=camera_embedding"]),
+    }
 
 
 def small_trainer(model, scenes, out, device="cpu", max_inputs=3, **kw) -> Trainer:

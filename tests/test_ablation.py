@@ -3,6 +3,7 @@ tabled; reruns skip finished variants and resume unfinished ones (tiny budget, C
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -93,6 +94,11 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
     ]
     assert all(v["psnr"] is not None and 0 <= v["ssim"] <= 1 for r in table["rows"] for v in r["values"].values())
     assert (out / "ablation.png").stat().st_size > 0
+    for variant in VARIANTS:  # the training's end, from each run's log.jsonl
+        logged = [json.loads(line) for line in (out / "runs" / variant / "log.jsonl").read_text().splitlines()]
+        assert table["training"][variant] == {"steps": 1, "denoising_loss": logged[-1]["denoising"]}
+    assert "w. Plücker rays: 1 steps, final denoising loss" in (out / "ablation.md").read_text()
+    assert (out / "ablation_loss.png").stat().st_size > 0
 
     # Rerun: an exported variant is not trained again; an unexported one resumes from its checkpoint
     # (trainer.checkpoint_every=1), so it exports the same weights without another step.
@@ -108,3 +114,24 @@ def test_ablation_trains_scores_tables_and_resumes(tmp_path, monkeypatch):
     assert calls == [*VARIANTS, "plucker"]
     after = (out / "runs" / "plucker" / "model" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert after == before
+
+
+def test_a_time_limit_stops_the_training_checkpointed_and_a_rerun_resumes(tmp_path):
+    """The limit bounds the whole training: the variant running when it ends is checkpointed without
+    an export (model/ marks a finished variant) and TrainingUnfinished names it; the rerun goes on."""
+    from nvs.evaluation.ablation import TrainingUnfinished, train_variants
+
+    out = tmp_path / "ablation"
+    train = merge_overrides(TRAIN, ["trainer.steps=3", "trainer.log_every=1", "trainer.export_at_time_limit=true"])
+    with pytest.raises(TrainingUnfinished, match="camera_embedding.*run the same command again") as caught:
+        train_variants(out, ["camera_embedding", "plucker"], train, PER_VARIANT, time_limit_minutes=1e-6)
+    assert caught.value.variant == "camera_embedding"
+    run = out / "runs" / "camera_embedding"
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000001"]
+    assert not (run / "model").exists() and not (out / "runs" / "plucker").exists()
+    with pytest.raises(ValueError, match="time_limit_minutes must be > 0"):
+        train_variants(out, ["camera_embedding"], train, PER_VARIANT, time_limit_minutes=0)
+    folders = train_variants(out, ["camera_embedding", "plucker"], train, PER_VARIANT)
+    assert all((f / "pathnvs.json").is_file() for f in folders.values())
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]  # resumed at step 1, not restarted

@@ -83,8 +83,9 @@ def test_bench_ablation_command_passes_budget_and_overrides(tmp_path, monkeypatc
 
     seen = {}
 
-    def fake_run(out, variants, train_overrides, evaluation, variant_overrides, device):
+    def fake_run(out, variants, train_overrides, evaluation, variant_overrides, device, time_limit_minutes):
         seen.update(out=out, variants=variants, train=train_overrides, evaluation=evaluation, device=device)
+        seen.update(limit=time_limit_minutes)
         return {
             "views": [2],
             "metrics": ["psnr", "ssim"],
@@ -102,6 +103,8 @@ def test_bench_ablation_command_passes_budget_and_overrides(tmp_path, monkeypatc
             "3",
             "--device",
             "cpu",
+            "--time-limit-minutes",
+            "7.5",
             "model=tiny",
             "variants=[plucker]",
             "evaluation.views=[2]",
@@ -109,8 +112,33 @@ def test_bench_ablation_command_passes_budget_and_overrides(tmp_path, monkeypatc
     )
     assert code == 0
     assert seen["variants"] == ["plucker"] and seen["evaluation"]["views"] == [2] and seen["device"] == "cpu"
-    assert seen["train"] == ["data=synthetic", "seed=0", "model=tiny", "trainer.steps=3"]
+    assert seen["train"] == ["data=synthetic", "seed=0", "model=tiny", "trainer.steps=3"] and seen["limit"] == 7.5
     assert "| w. Plücker rays | 20.00 | 0.500 |" in capsys.readouterr().out
+
+
+def test_bench_ablation_train_only_and_an_unfinished_training(tmp_path, monkeypatch, capsys):
+    """--train-only stops before the scoring; a training that ran out of time exits with status 3."""
+    import nvs.evaluation.ablation as ablation
+
+    calls = []
+
+    def fake_train(out, variants, train_overrides, variant_overrides, time_limit_minutes):
+        calls.append((variants, time_limit_minutes))
+        if time_limit_minutes is not None:
+            raise ablation.TrainingUnfinished(variants[0], out / "runs" / variants[0])
+        return {v: out / "runs" / v / "model" for v in variants}
+
+    monkeypatch.setattr(ablation, "train_variants", fake_train)
+    monkeypatch.setattr(ablation, "run_ablation", lambda *a, **k: pytest.fail("--train-only must not score"))
+    args = ["bench", "ablation", "--out", str(tmp_path), "--train-only", "model=tiny", "variants=[plucker]"]
+    assert main(args) == 0
+    assert "plucker: " in capsys.readouterr().out
+    assert main([*args, "--time-limit-minutes", "1"]) == 3
+    assert "run the same command again to resume it" in capsys.readouterr().err
+    assert calls == [(["plucker"], None), (["plucker"], 1.0)]
+    with pytest.raises(SystemExit):
+        main([*args, "--time-limit-minutes", "-2"])
+    assert "--time-limit-minutes takes a positive number of minutes, got '-2'" in capsys.readouterr().err
 
 
 def test_bench_ablation_refuses_a_mistyped_train_setting_before_any_training(tmp_path, capsys):

@@ -28,7 +28,7 @@ def scenes():
     return MemoryScenes(synthetic_scenes(3, 12, SIZE, SIZE, seed=0))
 
 
-@pytest.mark.parametrize("conditioning", ["pixelnerf", "plucker"])
+@pytest.mark.parametrize("conditioning", ["pixelnerf", "plucker", "camera_embedding"])
 def test_the_step_body_reads_nothing_on_the_host(models, scenes, tmp_path, conditioning):
     trainer = small_trainer(models[conditioning], scenes, tmp_path)
     trainer.train_step(trainer.next_batch())  # the first step builds the model's constants (once per device)

@@ -2,7 +2,7 @@
 
     nvs bench co3d --root CO3D --manifest M.json --model MODEL --views 2,3,6 --out DIR [steps=25 guidance=3.5 ...]
     torchrun --nproc_per_node 2 -m nvs.cli bench co3d ...    (scenes sharded by rank, merged by rank 0)
-    nvs bench ablation --out DIR [--steps N] [model=tiny data=synthetic ...] [evaluation.views=[2,3] ...]
+    nvs bench ablation --out DIR [--steps N] [--time-limit-minutes M] [--train-only] [model=tiny ...]
 
 ``co3d`` overrides are keys of configs/bench/co3d.yaml. ``ablation`` overrides whose first key is in
 configs/bench/ablation.yaml (variants, train_overrides, variant_overrides, evaluation) set the ablation; every other
@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 
 def _views(text: str) -> list[int]:
@@ -25,6 +26,16 @@ def _views(text: str) -> list[int]:
     if not views or views[0] < 1:
         raise argparse.ArgumentTypeError(f"--views needs positive view counts, got {text!r}")
     return views
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"--time-limit-minutes takes a positive number of minutes, got {text!r}")
+    return value
 
 
 def _device(name: str, local_rank: int) -> str:
@@ -106,6 +117,7 @@ def co3d(args: argparse.Namespace) -> int:
     return 0
 
 
+UNFINISHED = 3  # exit status of an ablation whose training ran out of time (rerun to resume)
 ABLATION_KEYS = ("variants", "train_overrides", "variant_overrides", "evaluation")
 
 
@@ -122,19 +134,38 @@ def ablation(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
     from nvs.config import compose
-    from nvs.evaluation.ablation import ablation_markdown, merge_overrides, run_ablation
+    from nvs.evaluation.ablation import (
+        TrainingUnfinished,
+        ablation_markdown,
+        merge_overrides,
+        run_ablation,
+        train_variants,
+    )
 
     mine, train = split_overrides(args.overrides)
     cfg = OmegaConf.to_container(compose("bench/ablation", mine), resolve=True)
     extra = [f"trainer.steps={args.steps}"] if args.steps is not None else []
-    table = run_ablation(
-        args.out,
-        cfg["variants"],
-        merge_overrides(cfg["train_overrides"], train, extra),
-        cfg["evaluation"],
-        cfg["variant_overrides"],
-        device=_device(args.device, 0),
-    )
+    overrides = merge_overrides(cfg["train_overrides"], train, extra)
+    try:
+        if args.train_only:
+            for variant, folder in train_variants(
+                Path(args.out), cfg["variants"], overrides, cfg["variant_overrides"], args.time_limit_minutes
+            ).items():
+                print(f"{variant}: {folder}")
+            print("trained; run the command again without --train-only to score the variants")
+            return 0
+        table = run_ablation(
+            args.out,
+            cfg["variants"],
+            overrides,
+            cfg["evaluation"],
+            cfg["variant_overrides"],
+            device=_device(args.device, 0),
+            time_limit_minutes=args.time_limit_minutes,
+        )
+    except TrainingUnfinished as err:
+        print(f"nvs bench ablation: {err}", file=sys.stderr)
+        return UNFINISHED
     print(ablation_markdown(table))
     print(f"written: {args.out}/ablation.md, ablation.png, ablation.json")
     return 0
@@ -187,6 +218,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="output folder (rerun to resume)")
     p.add_argument("--steps", type=int, default=None, help="training steps of every variant (trainer.steps)")
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda")
+    p.add_argument(
+        "--time-limit-minutes",
+        type=_minutes,
+        default=None,
+        help=f"stop the training after this long, checkpointed (exit status {UNFINISHED}); rerun to resume",
+    )
+    p.add_argument("--train-only", action="store_true", help="train the variants, score them later")
     p.add_argument("overrides", nargs="*", help="overrides of configs/bench/ablation.yaml or configs/train.yaml")
     p.set_defaults(run=ablation)
     args = parser.parse_args(argv)

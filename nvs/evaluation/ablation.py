@@ -14,12 +14,15 @@ Output folder::
 
 Resumable: a variant whose ``runs/<variant>/model/pathnvs.json`` exists is not trained again
 (delete that folder to retrain with a new budget); an unfinished run resumes from its latest
-checkpoint; finished scenes of the evaluation are skipped.
+checkpoint; finished scenes of the evaluation are skipped. With a time limit for the training
+(``time_limit_minutes``, e.g. GPU jobs of at most 10 minutes) a variant still training when it runs
+out is checkpointed and :class:`TrainingUnfinished` is raised: the same command resumes it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,30 +60,78 @@ def variant_config(variant: str, run_dir: Path, train_overrides: Sequence[str]):
     overrides = merge_overrides(
         train_overrides,
         [f"conditioning={variant}", f"trainer.out={run_dir}", "trainer.resume=auto", "trainer.export=true"],
+        ["trainer.export_at_time_limit=false"],  # model/ marks a finished variant, never a stretch's EMA
     )
     cfg = compose("train", overrides)
     check_settings(cfg)
     return cfg
 
 
+class TrainingUnfinished(RuntimeError):
+    """A variant's training stopped at the time limit, checkpointed: run the same command again."""
+
+    def __init__(self, variant: str, run_dir: Path) -> None:
+        super().__init__(
+            f"the training time limit ran out while {variant} trained ({run_dir}): its checkpoint is written; "
+            "run the same command again to resume it"
+        )
+        self.variant = variant
+
+
 def train_variant(
-    variant: str, run_dir: Path, train_overrides: Sequence[str], synthetic_cache: Path | None = None
+    variant: str,
+    run_dir: Path,
+    train_overrides: Sequence[str],
+    synthetic_cache: Path | None = None,
+    time_limit_minutes: float | None = None,
 ) -> Path:
     """Train (or resume, or skip when exported) one variant; returns its model folder.
 
     ``synthetic_cache``: where ``data=synthetic`` keeps its rendered scenes, shared by the variants
     (the same data, rendered once); None keeps the config's own ``data.cache_dir``.
+    ``time_limit_minutes``: stop (checkpointed) after this long and raise :class:`TrainingUnfinished`.
     """
     from nvs.train.run import train_from_config
 
     model_dir = run_dir / "model"
     if (model_dir / "pathnvs.json").is_file():
         return model_dir
-    cfg = variant_config(variant, run_dir, train_overrides)
+    limit = [] if time_limit_minutes is None else [f"trainer.time_limit_minutes={float(time_limit_minutes)!r}"]
+    cfg = variant_config(variant, run_dir, merge_overrides(train_overrides, limit))
     if synthetic_cache is not None and cfg.data.get("source") == "synthetic":
         cfg.data.cache_dir = str(synthetic_cache)
     train_from_config(cfg)
+    if not (model_dir / "pathnvs.json").is_file():
+        raise TrainingUnfinished(variant, run_dir)
     return model_dir
+
+
+def train_variants(
+    out: Path,
+    variants: Sequence[str],
+    train_overrides: Sequence[str],
+    variant_overrides: dict[str, Sequence[str]],
+    time_limit_minutes: float | None = None,
+) -> dict[str, Path]:
+    """Every variant trained in order ({variant: model folder}), their configs checked first.
+
+    ``time_limit_minutes`` bounds the whole training: each variant gets what is left of it, and
+    :class:`TrainingUnfinished` is raised for the one that is running (or due) when it runs out.
+    """
+    if time_limit_minutes is not None and time_limit_minutes <= 0:
+        raise ValueError(f"time_limit_minutes must be > 0 (or None for no limit), got {time_limit_minutes}")
+    for v in variants:  # every variant's config composes and checks before any training
+        variant_config(v, out / "runs" / v, merge_overrides(train_overrides, variant_overrides.get(v, ())))
+    deadline = None if time_limit_minutes is None else time.monotonic() + 60 * time_limit_minutes
+    model_dirs = {}
+    for v in variants:
+        run_dir = out / "runs" / v
+        left = None if deadline is None else (deadline - time.monotonic()) / 60
+        if left is not None and left <= 0 and not (run_dir / "model" / "pathnvs.json").is_file():
+            raise TrainingUnfinished(v, run_dir)
+        overrides = merge_overrides(train_overrides, variant_overrides.get(v, ()))
+        model_dirs[v] = train_variant(v, run_dir, overrides, out / "synthetic_cache", left)
+    return model_dirs
 
 
 def ensure_eval_world(
@@ -124,13 +175,15 @@ def run_ablation(
     variant_overrides: dict[str, Sequence[str]] | None = None,
     device: str = "cpu",
     progress: bool = True,
+    time_limit_minutes: float | None = None,
 ) -> dict:
     """Train every variant, evaluate it, write ablation.{json,md,png}; returns the table dict.
 
     ``variant_overrides``: {variant: overrides of configs/train.yaml for that variant only}.
     ``evaluation``: views, steps, guidance, seed, image_size, baselines, world (see
-    configs/bench/ablation.yaml). The baselines are scored with the ``pixelnerf`` variant's model
-    (the last variant when there is none; its PixelNeRF RGB row is then n/a).
+    configs/bench/ablation.yaml). The baselines are scored with the first ``pixelnerf*`` variant's
+    model (the last variant when there is none; its PixelNeRF RGB row is then n/a).
+    ``time_limit_minutes``: bounds the training (see :func:`train_variants`).
     """
     ev = dict(evaluation or {})
     views = [int(v) for v in ev.get("views", (2, 3))]
@@ -141,17 +194,10 @@ def run_ablation(
     unknown = sorted(set(extra) - set(variants))
     if unknown:
         raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
-    for v in variants:  # every variant's config composes and checks before any training
-        variant_config(v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())))
-    model_dirs = {
-        v: train_variant(
-            v, out / "runs" / v, merge_overrides(train_overrides, extra.get(v, ())), out / "synthetic_cache"
-        )
-        for v in variants
-    }
+    model_dirs = train_variants(out, variants, train_overrides, extra, time_limit_minutes)
     size = _model_size(model_dirs[variants[0]])
     root, manifest = ensure_eval_world(out, ev["world"], views, size, progress)
-    baseline_owner = "pixelnerf" if "pixelnerf" in variants else variants[-1]
+    baseline_owner = next((v for v in variants if v.startswith("pixelnerf")), variants[-1])
     tables = {}
     for variant, model_dir in model_dirs.items():
         methods = (
@@ -175,10 +221,50 @@ def run_ablation(
         )
     table = ablation_table(tables, views)
     table.update(train_overrides=list(train_overrides), variant_overrides=extra)
+    table["training"] = {v: training_summary(out / "runs" / v / "log.jsonl") for v in variants}
+    plot_training_losses(table["training"], {v: out / "runs" / v / "log.jsonl" for v in variants}, out)
     atomic_write_bytes(out / "ablation.json", (json.dumps(table, indent=1) + "\n").encode())
     atomic_write_bytes(out / "ablation.md", ablation_markdown(table).encode())
     plot_ablation(table, out / "ablation.png")
     return table
+
+
+def training_summary(log: Path, tail: float = 0.1) -> dict[str, float | int | None]:
+    """The run's last step and its denoising loss averaged over the last ``tail`` of the logged rows
+    (the variants share the noise-level distribution, so their losses compare)."""
+    from nvs.train.log import read_log
+
+    rows = [r for r in read_log(log) if "denoising" in r]
+    if not rows:
+        return {"steps": None, "denoising_loss": None}
+    last = rows[-max(1, round(tail * len(rows))) :]
+    return {"steps": int(rows[-1]["step"]), "denoising_loss": sum(r["denoising"] for r in last) / len(last)}
+
+
+def plot_training_losses(summary: dict[str, dict], logs: dict[str, Path], out: Path) -> None:
+    """ablation_loss.png: each variant's denoising loss (running mean of 1/40 of its rows) by step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from nvs.train.log import read_log
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for variant, log in logs.items():
+        rows = [r for r in read_log(log) if "denoising" in r]
+        if not rows:
+            continue
+        steps, loss = np.array([r["step"] for r in rows]), np.array([r["denoising"] for r in rows], dtype=float)
+        k = max(1, len(loss) // 40)
+        final = summary[variant]["denoising_loss"]
+        label = f"{VARIANT_LABELS.get(variant, variant)} (end {final:.4f})"
+        ax.plot(steps[k - 1 :], np.convolve(loss, np.ones(k) / k, mode="valid"), label=label)
+    ax.set(xlabel="step", ylabel="denoising loss", yscale="log", title="training loss, same data, seed and budget")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, out / "ablation_loss.png", close=True, dpi=110)
 
 
 def ablation_table(tables: dict[str, dict], views: Sequence[int]) -> dict:
@@ -220,6 +306,11 @@ def ablation_markdown(table: dict) -> str:
         ]
         lines.append(f"| {row['label']} | " + " | ".join(text) + " |")
     notes = [f"- {r['label']}: {r['note']}" for r in table["rows"] if r["note"]]
+    notes += [
+        f"- {VARIANT_LABELS.get(v, v)}: {t['steps']} steps, final denoising loss {t['denoising_loss']:.4f}"
+        for v, t in table.get("training", {}).items()
+        if t["steps"] is not None
+    ]
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
@@ -231,7 +322,7 @@ def plot_ablation(table: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     views, rows = table["views"], table["rows"]
-    fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.2 * len(table["metrics"]), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(table["metrics"]), figsize=(4.2 * len(table["metrics"]) + 2.2, 3.4), squeeze=False)
     width = 0.8 / max(len(rows), 1)
     for ax, metric in zip(axes[0], table["metrics"]):
         for i, row in enumerate(rows):
@@ -240,6 +331,6 @@ def plot_ablation(table: dict, path: Path) -> None:
             ax.bar([j + i * width for j in range(len(views))], heights, width, label=row["label"])
         ax.set_xticks([j + width * (len(rows) - 1) / 2 for j in range(len(views))], [f"{v} views" for v in views])
         ax.set_title(metric.upper())
-    axes[0][0].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the bars
     fig.tight_layout()
     save_figure(fig, path, close=True, dpi=100)
