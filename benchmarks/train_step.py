@@ -3,7 +3,8 @@ the full-size step as a share of the GPU's bf16 peak.
 
     python -m benchmarks.train_step --out DIR [--baseline-tree DIR] [--scenes 200] [--cache-dir DIR]
                                     [--variants baseline,eager,compiled,graphed,graphed-compiled]
-                                    [--full-size] [--quick]
+                                    [--full-size] [--full-batch 2,3] [--full-checkpointing layers,blocks]
+                                    [--full-compile] [--quick]
 
 Recipe ``+experiment=demo_stage3`` (5.27 M-parameter U-Net at 128², 8 frames, PixelNeRF-small
 conditioner, 1 to 6 input views, batch 16) with random weights (``init=null``: the compute does not
@@ -16,14 +17,16 @@ depend on them) on the synthetic world of ``--scenes`` scenes. Each variant runs
   per input-view count, :mod:`nvs.train.graphed`); ``graphed-compiled``: both true.
 
 Per variant: warm-up steps until every input-view count was seen twice (the same steps for every
-variant, so all time the same clips), then ``--steps`` steps of ``train_step(next_batch())`` with
-one synchronisation at the end (clips/s), then ``--profile-steps`` more under ``torch.profiler``
-(CUDA activity only): GPU busy = union of the kernel, memcpy and memset intervals over the wall
-time, kernels and host-to-device copies per step, the top kernels. ``--full-size``: ``model=svd``,
-``conditioning=plucker``, 14 x 576², gradient checkpointing, eager, batch ``--full-batch``: seconds
-per step, FLOPs of one step (``FlopCounterMode``, recomputation included) and their rate against
-``--peak-tflops``. Prints the tables and writes ``train_step.json``. ``--quick``: a tiny CPU run of
-the eager variant and the full-size step at the tiny preset, in this process (a smoke test).
+variant, so all time the same clips), then ``--steps`` steps of ``train_step(next_batch())`` with one
+synchronisation at the end (clips/s), then ``--profile-steps`` more under ``torch.profiler`` (CUDA
+activity only): GPU busy = union of the kernel, memcpy and memset intervals over the wall time, kernels
+and host-to-device copies per step, the top kernels. ``--full-size``: ``model=svd``,
+``conditioning=plucker``, 14 x 576², gradient checkpointing at each granularity of
+``--full-checkpointing`` (diffusers' ``layers``, or whole ``blocks``), eager unless ``--full-compile``,
+at each batch of ``--full-batch``: seconds per step, FLOPs of one step (``FlopCounterMode``, recomputation
+included) and their rate against ``--peak-tflops``. Prints the tables and writes ``train_step.json``.
+``--quick``: a tiny CPU run of the eager variant and the full-size step at the tiny preset, in this
+process (a smoke test).
 """
 
 from __future__ import annotations
@@ -174,11 +177,16 @@ def run_full_size(spec: dict) -> list[dict]:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
-    for batch in spec["batches"]:
-        row: dict = {"batch": batch}
+    runs = [(g, b) for g in spec.get("granularities", ["layers"]) for b in spec["batches"]]
+    for granularity, batch in runs:
+        row: dict = {"batch": batch, "checkpointing": granularity}
         try:
             with tempfile.TemporaryDirectory() as out:
-                overrides = [*spec["overrides"], f"trainer.batch_size={batch}"]
+                overrides = [
+                    *spec["overrides"],
+                    f"trainer.batch_size={batch}",
+                    f"trainer.checkpoint_granularity={granularity}",
+                ]
                 size, frames = spec["size"], spec["frames"]
                 trainer = build_trainer(overrides, out, orbit_scenes(max(2, batch), 2 * frames, size))
                 for _ in range(spec["warmup"]):
@@ -245,12 +253,14 @@ def print_tables(result: dict) -> None:
             f"{kernels:>9}{peak:>10}{reserved:>10}"
         )
     for r in result.get("full_size", []):
+        where = f"full size B={r['batch']}, checkpointing {r.get('checkpointing', 'layers')}"
         if "error" in r:
-            print(f"full size B={r['batch']}: {r['error']}")
+            print(f"{where}: {r['error']}")
             continue
         print(
-            f"full size B={r['batch']}: {r['seconds_per_step']:.3f} s/step, {r['tflop_per_step']:.1f} TFLOP/step, "
-            f"{r['tflops']:.0f} TFLOP/s = {r['percent_of_peak']:.1f}% of {result['peak_tflops']:.0f}"
+            f"{where}: {r['seconds_per_step']:.3f} s/step, {r['tflop_per_step']:.1f} TFLOP/step, "
+            f"{r['tflops']:.0f} TFLOP/s = {r['percent_of_peak']:.1f}% of {result['peak_tflops']:.0f}, "
+            f"peak {r['peak_gib'] or 0:.1f} GiB"
         )
 
 
@@ -269,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-seconds", type=float, default=540.0, help="seconds for the whole run")
     parser.add_argument("--full-size", action="store_true", help="also the full-size step (model=svd)")
     parser.add_argument("--full-batch", default="2", help="comma-separated batches of the full-size step")
+    parser.add_argument(
+        "--full-checkpointing", default="layers", help="comma-separated trainer.checkpoint_granularity: layers, blocks"
+    )
+    parser.add_argument("--full-compile", action="store_true", help="the full-size step with trainer.compile=true")
     parser.add_argument("--peak-tflops", type=float, default=790.0, help="measured bf16 matmul peak (H200)")
     parser.add_argument("--set", action="append", default=[], help="an override for every demo variant (repeatable)")
     parser.add_argument("--quick", action="store_true", help="tiny CPU smoke test in this process")
@@ -286,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         specs[name] = {**common, "overrides": graphed, "steps": args.steps}
     full = {"overrides": ["model=svd", "conditioning=plucker", "trainer.gradient_checkpointing=true"]}
     full |= {"size": 576, "frames": 14, "warmup": 2, "steps": 4, "peak": args.peak_tflops}
-    full["overrides"] += ["trainer.compile=false"]
+    full["overrides"] += [f"trainer.compile={str(args.full_compile).lower()}"]
     full["batches"] = [int(b) for b in args.full_batch.split(",")]
+    full["granularities"] = args.full_checkpointing.split(",")
+    if not set(full["granularities"]) <= {"layers", "blocks"}:
+        parser.error(f"--full-checkpointing takes layers and/or blocks, got {args.full_checkpointing!r}")
     if args.quick:
         names = ["eager"]
         specs["eager"] |= {"overrides": RECIPE + data + QUICK + ["trainer.compile=false"], "steps": 2}

@@ -10,15 +10,18 @@ def test_quick_benchmark_writes_a_table_and_json(tmp_path, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main(["--out", str(tmp_path), "--quick"]) == 0
+        assert main(["--out", str(tmp_path), "--quick", "--full-checkpointing", "layers,blocks"]) == 0
     finally:
         torch.set_num_threads(threads)
     result = json.loads((tmp_path / "train_step.json").read_text())
     eager = result["variants"]["eager"]
     assert eager["seconds_per_step"] > 0 and eager["clips_per_second"] == 2 / eager["seconds_per_step"]
     assert eager["warmup_steps"] >= 4 and 0 < eager["unet_parameters"]
-    full = result["full_size"][0]
-    assert full["batch"] == 1 and full["tflop_per_step"] > 0 and full["percent_of_peak"] > 0
+    assert [(r["checkpointing"], r["batch"]) for r in result["full_size"]] == [("layers", 1), ("blocks", 1)]
+    for full in result["full_size"]:
+        assert full["tflop_per_step"] > 0 and full["percent_of_peak"] > 0
+    layers, blocks = result["full_size"]
+    assert blocks["tflop_per_step"] > layers["tflop_per_step"]  # whole blocks recompute more
     assert "clips/s" in capsys.readouterr().out
 
 

@@ -172,10 +172,13 @@ def test_time_limit_stops_with_a_checkpoint_and_no_export(tiny_model, scenes, tm
     assert not (tmp_path / "model").exists() and list((tmp_path / "tb").glob("events.*"))
 
 
-def test_gradient_checkpointing_gives_the_same_step(tiny_model, scenes, tmp_path):
+@pytest.mark.parametrize("granularity", ["layers", "blocks"])
+def test_gradient_checkpointing_gives_the_same_step(tiny_model, scenes, tmp_path, granularity):
     plain = _trainer(tiny_model, scenes, tmp_path / "a")
-    ckpt = _trainer(tiny_model, scenes, tmp_path / "b", gradient_checkpointing=True)
-    assert ckpt.model.unet.is_gradient_checkpointing and not plain.model.unet.is_gradient_checkpointing
+    ckpt = _trainer(tiny_model, scenes, tmp_path / "b", gradient_checkpointing=True, checkpoint_granularity=granularity)
+    assert ckpt.model.unet.is_gradient_checkpointing == (granularity == "layers")
+    assert ckpt.model.unet.checkpoint_blocks == (granularity == "blocks")
+    assert not plain.model.unet.is_gradient_checkpointing and not plain.model.unet.checkpoint_blocks
     a, b = plain.read_terms(plain.train_step(plain.next_batch())), ckpt.read_terms(ckpt.train_step(ckpt.next_batch()))
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
 
@@ -190,6 +193,8 @@ def test_stop_at_ends_early_without_changing_the_schedule(tiny_model, scenes, tm
     assert logged[-1] == pytest.approx(expected[-1])
     with pytest.raises(ValueError, match="stop_at"):
         TrainerSettings(out=str(tmp_path), steps=5, stop_at=6)
+    with pytest.raises(ValueError, match="checkpoint_granularity must be layers or blocks"):
+        TrainerSettings(out=str(tmp_path), checkpoint_granularity="block")
 
 
 def test_device_data_gives_the_steps_of_host_loading(tiny_model, scenes, tmp_path):

@@ -117,3 +117,42 @@ def test_frame_embedding_and_tokens_change_only_their_frames_conditioning():
         path(*args, frame_embedding=torch.zeros(1, 3, 64))
     with pytest.raises(ValueError, match="frame_tokens must be"):
         path(*args, frame_tokens=torch.zeros(1, 3, 2, 16))
+
+
+def _loss_and_grads(unet, args):
+    unet.zero_grad(set_to_none=True)
+    loss = unet(*args).sample.square().mean()
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in unet.named_parameters() if p.grad is not None}
+
+
+def test_block_checkpointing_gives_the_gradients_and_keeps_the_least():
+    """Whole-block checkpointing recomputes what the plain backward would have kept: the same loss and
+    gradients as no checkpointing and as diffusers' per-layer checkpointing, with less saved for the
+    backward than either (diffusers' keeps the temporal layers' activations)."""
+    from benchmarks.checkpoint_memory import counting_saved_bytes
+
+    unet = load_path_unet(_tiny_unet(), 8).train()
+    args = _call_args(8)
+    params = {p.untyped_storage().data_ptr() for p in unet.parameters()}
+    results, saved = {}, {}
+    for mode in ("none", "layers", "blocks"):
+        if mode == "layers":
+            unet.enable_gradient_checkpointing()
+        elif mode == "blocks":
+            unet.enable_block_checkpointing()
+            assert not unet.is_gradient_checkpointing  # one granularity at a time
+        with counting_saved_bytes(params) as count:
+            results[mode] = _loss_and_grads(unet, args)
+        saved[mode] = count["bytes"]
+    loss, grads = results["none"]
+    for mode in ("layers", "blocks"):
+        torch.testing.assert_close(results[mode][0], loss, rtol=1e-6, atol=0)
+        assert results[mode][1].keys() == grads.keys()
+        for name, grad in grads.items():
+            torch.testing.assert_close(results[mode][1][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+    assert saved["blocks"] < 0.5 * saved["layers"] and saved["layers"] < saved["none"], saved
+    unet.disable_block_checkpointing()
+    with counting_saved_bytes(params) as count:
+        _loss_and_grads(unet, args)
+    assert count["bytes"] == saved["none"]

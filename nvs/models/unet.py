@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import torch
+import torch.utils.checkpoint
 from diffusers.models.unets.unet_spatio_temporal_condition import (
     UNetSpatioTemporalConditionModel,
     UNetSpatioTemporalConditionOutput,
@@ -68,7 +69,31 @@ def expand_conv_in(unet: UNetSpatioTemporalConditionModel, extra_channels: int) 
 
 
 class PathUNet(UNetSpatioTemporalConditionModel):
-    """SVD's U-Net with per-frame camera inputs (same config and weights as the parent)."""
+    """SVD's U-Net with per-frame camera inputs (same config and weights as the parent).
+
+    Two gradient-checkpointing granularities: diffusers' ``enable_gradient_checkpointing()``
+    recomputes each ResNet and each spatial transformer layer but keeps the activations of the
+    temporal layers, the time mixers and the projections around them;
+    :meth:`enable_block_checkpointing` keeps only each down, mid and up block's inputs and
+    recomputes the whole block in the backward pass (the least memory, one block's activations
+    live at a time, for about one extra forward).
+    """
+
+    checkpoint_blocks = False
+
+    def enable_block_checkpointing(self) -> None:
+        """Checkpoint whole down / mid / up blocks (replaces diffusers' per-layer checkpointing)."""
+        if self.is_gradient_checkpointing:
+            self.disable_gradient_checkpointing()
+        self.checkpoint_blocks = True
+
+    def disable_block_checkpointing(self) -> None:
+        self.checkpoint_blocks = False
+
+    def _block(self, block: nn.Module, **kwargs):
+        if self.checkpoint_blocks and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(block, use_reentrant=False, **kwargs)
+        return block(**kwargs)
 
     def forward(
         self,
@@ -150,12 +175,13 @@ class PathUNet(UNetSpatioTemporalConditionModel):
                 if getattr(downsample_block, "has_cross_attention", False)
                 else {}
             )
-            sample, res_samples = downsample_block(
-                hidden_states=sample, temb=emb, image_only_indicator=image_only_indicator, **kwargs
+            sample, res_samples = self._block(
+                downsample_block, hidden_states=sample, temb=emb, image_only_indicator=image_only_indicator, **kwargs
             )
             down_block_res_samples += res_samples
 
-        sample = self.mid_block(
+        sample = self._block(
+            self.mid_block,
             hidden_states=sample,
             temb=emb,
             encoder_hidden_states=encoder_hidden_states,
@@ -173,7 +199,8 @@ class PathUNet(UNetSpatioTemporalConditionModel):
                 if getattr(upsample_block, "has_cross_attention", False)
                 else {}
             )
-            sample = upsample_block(
+            sample = self._block(
+                upsample_block,
                 hidden_states=sample,
                 temb=emb,
                 res_hidden_states_tuple=res_samples,

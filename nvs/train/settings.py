@@ -22,6 +22,7 @@ class TrainerSettings:
     ema_decay: float = 0.999
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or "bf16", "fp32"
     gradient_checkpointing: bool = False
+    checkpoint_granularity: str = "layers"  # layers = diffusers' (ResNets, spatial transformers); blocks = whole blocks
     freeze_spatial: bool = False  # true = train only the U-Net's temporal layers (+ conv_in), as IM-3D
     parallel: str = "ddp"  # or "fsdp" (shards the U-Net's blocks)
     find_unused_parameters: bool = False  # DDP: true when some trained parameter gets no gradient
@@ -51,6 +52,10 @@ class TrainerSettings:
             raise ValueError(f"trainer.stop_at must be in 1..trainer.steps={self.steps} or null, got {self.stop_at}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"trainer.schedule must be constant or cosine, got {self.schedule!r}")
+        if self.checkpoint_granularity not in ("layers", "blocks"):
+            raise ValueError(
+                f"trainer.checkpoint_granularity must be layers or blocks, got {self.checkpoint_granularity!r}"
+            )
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"trainer.precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.export_dtype not in ("float32", "float16", "bfloat16"):

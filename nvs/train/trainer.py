@@ -94,7 +94,9 @@ class Trainer:
         random.seed(seed)
         self.model = model.to(self.info.device)
         self.trained_names = set(set_trainable(self.model, settings.freeze_spatial))
-        if settings.gradient_checkpointing:
+        if settings.gradient_checkpointing and settings.checkpoint_granularity == "blocks":
+            self.model.unet.enable_block_checkpointing()
+        elif settings.gradient_checkpointing:
             self.model.unet.enable_gradient_checkpointing()
         use_bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.info.device.type == "cuda")
         # a CUDA graph cannot keep autocast's cache of cast weights (torch.cuda.graphs docs)
