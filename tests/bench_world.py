@@ -62,3 +62,13 @@ def save_tiny_model(folder: Path, conditioner: dict = TINY_PIXELNERF, image_size
     torch.manual_seed(0)
     PathNVSModel.from_preset(preset, conditioner).save_pretrained(folder)
     return folder
+
+
+def bench_inputs(folder: Path, categories: int, views=(2,), targets: int = 2) -> tuple[Path, Path, Path]:
+    """A world of ``categories`` scenes, its trimmed manifest saved as ``manifest.json`` and a tiny
+    PixelNeRF model, all under ``folder``: (root, manifest path, model folder)."""
+    from nvs.data.manifest import save_manifest
+
+    root = write_world(folder / "world", categories=categories)
+    save_manifest(folder / "manifest.json", trimmed_manifest(root, views=views, targets=targets))
+    return root, folder / "manifest.json", save_tiny_model(folder / "model")

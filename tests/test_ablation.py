@@ -123,15 +123,18 @@ def test_a_time_limit_stops_the_training_checkpointed_and_a_rerun_resumes(tmp_pa
 
     out = tmp_path / "ablation"
     train = merge_overrides(TRAIN, ["trainer.steps=3", "trainer.log_every=1", "trainer.export_at_time_limit=true"])
+    mine = {"camera_embedding": PER_VARIANT["camera_embedding"]}
     with pytest.raises(TrainingUnfinished, match="camera_embedding.*run the same command again") as caught:
-        train_variants(out, ["camera_embedding", "plucker"], train, PER_VARIANT, time_limit_minutes=1e-6)
+        train_variants(out, ["camera_embedding", "plucker"], train, mine, time_limit_minutes=1e-6)
     assert caught.value.variant == "camera_embedding"
     run = out / "runs" / "camera_embedding"
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_0000001"]
     assert not (run / "model").exists() and not (out / "runs" / "plucker").exists()
+    with pytest.raises(ValueError, match=r"variant_overrides names \['pixelnerf'\], which are not among"):
+        train_variants(out, ["camera_embedding"], train, PER_VARIANT)  # also under --train-only
     with pytest.raises(ValueError, match="time_limit_minutes must be > 0"):
-        train_variants(out, ["camera_embedding"], train, PER_VARIANT, time_limit_minutes=0)
-    folders = train_variants(out, ["camera_embedding", "plucker"], train, PER_VARIANT)
+        train_variants(out, ["camera_embedding"], train, mine, time_limit_minutes=0)
+    folders = train_variants(out, ["camera_embedding", "plucker"], train, mine)
     assert all((f / "pathnvs.json").is_file() for f in folders.values())
     steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]  # resumed at step 1, not restarted

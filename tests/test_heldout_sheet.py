@@ -10,13 +10,9 @@ from benchmarks.heldout_sheet import main
 
 @pytest.fixture(scope="module")
 def sheet_inputs(tmp_path_factory):
-    from nvs.data.manifest import save_manifest
-    from tests.bench_world import save_tiny_model, trimmed_manifest, write_world
+    from tests.bench_world import bench_inputs
 
-    tmp = tmp_path_factory.mktemp("sheet")
-    root = write_world(tmp / "world", categories=2)
-    save_manifest(tmp / "manifest.json", trimmed_manifest(root, views=(2,), targets=3))
-    return root, tmp / "manifest.json", save_tiny_model(tmp / "model")
+    return bench_inputs(tmp_path_factory.mktemp("sheet"), categories=2, targets=3)
 
 
 def test_sheet_rows_are_the_benchmark_frames(sheet_inputs, tmp_path):

@@ -73,13 +73,9 @@ def _json_files_whole(folder: Path, note: str) -> None:
 # --------------------------------------------------------------------------- nvs bench co3d
 @pytest.fixture(scope="module")
 def bench_inputs(tmp_path_factory):
-    from nvs.data.manifest import save_manifest
-    from tests.bench_world import save_tiny_model, trimmed_manifest, write_world
+    from tests.bench_world import bench_inputs
 
-    tmp = tmp_path_factory.mktemp("kill_bench")
-    root = write_world(tmp / "world", categories=1)
-    save_manifest(tmp / "manifest.json", trimmed_manifest(root, views=(2,), targets=2))
-    return root, tmp / "manifest.json", save_tiny_model(tmp / "model")
+    return bench_inputs(tmp_path_factory.mktemp("kill_bench"), categories=1, targets=2)
 
 
 def test_bench_killed_at_random_resumes_to_the_uninterrupted_table(bench_inputs, tmp_path):

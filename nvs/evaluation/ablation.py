@@ -118,6 +118,11 @@ def train_variants(
     ``time_limit_minutes`` bounds the whole training: each variant gets what is left of it, and
     :class:`TrainingUnfinished` is raised for the one that is running (or due) when it runs out.
     """
+    if not variants:
+        raise ValueError("variants is empty: name at least one configs/conditioning option")
+    unknown = sorted(set(variant_overrides) - set(variants))
+    if unknown:
+        raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
     if time_limit_minutes is not None and time_limit_minutes <= 0:
         raise ValueError(f"time_limit_minutes must be > 0 (or None for no limit), got {time_limit_minutes}")
     for v in variants:  # every variant's config composes and checks before any training
@@ -187,13 +192,8 @@ def run_ablation(
     """
     ev = dict(evaluation or {})
     views = [int(v) for v in ev.get("views", (2, 3))]
-    if not variants:
-        raise ValueError("variants is empty: name at least one configs/conditioning option")
     out = Path(out_dir)
     extra = dict(variant_overrides or {})
-    unknown = sorted(set(extra) - set(variants))
-    if unknown:
-        raise ValueError(f"variant_overrides names {unknown}, which are not among the variants {list(variants)}")
     model_dirs = train_variants(out, variants, train_overrides, extra, time_limit_minutes)
     size = _model_size(model_dirs[variants[0]])
     root, manifest = ensure_eval_world(out, ev["world"], views, size, progress)
@@ -221,50 +221,52 @@ def run_ablation(
         )
     table = ablation_table(tables, views)
     table.update(train_overrides=list(train_overrides), variant_overrides=extra)
-    table["training"] = {v: training_summary(out / "runs" / v / "log.jsonl") for v in variants}
-    plot_training_losses(table["training"], {v: out / "runs" / v / "log.jsonl" for v in variants}, out)
+    logs = {v: denoising_rows(out / "runs" / v / "log.jsonl") for v in variants}
+    table["training"] = {v: training_summary(rows) for v, rows in logs.items()}
+    plot_training_losses(table["training"], logs, out / "ablation_loss.png")
     atomic_write_bytes(out / "ablation.json", (json.dumps(table, indent=1) + "\n").encode())
     atomic_write_bytes(out / "ablation.md", ablation_markdown(table).encode())
     plot_ablation(table, out / "ablation.png")
     return table
 
 
-def training_summary(log: Path, tail: float = 0.1) -> dict[str, float | int | None]:
-    """The run's last step and its denoising loss averaged over the last ``tail`` of the logged rows
-    (the variants share the noise-level distribution, so their losses compare)."""
+def denoising_rows(log: Path) -> list[dict]:
+    """The logged rows of a run that carry its denoising loss (none for a run that never logged)."""
     from nvs.train.log import read_log
 
-    rows = [r for r in read_log(log) if "denoising" in r]
+    return [r for r in read_log(log) if "denoising" in r]
+
+
+def training_summary(rows: list[dict], tail: float = 0.1) -> dict[str, float | int | None]:
+    """The run's last step and its denoising loss averaged over the last ``tail`` of the logged rows
+    (the variants share the noise-level distribution, so their losses compare)."""
     if not rows:
         return {"steps": None, "denoising_loss": None}
     last = rows[-max(1, round(tail * len(rows))) :]
     return {"steps": int(rows[-1]["step"]), "denoising_loss": sum(r["denoising"] for r in last) / len(last)}
 
 
-def plot_training_losses(summary: dict[str, dict], logs: dict[str, Path], out: Path) -> None:
-    """ablation_loss.png: each variant's denoising loss (running mean of 1/40 of its rows) by step."""
+def plot_training_losses(summary: dict[str, dict], logs: dict[str, list[dict]], path: Path) -> None:
+    """Each variant's denoising loss (running mean of 1/40 of its rows) by step."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from nvs.train.log import read_log
+    from nvs.train.log import running_mean
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for variant, log in logs.items():
-        rows = [r for r in read_log(log) if "denoising" in r]
+    for variant, rows in logs.items():
         if not rows:
             continue
         steps, loss = np.array([r["step"] for r in rows]), np.array([r["denoising"] for r in rows], dtype=float)
-        k = max(1, len(loss) // 40)
-        final = summary[variant]["denoising_loss"]
-        label = f"{VARIANT_LABELS.get(variant, variant)} (end {final:.4f})"
-        ax.plot(steps[k - 1 :], np.convolve(loss, np.ones(k) / k, mode="valid"), label=label)
+        label = f"{VARIANT_LABELS.get(variant, variant)} (end {summary[variant]['denoising_loss']:.4f})"
+        ax.plot(*running_mean(steps, loss)[:2], label=label)
     ax.set(xlabel="step", ylabel="denoising loss", yscale="log", title="training loss, same data, seed and budget")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, out / "ablation_loss.png", close=True, dpi=110)
+    save_figure(fig, path, close=True, dpi=110)
 
 
 def ablation_table(tables: dict[str, dict], views: Sequence[int]) -> dict:

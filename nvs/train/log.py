@@ -35,6 +35,13 @@ def cut_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
+def running_mean(steps: np.ndarray, values: np.ndarray, parts: int = 40) -> tuple[np.ndarray, np.ndarray, int]:
+    """(steps, means, k): the mean of each ``k`` consecutive logged values, k = len // parts (>= 1),
+    at the step of the last value of each window."""
+    k = max(1, len(values) // parts)
+    return steps[k - 1 :], np.convolve(values, np.ones(k) / k, mode="valid"), k
+
+
 def plot_training_curve(log: Path, path: Path) -> None:
     """Loss terms (log scale) and learning rate against the step, from ``log.jsonl``."""
     import matplotlib
@@ -52,15 +59,9 @@ def plot_training_curve(log: Path, path: Path) -> None:
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name in names:
         values = np.array([r.get(name, np.nan) for r in rows], dtype=float)
-        k = max(1, len(values) // 40)
         ax0.plot(steps, values, alpha=0.25)
-        if len(values) >= k:
-            ax0.plot(
-                steps[k - 1 :],
-                np.convolve(values, np.ones(k) / k, mode="valid"),
-                label=f"{name} (mean of {k})",
-                color=ax0.lines[-1].get_color(),
-            )
+        at, means, k = running_mean(steps, values)
+        ax0.plot(at, means, label=f"{name} (mean of {k})", color=ax0.lines[-1].get_color())
     ax0.set(xlabel="step", ylabel="loss", yscale="log", title="training losses")
     ax0.legend(fontsize=7)
     ax1.plot(steps, [r.get("lr", np.nan) for r in rows])
