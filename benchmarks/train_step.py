@@ -23,8 +23,11 @@ activity only): GPU busy = union of the kernel, memcpy and memset intervals over
 and host-to-device copies per step, the top kernels. ``--full-size``: ``model=svd``,
 ``conditioning=plucker``, 14 x 576², gradient checkpointing at each granularity of
 ``--full-checkpointing`` (diffusers' ``layers``, or whole ``blocks``), eager unless ``--full-compile``,
-at each batch of ``--full-batch``: seconds per step, FLOPs of one step (``FlopCounterMode``, recomputation
-included) and their rate against ``--peak-tflops``. Prints the tables and writes ``train_step.json``.
+at each batch of ``--full-batch``, each in its own process: seconds per step, FLOPs of one step
+(``FlopCounterMode``, recomputation included) and their rate against ``--peak-tflops``, and the model FLOPs
+utilisation (the counted forward plus twice the trained networks' forward for their backward, no
+recomputation: :func:`training_flops`). ``--variants ''`` runs none of the demo
+variants. Prints the tables and writes ``train_step.json``.
 ``--quick``: a tiny CPU run of the eager variant and the full-size step at the tiny preset, in this
 process (a smoke test).
 """
@@ -171,6 +174,18 @@ def orbit_scenes(count: int, frames: int, size: int):
     return MemoryScenes([Views(torch.rand(frames, 3, size, size, generator=gen), cams) for _ in range(count)])
 
 
+def training_flops(forward: dict[str, dict], trained: tuple[str, ...] = ("unet", "conditioner")) -> int:
+    """Model FLOPs of a training step from a forward's per-module counts (``FlopCounterMode``): the
+    forward, plus a backward of twice the forward's cost for the trained modules; no recomputation."""
+    total = sum(forward["Global"].values())
+    for name in trained:
+        found = [counts for key, counts in forward.items() if key.endswith(f".model.{name}")]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} modules named model.{name} in the FLOP counts")
+        total += 2 * sum(found[0].values())
+    return total
+
+
 def run_full_size(spec: dict) -> list[dict]:
     """The full-size step at each batch of ``spec["batches"]``: s/step, FLOPs, TFLOP/s, % of peak."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -200,13 +215,19 @@ def run_full_size(spec: dict) -> list[dict]:
                     trainer.train_step(trainer.next_batch())
                     _sync(device)
                     times.append(time.perf_counter() - started)
-                with FlopCounterMode(display=False) as counter:
-                    trainer.train_step(trainer.next_batch())
+                with torch.compiler.set_stance("force_eager"):  # the count does not depend on compilation
+                    with FlopCounterMode(display=False) as counter:
+                        trainer.train_step(trainer.next_batch())
+                    with torch.no_grad(), trainer.autocast(), FlopCounterMode(display=False) as forward:
+                        trainer.wrapped(*trainer.stage(trainer.next_batch()))
                 seconds, flops = statistics.median(times), counter.get_total_flops()
+                model_flops = training_flops(forward.get_flop_counts())
                 row |= {"seconds_per_step": seconds, "tflop_per_step": flops / 1e12}
                 row |= {
                     "tflops": flops / 1e12 / seconds,
                     "percent_of_peak": 100 * flops / 1e12 / seconds / spec["peak"],
+                    "model_tflop_per_step": model_flops / 1e12,
+                    "mfu_percent": 100 * model_flops / 1e12 / seconds / spec["peak"],
                 }
                 row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
                 row["unet_parameters"] = sum(p.numel() for p in trainer.model.unet.parameters())
@@ -259,8 +280,8 @@ def print_tables(result: dict) -> None:
             continue
         print(
             f"{where}: {r['seconds_per_step']:.3f} s/step, {r['tflop_per_step']:.1f} TFLOP/step, "
-            f"{r['tflops']:.0f} TFLOP/s = {r['percent_of_peak']:.1f}% of {result['peak_tflops']:.0f}, "
-            f"peak {r['peak_gib'] or 0:.1f} GiB"
+            f"{r['tflops']:.0f} TFLOP/s = {r['percent_of_peak']:.1f}% of {result['peak_tflops']:.0f} "
+            f"(model FLOPs, no recomputation: {r['mfu_percent']:.1f}%), peak {r['peak_gib'] or 0:.1f} GiB"
         )
 
 
@@ -311,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         full = full | {"size": 32, "frames": 8, "warmup": 1, "steps": 1, "batches": [1]}
         full["overrides"] = ["model=tiny", "model.settings.image_size=[32,32]"] + full["overrides"][1:]
     else:
-        names = [n for n in args.variants.split(",") if n != "baseline" or args.baseline_tree]
+        names = [n for n in args.variants.split(",") if n and (n != "baseline" or args.baseline_tree)]
+    if unknown := [n for n in names if n not in specs]:
+        parser.error(f"--variants: unknown {unknown}; choose from {','.join(specs)} (or '' for none)")
     result = {"recipe": RECIPE + data, "peak_tflops": args.peak_tflops, "variants": {}}
     result["device"] = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
     result["torch"] = torch.__version__
@@ -326,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "train_step.json.tmp").write_text(json.dumps(result, indent=2))
         os.replace(out / "train_step.json.tmp", out / "train_step.json")
 
-    if not args.quick:  # render (and cache) the data once, outside the timed variants
+    if names and not args.quick:  # render (and cache) the data once, outside the timed variants
         result["data"] = in_subprocess("data", {"overrides": RECIPE + data}, ROOT, timeout())
     last = ("compiled", "graphed-compiled")  # last: their compilation takes longest
     stages = [n for n in names if n not in last] + (["full"] if args.full_size or args.quick else [])
@@ -334,17 +357,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in stages:
         tree = args.baseline_tree.resolve() if name == "baseline" else ROOT
         print(f"== {name} ({tree})", flush=True)
-        spec = full if name == "full" else specs[name]
-        if args.quick:
-            found = run_full_size(spec) if name == "full" else run_variant(spec)
-        else:
-            found = in_subprocess(name, spec, tree, timeout())
-        if name == "full":
-            result["full_size"] = found
-        else:
+        if name != "full":
+            found = run_variant(specs[name]) if args.quick else in_subprocess(name, specs[name], tree, timeout())
             result["variants"][name] = found
-        print(json.dumps(found)[:600], flush=True)
-        save()
+            print(json.dumps(found)[:600], flush=True)
+            save()
+            continue
+        result["full_size"] = []
+        for granularity in full["granularities"]:  # one process per row, each row saved as it comes
+            for batch in full["batches"]:
+                one = full | {"granularities": [granularity], "batches": [batch]}
+                rows = run_full_size(one) if args.quick else in_subprocess("full", one, tree, timeout())
+                if isinstance(rows, dict):  # the process failed: an error row
+                    rows = [{"batch": batch, "checkpointing": granularity} | rows]
+                result["full_size"] += rows
+                print(json.dumps(rows)[:600], flush=True)
+                save()
     print_tables(result)
     return 0
 

@@ -104,22 +104,32 @@ def test_the_default_models_stage3_recipe_matches_its_record():
     assert (cfg["init"], cfg["seed"]) == (record["init"], record["seed"])
 
 
-def test_the_default_models_stage4_command_matches_its_record():
-    """configs/experiment/demo_stage4.yaml with the command of models/default/README.md (stage 4)
-    reproduces the config recorded with models/default."""
+GRAPHED = ["trainer.cuda_graph=true", "trainer.compile=false", "trainer.log_every=50"]
+GRAPHED += ["data.cache_dir=/tmp/pathnvs_cache"]
+RECORDED_RUNS = {  # models/default/README.md's commands of stages 4 and 5 -> the config each run recorded
+    "stage4": ["+experiment=demo_stage4", "stage3_model=models/default", "trainer.out=RUN/stage4", *GRAPHED]
+    + ["trainer.checkpoint_every=100000"],
+    "stage5a": ["+experiment=demo_stage5", "stage4_model=models/default", "trainer.out=RUN/stage5", *GRAPHED]
+    + ["trainer.checkpoint_every=1000", "trainer.steps=12855"],
+    "stage5b": ["+experiment=demo_stage5", "stage4_model=.cache_dev/stage5a/model", "trainer.out=RUN/stage5"]
+    + [*GRAPHED, "trainer.checkpoint_every=1000", "trainer.steps=7961"],
+}
+
+
+@pytest.mark.parametrize("run", sorted(RECORDED_RUNS))
+def test_the_default_models_later_stages_commands_match_their_records(run):
+    """configs/experiment/demo_stage4.yaml and demo_stage5.yaml with the commands of
+    models/default/README.md reproduce the configs recorded with models/default."""
     from omegaconf import OmegaConf
 
     from nvs.config import CONFIG_DIR, compose
 
-    command = ["+experiment=demo_stage4", "stage3_model=models/default", "trainer.out=RUN/stage4"]
-    command += ["trainer.cuda_graph=true", "trainer.compile=false", "trainer.checkpoint_every=100000"]
-    command += ["trainer.log_every=50", "data.cache_dir=/tmp/pathnvs_cache"]
-    cfg = OmegaConf.to_container(compose("train", command), resolve=True)
+    cfg = OmegaConf.to_container(compose("train", RECORDED_RUNS[run]), resolve=True)
     record = OmegaConf.to_container(
-        OmegaConf.load(CONFIG_DIR.parent / "models" / "default" / "training" / "stage4_config.yaml"), resolve=True
+        OmegaConf.load(CONFIG_DIR.parent / "models" / "default" / "training" / f"{run}_config.yaml"), resolve=True
     )
-    machine_only = {"time_limit_minutes", "progress"}
-    # settings added after the run, at defaults that keep what the run did
+    machine_only = {"time_limit_minutes", "progress", "out"}
+    # settings added after stage 4 ran, at defaults that keep what the run did
     added_since = {"checkpoint_granularity": "layers"}
     for section in set(cfg) | set(record):
         if section == "trainer":

@@ -1,8 +1,9 @@
 import json
 
+import pytest
 import torch
 
-from benchmarks.train_step import gpu_busy, main, warmup_steps
+from benchmarks.train_step import gpu_busy, main, training_flops, warmup_steps
 from nvs.data.clips import ClipSampler
 
 
@@ -22,6 +23,9 @@ def test_quick_benchmark_writes_a_table_and_json(tmp_path, capsys):
         assert full["tflop_per_step"] > 0 and full["percent_of_peak"] > 0
     layers, blocks = result["full_size"]
     assert blocks["tflop_per_step"] > layers["tflop_per_step"]  # whole blocks recompute more
+    assert blocks["model_tflop_per_step"] == layers["model_tflop_per_step"]  # the same model either way
+    assert blocks["mfu_percent"] < blocks["percent_of_peak"]  # the recomputation is not model work
+    assert layers["model_tflop_per_step"] < layers["tflop_per_step"]
     assert "clips/s" in capsys.readouterr().out
 
 
@@ -44,3 +48,23 @@ def test_gpu_busy_is_the_union_of_device_intervals(tmp_path):
     busy = gpu_busy(tmp_path / "t.json")
     assert busy["busy_us"] == 17.0 and busy["kernels"] == 2 and busy["host_to_device"] == 1
     assert busy["top"][0] == ("a", 10.0)
+
+
+def test_unknown_variant_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--out", str(tmp_path), "--variants", "eager,graphd"])
+    assert exit.value.code == 2
+    assert "unknown ['graphd']" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_training_flops_add_a_backward_for_the_trained_networks_only():
+    forward = {
+        "Global": {"mm": 100},
+        "EDMObjective.model.vae.encoder": {"conv": 60},  # frozen: forward only
+        "EDMObjective.model.unet": {"conv": 30, "mm": 5},
+        "EDMObjective.model.unet.down_blocks.0": {"conv": 30},
+        "EDMObjective.model.conditioner": {"mm": 5},
+    }
+    assert training_flops(forward) == 100 + 2 * (35 + 5)
+    with pytest.raises(KeyError, match="0 modules named model.conditioner"):
+        training_flops({k: v for k, v in forward.items() if "conditioner" not in k})
