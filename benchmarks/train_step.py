@@ -174,11 +174,12 @@ def orbit_scenes(count: int, frames: int, size: int):
     return MemoryScenes([Views(torch.rand(frames, 3, size, size, generator=gen), cams) for _ in range(count)])
 
 
-def training_flops(forward: dict[str, dict], trained: tuple[str, ...] = ("unet", "conditioner")) -> int:
+def training_flops(forward: dict[str, dict], trained: set[str]) -> int:
     """Model FLOPs of a training step from a forward's per-module counts (``FlopCounterMode``): the
-    forward, plus a backward of twice the forward's cost for the trained modules; no recomputation."""
+    forward, plus a backward of twice the forward's cost for the ``trained`` networks (the model's
+    children that hold trained parameters, e.g. ``unet``); no recomputation."""
     total = sum(forward["Global"].values())
-    for name in trained:
+    for name in sorted(trained):
         found = [counts for key, counts in forward.items() if key.endswith(f".model.{name}")]
         if len(found) != 1:
             raise KeyError(f"{len(found)} modules named model.{name} in the FLOP counts")
@@ -221,7 +222,8 @@ def run_full_size(spec: dict) -> list[dict]:
                     with torch.no_grad(), trainer.autocast(), FlopCounterMode(display=False) as forward:
                         trainer.wrapped(*trainer.stage(trainer.next_batch()))
                 seconds, flops = statistics.median(times), counter.get_total_flops()
-                model_flops = training_flops(forward.get_flop_counts())
+                trained = {name.split(".")[0] for name in trainer.named_trained()}
+                model_flops = training_flops(forward.get_flop_counts(), trained)
                 row |= {"seconds_per_step": seconds, "tflop_per_step": flops / 1e12}
                 row |= {
                     "tflops": flops / 1e12 / seconds,

@@ -65,6 +65,7 @@ def test_training_flops_add_a_backward_for_the_trained_networks_only():
         "EDMObjective.model.unet.down_blocks.0": {"conv": 30},
         "EDMObjective.model.conditioner": {"mm": 5},
     }
-    assert training_flops(forward) == 100 + 2 * (35 + 5)
+    assert training_flops(forward, {"unet", "conditioner"}) == 100 + 2 * (35 + 5)
+    assert training_flops(forward, {"unet"}) == 100 + 2 * 35
     with pytest.raises(KeyError, match="0 modules named model.conditioner"):
-        training_flops({k: v for k, v in forward.items() if "conditioner" not in k})
+        training_flops({k: v for k, v in forward.items() if "conditioner" not in k}, {"unet", "conditioner"})
